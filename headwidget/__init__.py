@@ -1,0 +1,36 @@
+"""headwidget: which attention heads of a transformer matter for which task.
+
+>>> from headwidget import score_heads, load_suite, HeadImportanceGrid  # doctest: +SKIP
+>>> scores = score_heads(model, tokenizer, load_suite("operations"))   # doctest: +SKIP
+>>> HeadImportanceGrid(scores)                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .results import HeadScores
+from .tasks import Example, Task
+
+if TYPE_CHECKING:
+    from .engine import score_heads
+    from .suites import load_suite
+    from .widget import HeadImportanceGrid
+
+__version__ = "0.1.0"
+__all__ = ["Example", "HeadImportanceGrid", "HeadScores", "Task", "load_suite", "score_heads"]
+
+# torch, transformers and the widget stack are imported on first use, so that reading saved
+# scores or building tasks stays quick.
+_LAZY = {
+    "score_heads": "engine",
+    "load_suite": "suites",
+    "HeadImportanceGrid": "widget",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'headwidget' has no attribute {name!r}")

@@ -1,0 +1,243 @@
+"""HeadScores: the importance of every (task, layer, head), with its provenance."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["HeadScores", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "headwidget.scores"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class HeadScores:
+    """Importance of every attention head for every task.
+
+    ``values[t, l, h]`` is the mean drop of the task's metric when head ``h`` of layer ``l`` is
+    ablated (positive = the head helps the task). ``baseline[task]`` is the clean metric.
+
+    >>> import numpy as np
+    >>> scores = HeadScores(np.ones((1, 2, 3), np.float32), ["copying"])
+    >>> scores.shape, float(scores.normalized("share").values.sum())
+    ((1, 2, 3), 1.0)
+    """
+
+    values: np.ndarray
+    tasks: list[str]
+    categories: dict[str, str | None] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values)
+        if values.ndim != 3:
+            raise ValueError(
+                f"HeadScores.values must have shape [n_tasks, n_layers, n_heads], got shape"
+                f" {values.shape}"
+            )
+        if not np.issubdtype(values.dtype, np.number):
+            raise TypeError(f"HeadScores.values must be numeric, got dtype {values.dtype}")
+        self.values = np.ascontiguousarray(values, dtype=np.float32)
+        self.tasks = [str(name) for name in self.tasks]
+        if len(self.tasks) != values.shape[0]:
+            raise ValueError(
+                f"HeadScores has {values.shape[0]} task rows in values but {len(self.tasks)} task"
+                f" names; give one name per row"
+            )
+        duplicates = sorted({name for name in self.tasks if self.tasks.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"HeadScores task names must be unique; repeated: {duplicates}")
+        unknown = set(self.categories) - set(self.tasks)
+        if unknown:
+            raise ValueError(f"categories given for unknown task(s) {sorted(unknown)}")
+        self.categories = {name: self.categories.get(name) for name in self.tasks}
+        self.baseline = {name: float(v) for name, v in self.baseline.items()}
+        self.descriptions = {name: str(v) for name, v in self.descriptions.items()}
+        self.meta = dict(self.meta)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(n_tasks, n_layers, n_heads)``."""
+        return tuple(self.values.shape)  # type: ignore[return-value]
+
+    @property
+    def n_layers(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def n_heads(self) -> int:
+        return self.values.shape[2]
+
+    def __getitem__(self, task: str) -> np.ndarray:
+        """The ``[n_layers, n_heads]`` matrix of one task."""
+        return self.values[self._index(task)]
+
+    def _index(self, task: str) -> int:
+        try:
+            return self.tasks.index(task)
+        except ValueError:
+            raise KeyError(f"no task {task!r}; the tasks are {self.tasks}") from None
+
+    def __repr__(self) -> str:
+        n_tasks, n_layers, n_heads = self.shape
+        model = self.meta.get("model")
+        about = f", model={model!r}" if model else ""
+        return f"HeadScores({n_tasks} tasks × {n_layers} layers × {n_heads} heads{about})"
+
+    def normalized(self, how: Literal["share", "raw"] = "share") -> HeadScores:
+        """Scores rescaled for comparison across tasks.
+
+        ``"share"`` divides each task by the sum of its absolute importances, so each task's map
+        sums (in absolute value) to 1 and an average head scores ``1 / n_heads_total`` — the
+        0–0.004 scale of the published "Heads Importance" figure. A task whose heads all score 0
+        stays 0. ``"raw"`` returns an unchanged copy.
+        """
+        if how == "raw":
+            return self._replace(self.values.copy())
+        if how != "share":
+            raise ValueError(f"normalized() takes 'share' or 'raw', got {how!r}")
+        totals = np.nansum(np.abs(self.values), axis=(1, 2), keepdims=True)
+        safe = np.where(totals > 0, totals, 1.0)
+        meta = {**self.meta, "normalization": "share"}
+        return self._replace((self.values / safe).astype(np.float32), meta=meta)
+
+    def _replace(self, values: np.ndarray, meta: Mapping[str, Any] | None = None) -> HeadScores:
+        return HeadScores(
+            values,
+            list(self.tasks),
+            dict(self.categories),
+            dict(self.baseline),
+            dict(meta if meta is not None else self.meta),
+            dict(self.descriptions),
+        )
+
+    def top_heads(self, task: str, k: int = 10) -> list[tuple[int, int, float]]:
+        """The ``k`` most important ``(layer, head, importance)`` of a task, best first."""
+        matrix = self[task]
+        flat = np.where(np.isnan(matrix), -np.inf, matrix).ravel()
+        order = np.argsort(-flat, kind="stable")[:k]
+        return [(int(i // self.n_heads), int(i % self.n_heads), float(flat[i])) for i in order]
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """A tidy table: one row per (task, layer, head) with columns
+        ``task, category, layer, head, importance``."""
+        try:
+            import pandas as pd
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "HeadScores.to_pandas() needs pandas: pip install 'headwidget[pandas]'"
+            ) from err
+        n_tasks, n_layers, n_heads = self.shape
+        per_task = n_layers * n_heads
+        return pd.DataFrame(
+            {
+                "task": np.repeat(self.tasks, per_task),
+                "category": np.repeat([self.categories[t] for t in self.tasks], per_task),
+                "layer": np.tile(np.repeat(np.arange(n_layers), n_heads), n_tasks),
+                "head": np.tile(np.arange(n_heads), n_tasks * n_layers),
+                "importance": self.values.ravel(),
+            }
+        )
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the scores to ``path`` (``.npz`` is appended if missing).
+
+        Format (version 1): an uncompressed NumPy ``.npz`` archive with two arrays and no pickled
+        objects: ``values`` (float32, ``[n_tasks, n_layers, n_heads]``) and ``header`` (uint8,
+        the UTF-8 bytes of a JSON object ``{"format": "headwidget.scores", "version": 1,
+        "tasks": [...], "categories": {...}, "baseline": {...}, "descriptions": {...},
+        "meta": {...}}``). Non-finite floats in the header are written as strings.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        header = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "tasks": self.tasks,
+            "categories": self.categories,
+            "baseline": {k: _json_float(v) for k, v in self.baseline.items()},
+            "descriptions": self.descriptions,
+            "meta": _jsonable(self.meta),
+        }
+        encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez(fh, values=self.values, header=encoded)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> HeadScores:
+        """Read scores written by :meth:`save`. Never unpickles."""
+        path = Path(path)
+        if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
+            path = path.with_name(path.name + ".npz")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no HeadScores file at {str(path)!r}") from None
+        except (ValueError, OSError) as err:
+            raise ValueError(f"{str(path)!r} is not a HeadScores .npz file: {err}") from None
+        with archive:
+            if "header" not in archive or "values" not in archive:
+                raise ValueError(
+                    f"{str(path)!r} is not a HeadScores file: expected arrays 'values' and"
+                    f" 'header', found {sorted(archive.files)}"
+                )
+            header = json.loads(archive["header"].tobytes().decode("utf-8"))
+            values = archive["values"]
+        if header.get("format") != FORMAT_NAME:
+            raise ValueError(f"{str(path)!r} is not a HeadScores file (format {header.get('format')!r})")
+        if header.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"{str(path)!r} was written by a newer headwidget (format version"
+                f" {header['version']}, this one reads up to {FORMAT_VERSION}); upgrade headwidget"
+            )
+        return cls(
+            values,
+            header["tasks"],
+            header.get("categories", {}),
+            {k: float(v) for k, v in header.get("baseline", {}).items()},
+            header.get("meta", {}),
+            header.get("descriptions", {}),
+        )
+
+    def plot(self, **kwargs: Any) -> Any:
+        """A static matplotlib figure in the published style; see :func:`headwidget.plotting.plot_scores`."""
+        from .plotting import plot_scores
+
+        return plot_scores(self, **kwargs)
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return _json_float(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, Sequence):
+        return [_jsonable(v) for v in value]
+    return str(value)
