@@ -184,7 +184,11 @@ class HeadScores:
     def load(cls, path: str | Path) -> HeadScores:
         """Read scores written by :meth:`save`. Never unpickles."""
         path = Path(path)
-        if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
+        if (
+            not path.exists()
+            and path.suffix != ".npz"
+            and path.with_name(path.name + ".npz").exists()
+        ):
             path = path.with_name(path.name + ".npz")
         try:
             archive = np.load(path, allow_pickle=False)
@@ -198,10 +202,16 @@ class HeadScores:
                     f"{str(path)!r} is not a HeadScores file: expected arrays 'values' and"
                     f" 'header', found {sorted(archive.files)}"
                 )
-            header = json.loads(archive["header"].tobytes().decode("utf-8"))
-            values = archive["values"]
+            try:
+                values = archive["values"]
+                header = json.loads(archive["header"].tobytes().decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as err:
+                # Object arrays (pickles) land here too: allow_pickle=False refuses them.
+                raise ValueError(f"{str(path)!r} is not a HeadScores file: {err}") from None
         if header.get("format") != FORMAT_NAME:
-            raise ValueError(f"{str(path)!r} is not a HeadScores file (format {header.get('format')!r})")
+            raise ValueError(
+                f"{str(path)!r} is not a HeadScores file (format {header.get('format')!r})"
+            )
         if header.get("version", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"{str(path)!r} was written by a newer headwidget (format version"
@@ -217,7 +227,10 @@ class HeadScores:
         )
 
     def plot(self, **kwargs: Any) -> Any:
-        """A static matplotlib figure in the published style; see :func:`headwidget.plotting.plot_scores`."""
+        """A static matplotlib figure in the published style.
+
+        Keyword arguments go to :func:`headwidget.plotting.plot_scores`.
+        """
         from .plotting import plot_scores
 
         return plot_scores(self, **kwargs)
