@@ -1,0 +1,150 @@
+"""Fixtures for the end-to-end tests: the system Chromium, a real Jupyter server, open notebooks.
+
+Chromium comes from the OS (``apt-get install chromium`` -> /usr/bin/chromium, or set
+``HEADWIDGET_CHROMIUM``); these tests never download a browser. Without Chromium they are
+skipped, unless ``HEADWIDGET_REQUIRE_BROWSER=1`` (CI), where a missing browser is an error.
+
+Run them with ``pytest -m browser tests/browser``; screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from jupyter import REPO_ROOT  # noqa: E402
+
+CHROMIUM = os.environ.get("HEADWIDGET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+BUNDLE = REPO_ROOT / "headwidget" / "static" / "widget.js"
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("HEADWIDGET_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (HEADWIDGET_REQUIRE_BROWSER=1, so this is an error)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _missing(
+            f"no Chromium at {CHROMIUM}: `apt-get install chromium` or set HEADWIDGET_CHROMIUM"
+        )
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _missing("Python playwright is not installed: pip install playwright")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def widget_bundle() -> Path:
+    if not BUNDLE.is_file():
+        pytest.fail(
+            f"{BUNDLE.relative_to(REPO_ROOT)} is missing; build the front end first:"
+            " cd js && npm install && npm run build",
+            pytrace=False,
+        )
+    return BUNDLE
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(
+    chromium_path: str, widget_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator:
+    """One JupyterLab server (which also serves Notebook 7) for the whole session."""
+    from jupyter import JupyterServer, write_notebook
+    from known_scores import SET_THRESHOLD_CELL_SOURCE, STATE_CELL_SOURCE, setup_cell_source
+
+    root = tmp_path_factory.mktemp("notebooks")
+    cells = [setup_cell_source(), STATE_CELL_SOURCE, SET_THRESHOLD_CELL_SOURCE]
+    # One file per UI: the same path would share one kernel session between the two pages.
+    write_notebook(root / "lab.ipynb", cells)
+    write_notebook(root / "nb7.ipynb", cells)
+    server = JupyterServer.start(root, tmp_path_factory.mktemp("jupyter-home"))
+    yield server
+    server.stop()
+
+
+class DialogWatcher:
+    """Records every alert/confirm/prompt a page raises (an injected script would raise one)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, dialog) -> None:
+        self.messages.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+
+def _open_notebook(browser, server, ui: str, path: str):
+    from notebook_page import NotebookPage
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    dialogs = DialogWatcher()
+    page.on("dialog", dialogs)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    nb = NotebookPage(page, ui)  # type: ignore[arg-type]
+    nb.open(server.url(path))
+    nb.dialogs = dialogs  # type: ignore[attr-defined]
+    nb.page_errors = errors  # type: ignore[attr-defined]
+    return context, nb
+
+
+@pytest.fixture(scope="module")
+def lab(browser, jupyter_server):
+    """lab.ipynb open in JupyterLab with its kernel idle (one kernel for the module)."""
+    context, nb = _open_notebook(browser, jupyter_server, "lab", "lab/tree/lab.ipynb?reset")
+    yield nb
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def notebook7(browser, jupyter_server):
+    """nb7.ipynb open in the Notebook 7 UI with its kernel idle."""
+    context, nb = _open_notebook(browser, jupyter_server, "notebook", "notebooks/nb7.ipynb")
+    yield nb
+    context.close()
+
+
+@pytest.fixture
+def lab_widget(lab):
+    """A freshly displayed grid (cell 0 re-run) so that no test sees another test's clicks."""
+    lab.dialogs.messages.clear()
+    widget = lab.show_widget(0)
+    yield widget
+    assert lab.dialogs.messages == [], f"the page raised dialogs: {lab.dialogs.messages}"

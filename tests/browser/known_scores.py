@@ -1,0 +1,143 @@
+"""The known scores the end-to-end tests display, and what a person should see for them.
+
+3 tasks × 6 layers × 5 heads, shown with ``normalization="raw"``, ``vmax=1.0`` and
+``threshold=0.3``, so every expected colour, count, rank and category follows from the numbers
+below without re-implementing the widget.
+
+- Every task has 30 distinct background values in [0, 0.28] (all below the threshold) and a few
+  hand-placed hot cells above it.
+- ``copying`` is Algorithmic, ``country → capital`` is Knowledge, the third task (an HTML
+  injection attempt as its name) has no category and one NaN cell.
+
+>>> VALUES.shape, float(VALUES[0, 1, 2])
+((3, 6, 5), 0.5)
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+COPYING = "copying"
+CAPITAL = "country → capital"
+XSS = "<img src=x onerror=alert(1)>"
+TASKS = [COPYING, CAPITAL, XSS]
+CATEGORIES: dict[str, str | None] = {COPYING: "Algorithmic", CAPITAL: "Knowledge", XSS: None}
+N_TASKS, N_LAYERS, N_HEADS = 3, 6, 5
+
+THRESHOLD = 0.3  # initial threshold, raw units
+THRESHOLD_FROM_PYTHON = 0.6  # what the "Python -> JS" cell sets
+VMAX = 1.0
+
+# (task, layer, head) -> value; everything else is background below THRESHOLD.
+HOT: dict[tuple[str, int, int], float] = {
+    (COPYING, 1, 2): 0.5,
+    (COPYING, 0, 0): 0.9,
+    (COPYING, 4, 1): 0.4,
+    (COPYING, 2, 3): 0.65,
+    (CAPITAL, 1, 2): 0.7,
+    (CAPITAL, 5, 4): 1.6,  # above vmax: drawn at the top colour
+    (CAPITAL, 3, 0): 0.45,
+    (CAPITAL, 2, 3): 0.35,
+    (XSS, 0, 4): 0.8,
+    (XSS, 5, 0): 0.55,
+    (XSS, 1, 2): 0.33,
+}
+NAN_CELL = (XSS, 3, 1)
+
+
+def _build_values() -> np.ndarray:
+    rng = np.random.default_rng(20250101)
+    values = np.empty((N_TASKS, N_LAYERS, N_HEADS), dtype=np.float32)
+    for t in range(N_TASKS):
+        background = rng.permutation(N_LAYERS * N_HEADS) * (0.28 / (N_LAYERS * N_HEADS - 1))
+        values[t] = background.reshape(N_LAYERS, N_HEADS)
+    for (task, layer, head), value in HOT.items():
+        values[TASKS.index(task), layer, head] = value
+    task, layer, head = NAN_CELL
+    values[TASKS.index(task), layer, head] = np.nan
+    return values
+
+
+VALUES = _build_values()
+
+
+def value(task: str, layer: int, head: int) -> float:
+    return float(VALUES[TASKS.index(task), layer, head])
+
+
+def counts(threshold: float) -> dict[str, int]:
+    """Heads passing ``threshold`` per task (NaN never passes), compared in float64 like JS."""
+    v = VALUES.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return {task: int(np.sum(v[i] >= threshold)) for i, task in enumerate(TASKS)}
+
+
+def rank(task: str, layer: int, head: int) -> tuple[int, int]:
+    """(rank, number of ranked heads) of a cell within its task, 1 = most important."""
+    row = VALUES[TASKS.index(task)]
+    valid = row[~np.isnan(row)]
+    return int(np.sum(valid > row[layer, head])) + 1, int(valid.size)
+
+
+def head_categories(layer: int, head: int, threshold: float = THRESHOLD) -> list[str]:
+    """Categories of a head under the BRIEF's rule, in order of first appearance."""
+    found: list[str] = []
+    for i, task in enumerate(TASKS):
+        category = CATEGORIES[task]
+        cell = VALUES[i, layer, head]
+        if category and not np.isnan(cell) and cell >= threshold and category not in found:
+            found.append(category)
+    return found
+
+
+# Legend of the Categories tab at THRESHOLD: (1,2) and (2,3) pass both categorised tasks.
+EXPECTED_LEGEND = ["2 categories", "Knowledge", "Algorithmic", "Unclassified"]
+CATEGORY_HEX = {
+    "Algorithmic": "#1f77b4",
+    "Knowledge": "#ff7f0e",
+    "2 categories": "#9467bd",
+    "Unclassified": "#d9d9d9",
+}
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
+
+
+def colormap_rgb(x: float, name: str = "viridis") -> tuple[int, int, int]:
+    """The colour of ``x`` in [0, 1] from matplotlib's 256-entry LUT (the widget's reference)."""
+    import matplotlib
+
+    r, g, b, _ = matplotlib.colormaps[name](float(np.clip(x, 0.0, 1.0)))
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def setup_cell_source() -> str:
+    """Source of the notebook cell that builds the scores and displays the grid."""
+    values_json = json.dumps(VALUES.astype(np.float64).tolist())  # NaN -> NaN, valid for json
+    return "\n".join(
+        [
+            "import json",
+            "import numpy as np",
+            "from headwidget.results import HeadScores",
+            "from headwidget.widget import HeadImportanceGrid",
+            "",
+            f"values = np.array(json.loads({values_json!r}), dtype=np.float32)",
+            f"scores = HeadScores(values, {TASKS!r}, categories={CATEGORIES!r})",
+            "grid = HeadImportanceGrid(",
+            f'    scores, normalization="raw", threshold={THRESHOLD!r}, vmax={VMAX!r}, title="e2e"',
+            ")",
+            "grid",
+        ]
+    )
+
+
+STATE_CELL_SOURCE = (
+    "import json\n"
+    "print('STATE ' + json.dumps({'selected_head': grid.selected_head,"
+    " 'selected_task': grid.selected_task, 'tab': grid.tab, 'threshold': grid.threshold}))"
+)
+SET_THRESHOLD_CELL_SOURCE = f"grid.threshold = {THRESHOLD_FROM_PYTHON!r}"
