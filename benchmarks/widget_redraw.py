@@ -1,0 +1,178 @@
+"""How long the grid takes to redraw after a threshold-slider move, in headless Chromium.
+
+Renders the built front end (headwidget/static/widget.js) for 20 tasks × 80 layers × 64 heads
+(the MAPS figure's Llama-3.1-70B grid, 4 categories) in a bare page with a fake anywidget model
+(tests/browser/harness.py; no Jupyter), then moves the slider N times per tab and reports:
+
+- ``redraw``: the widget's own ``data-last-redraw-ms`` (one full redraw, performance.now());
+- ``input→frame``: from dispatching the slider's ``input`` event to the next animation frame,
+  measured in the page (event handler + redraw + anything else before the frame).
+
+Target: ≤ 16 ms (one frame at 60 Hz). Needs Chromium (``apt-get install chromium``) and a built
+front end (``cd js && npm install && npm run build``).
+
+    python benchmarks/widget_redraw.py                 # 40 moves per tab, 1400×1000 @1x
+    python benchmarks/widget_redraw.py --moves 100 --dpr 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
+
+from harness import serve_widget, traits_for, wait_rendered  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CATEGORIES = ["Algorithmic", "Knowledge", "Linguistic", "Translation"]
+TARGET_MS = 16.0
+
+# One slider move: set the value, dispatch "input" like a drag does, wait for the next frame.
+# data-last-redraw-ms is removed first so that a stale figure can never be read back.
+MOVE_JS = """
+async (value) => {
+  const root = document.querySelector('.headwidget');
+  const input = root.querySelector('input[type=range].hw-threshold');
+  delete root.dataset.lastRedrawMs;
+  const t0 = performance.now();
+  input.value = String(value);
+  input.dispatchEvent(new Event('input', { bubbles: true }));
+  await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  const frame = performance.now() - t0;
+  const t1 = performance.now();
+  while (root.dataset.lastRedrawMs === undefined && performance.now() - t1 < 2000) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const redraw = root.dataset.lastRedrawMs;
+  // let the page settle so that moves do not pile up on each other
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  return { frame, redraw: redraw === undefined ? null : Number(redraw) };
+}
+"""
+
+
+def sparse_scores(
+    n_tasks: int, n_layers: int, n_heads: int, seed: int = 0
+) -> tuple[np.ndarray, list[str], dict[str, str | None]]:
+    """Mostly-near-zero importances with a few hot heads per task, like real ablation maps."""
+    rng = np.random.default_rng(seed)
+    values = np.abs(rng.normal(0.0, 0.002, (n_tasks, n_layers, n_heads)))
+    hot = rng.random(values.shape) < 0.01
+    values[hot] += rng.exponential(0.2, hot.sum())
+    tasks = [f"task {i:02d}" for i in range(n_tasks)]
+    categories = {name: CATEGORIES[i % len(CATEGORIES)] for i, name in enumerate(tasks)}
+    return values.astype(np.float32), tasks, categories
+
+
+def summarize(samples: list[float]) -> tuple[float, float, float]:
+    array = np.asarray(samples, dtype=float)
+    return float(np.median(array)), float(np.percentile(array, 95)), float(array.max())
+
+
+def run(args: argparse.Namespace) -> int:
+    from playwright.sync_api import sync_playwright
+
+    values, tasks, categories = sparse_scores(args.tasks, args.layers, args.heads, args.seed)
+    traits = traits_for(values, tasks, categories)
+    rows: list[tuple[str, str, tuple[float, float, float]]] = []
+    notes: list[str] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_widget(Path(tmp), traits) as url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(
+            viewport={"width": args.width, "height": args.height},
+            device_scale_factor=args.dpr,
+        )
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        wait_rendered(page, timeout_ms=60_000)
+        first = page.get_attribute(".headwidget", "data-last-redraw-ms")
+        notes.append(f"first draw (All tasks): {float(first or 'nan'):.1f} ms")
+        version = browser.version
+        slider = page.locator("input[type=range].hw-threshold")
+        low = float(slider.get_attribute("min") or 0)
+        high = float(slider.get_attribute("max") or 100)
+        # alternate low/high positions so that every move changes the threshold
+        rng = np.random.default_rng(args.seed)
+        fractions = [
+            (0.05 + 0.4 * rng.random()) if i % 2 else (0.55 + 0.4 * rng.random())
+            for i in range(args.moves + args.warmup)
+        ]
+        for label, tab_name in [("All tasks", "All tasks"), ("Categories", "Categories")]:
+            page.get_by_role("tab", name=tab_name, exact=True).click()
+            page.wait_for_timeout(200)
+            redraws: list[float] = []
+            frames: list[float] = []
+            missing = 0
+            for i, fraction in enumerate(fractions):
+                result = page.evaluate(MOVE_JS, low + fraction * (high - low))
+                if i < args.warmup:
+                    continue
+                frames.append(result["frame"])
+                if result["redraw"] is None:
+                    missing += 1
+                else:
+                    redraws.append(result["redraw"])
+            if redraws:
+                rows.append((label, "redraw (data-last-redraw-ms)", summarize(redraws)))
+            rows.append((label, "input → next frame", summarize(frames)))
+            if missing:
+                notes.append(f"{label}: {missing}/{len(frames)} moves left no data-last-redraw-ms")
+        browser.close()
+        if errors:
+            notes.append(f"page errors: {errors}")
+
+    print(
+        f"headwidget redraw after a threshold-slider move: {args.tasks} tasks × {args.layers}"
+        f" layers × {args.heads} heads, headless Chromium {version}, viewport"
+        f" {args.width}×{args.height} @{args.dpr}x, {args.moves} moves per tab"
+        f" (+{args.warmup} warm-up)"
+    )
+    print(f"{'tab':<12} {'measure':<30} {'median':>8} {'p95':>8} {'max':>8}   (ms)")
+    worst = 0.0
+    for label, measure, (median, p95, peak) in rows:
+        print(f"{label:<12} {measure:<30} {median:8.2f} {p95:8.2f} {peak:8.2f}")
+        worst = max(worst, p95)
+    for note in notes:
+        print(note)
+    verdict = "met" if worst <= TARGET_MS else "NOT met"
+    print(f"target: p95 ≤ {TARGET_MS:.0f} ms -> {verdict} (worst p95 {worst:.2f} ms)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=40, help="measured slider moves per tab")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured moves first")
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--layers", type=int, default=80)
+    parser.add_argument("--heads", type=int, default=64)
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    if not Path(args.chromium).is_file():
+        parser.error(f"no Chromium at {args.chromium}: apt-get install chromium")
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
