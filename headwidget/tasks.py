@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
+import numbers
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
 
-__all__ = ["Example", "Task"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Example", "Task", "TaskDataError", "load_tasks"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,8 @@ class Task:
     ``(prompt, answer, distractor)`` triples or dicts with ``prompt`` / ``answer`` (and optional
     ``distractor``) keys; they are stored as :class:`Example`.
 
-    >>> task = Task("capitals", [("France ->", " Paris"), {"prompt": "Japan ->", "answer": " Tokyo"}],
-    ...             category="Knowledge")
+    >>> task = Task("capitals", [("France ->", " Paris"),
+    ...                          {"prompt": "Japan ->", "answer": " Tokyo"}], category="Knowledge")
     >>> len(task), task.examples[1].answer
     (2, ' Tokyo')
     """
@@ -110,3 +120,367 @@ class Task:
     def __repr__(self) -> str:
         category = f", category={self.category!r}" if self.category else ""
         return f"Task({self.name!r}, {len(self.examples)} examples{category})"
+
+
+# -- loading the user's own data ---------------------------------------------------------------
+
+REQUIRED_COLUMNS = ("prompt", "answer")
+OPTIONAL_COLUMNS = ("task", "category", "distractor", "description")
+_COLUMNS_HELP = (
+    "required columns: prompt, answer; optional: task, category, distractor, description"
+)
+
+PathLike = Union[str, "os.PathLike[str]"]
+TaskSource = Union[PathLike, "pandas.DataFrame", Sequence[Mapping[str, Any]]]
+
+
+class TaskDataError(ValueError):
+    """Bad task data. The message names the source (file, ``DataFrame`` or ``list``) and the
+    1-based line or row, and says how to fix it.
+
+    ``source`` and ``row`` (``None`` when the problem is not tied to one row) are attributes too.
+    """
+
+    def __init__(self, source: str, row: str | None, problem: str) -> None:
+        self.source = source
+        self.row = row
+        where = f"{source}, {row}" if row else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass
+class _Row:
+    where: str  # e.g. "line 3", "row 2 (index 'a')"
+    values: dict[str, Any]
+
+
+@dataclass
+class _Table:
+    label: str  # how errors name the source
+    rows: list[_Row]
+    columns: set[str] | None  # known up front for CSV and DataFrames; None for JSONL and lists
+    default_name: str | None  # the task name when there is no task column (the file stem)
+
+
+def load_tasks(
+    source: TaskSource | Sequence[PathLike | pandas.DataFrame],
+    *,
+    task: str | None = None,
+    category: str | None = None,
+) -> list[Task]:
+    """Tasks from your own data: a JSONL file, a CSV (or TSV) file, a pandas ``DataFrame``, a
+    list of dicts, or a list of several files / DataFrames.
+
+    Each row (line, record) has ``prompt`` and ``answer``, and optionally ``task``,
+    ``category``, ``distractor`` (a plausible wrong answer, for the ``"logit_diff"`` metric) and
+    ``description`` (shown in the widget's tooltip). ``answer`` is the exact continuation of
+    ``prompt``: include the leading space most tokenizers expect (``" Paris"``, not ``"Paris"``).
+
+    Rows are grouped into one :class:`Task` per ``task`` value, in order of first appearance.
+    Without a ``task`` column all rows form one task named ``task`` (or, for a file, the file
+    name without its extension); with one, ``task=`` keeps only that task. ``category=`` is the
+    category of tasks whose rows give none. A task's rows must agree on its category and
+    description (empty cells are fine).
+
+    Problems raise :class:`TaskDataError` naming the file and the 1-based line or row: missing
+    columns, empty prompts or answers, bytes that are not UTF-8, invalid JSON, a task given two
+    categories, or two sources defining the same task.
+
+    >>> rows = [{"task": "capitals", "prompt": "France ->", "answer": " Paris"},
+    ...         {"task": "capitals", "prompt": "Japan ->", "answer": " Tokyo"}]
+    >>> load_tasks(rows, category="Knowledge")
+    [Task('capitals', 2 examples, category='Knowledge')]
+    """
+    if _is_many_sources(source):
+        tables = [_read_source(item) for item in source]  # type: ignore[union-attr]
+    else:
+        tables = [_read_source(source)]
+    tasks: list[Task] = []
+    defined_in: dict[str, str] = {}
+    for table in tables:
+        for built in _group(table, task, category):
+            if built.name in defined_in:
+                raise TaskDataError(
+                    table.label,
+                    None,
+                    f"task {built.name!r} is also defined in {defined_in[built.name]}; task names"
+                    " must be unique across sources: rename one, or put both in one file",
+                )
+            defined_in[built.name] = table.label
+            tasks.append(built)
+    return tasks
+
+
+def _is_dataframe(obj: Any) -> bool:
+    # Checked by type name so that pandas is only imported by people who use it.
+    return type(obj).__module__.split(".")[0] == "pandas" and hasattr(obj, "columns")
+
+
+def _is_many_sources(source: Any) -> bool:
+    if isinstance(source, (str, os.PathLike, Mapping)) or _is_dataframe(source):
+        return False
+    if not isinstance(source, Sequence) or not source:
+        return False
+    kinds = {
+        "file" if isinstance(item, (str, os.PathLike)) or _is_dataframe(item) else "row"
+        for item in source
+    }
+    if kinds == {"file", "row"}:
+        raise TypeError(
+            "load_tasks() takes either a list of rows (dicts) or a list of files / DataFrames,"
+            " not a mix of both"
+        )
+    return kinds == {"file"}
+
+
+def _read_source(source: Any) -> _Table:
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source))
+    if _is_dataframe(source):
+        return _read_dataframe(source)
+    if isinstance(source, Iterable) and not isinstance(source, (str, bytes, Mapping)):
+        rows = []
+        for i, item in enumerate(source, start=1):
+            if not isinstance(item, Mapping):
+                raise TaskDataError(
+                    "list",
+                    f"row {i}",
+                    f"expected a dict with 'prompt' and 'answer', got {type(item).__name__}",
+                )
+            rows.append(_Row(f"row {i}", _normalize_keys(item, "list", f"row {i}")))
+        if not rows:
+            raise TaskDataError("list", None, f"no rows; give at least one ({_COLUMNS_HELP})")
+        return _Table("list", rows, None, None)
+    raise TypeError(
+        "load_tasks() takes a .jsonl / .csv / .tsv file path, a pandas DataFrame, a list of dicts"
+        f" or a list of files / DataFrames, got {type(source).__name__}"
+    )
+
+
+def _normalize_keys(item: Mapping[str, Any], label: str, where: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in item.items():
+        name = str(key).strip().lower()
+        if name in values:
+            raise TaskDataError(label, where, f"field {name!r} is given twice")
+        values[name] = value
+    return values
+
+
+def _read_file(path: Path) -> _Table:
+    label = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        raise TaskDataError(
+            label,
+            None,
+            f"unsupported file type {path.suffix!r}; use .jsonl (one JSON object per line),"
+            " .csv or .tsv",
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no task file at {label!r}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        start = err.start + bom
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise TaskDataError(
+            label,
+            f"line {line}",
+            f"byte 0x{data[start]:02x} at column {column} is not valid UTF-8; save the file"
+            " with UTF-8 encoding",
+        ) from None
+    if suffix in (".jsonl", ".ndjson"):
+        rows = _parse_jsonl(text, label)
+        columns = None
+    else:
+        rows, columns = _parse_csv(text, label, "\t" if suffix == ".tsv" else ",")
+    if not rows:
+        raise TaskDataError(label, None, f"the file has no rows ({_COLUMNS_HELP})")
+    return _Table(label, rows, columns, path.stem)
+
+
+def _parse_jsonl(text: str, label: str) -> list[_Row]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TaskDataError(
+                label,
+                where,
+                f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON"
+                ' object like {"prompt": "France ->", "answer": " Paris"}',
+            ) from None
+        if not isinstance(item, dict):
+            raise TaskDataError(label, where, f"expected a JSON object, got {type(item).__name__}")
+        rows.append(_Row(where, _normalize_keys(item, label, where)))
+    return rows
+
+
+def _parse_csv(text: str, label: str, delimiter: str) -> tuple[list[_Row], set[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], set()
+    names = [name.strip().lower() for name in header]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise TaskDataError(label, "line 1", f"column(s) {repeated} appear more than once")
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise TaskDataError(
+            label,
+            "line 1",
+            f"missing column(s) {missing} in the header; found {names} ({_COLUMNS_HELP})",
+        )
+    rows = []
+    end = reader.line_num
+    try:
+        for record in reader:
+            # A quoted cell can span lines; errors point at the line where the row starts.
+            where = f"line {end + 1}"
+            end = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(names):
+                raise TaskDataError(
+                    label,
+                    where,
+                    f"{len(record)} cells but the header has {len(names)} columns; quote cells"
+                    " that contain the delimiter",
+                )
+            rows.append(_Row(where, dict(zip(names, record, strict=False))))
+    except csv.Error as err:
+        raise TaskDataError(label, f"line {reader.line_num}", f"malformed CSV: {err}") from None
+    return rows, set(names)
+
+
+def _read_dataframe(frame: pandas.DataFrame) -> _Table:
+    label = "DataFrame"
+    names = [str(column).strip().lower() for column in frame.columns]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise TaskDataError(label, None, f"column(s) {repeated} appear more than once")
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise TaskDataError(
+            label, None, f"missing column(s) {missing}; found {names} ({_COLUMNS_HELP})"
+        )
+    rows = []
+    default_index = list(frame.index) == list(range(len(frame)))
+    for position, (label_, record) in enumerate(
+        zip(frame.index, frame.itertuples(index=False, name=None), strict=True), start=1
+    ):
+        where = f"row {position}" if default_index else f"row {position} (index {label_!r})"
+        rows.append(_Row(where, dict(zip(names, record, strict=True))))
+    if not rows:
+        raise TaskDataError(label, None, f"the DataFrame has no rows ({_COLUMNS_HELP})")
+    return _Table(label, rows, set(names), None)
+
+
+def _cell(row: _Row, table: _Table, name: str, *, required: bool = False) -> str | None:
+    """The text of one cell; ``None`` for a missing or empty optional cell."""
+    value = row.values.get(name)
+    if value is not None and not isinstance(value, str):
+        if isinstance(value, float) and math.isnan(value):  # pandas' empty cell
+            value = None
+        elif isinstance(value, bool) or not _is_integer(value):
+            raise TaskDataError(
+                table.label,
+                row.where,
+                f"{name!r} must be text, got {type(value).__name__} {value!r}",
+            )
+        else:
+            value = str(value)
+    if value is None or not value.strip():
+        if not required:
+            return None
+        if name not in row.values and (table.columns is None or name not in table.columns):
+            problem = f"missing {name!r} ({_COLUMNS_HELP})"
+        else:
+            problem = f"empty {name!r}; every row needs a non-blank {name}"
+        raise TaskDataError(table.label, row.where, problem)
+    return value
+
+
+def _is_integer(value: Any) -> bool:
+    # numbers.Integral covers numpy integers, which pandas gives for integer columns.
+    return isinstance(value, numbers.Integral)
+
+
+def _group(table: _Table, only: str | None, category: str | None) -> list[Task]:
+    has_task_column = (
+        "task" in table.columns
+        if table.columns is not None
+        else any("task" in row.values for row in table.rows)
+    )
+    if not has_task_column:
+        name = only or table.default_name
+        if name is None:
+            raise TaskDataError(
+                table.label,
+                None,
+                "no 'task' column; add one, or name the task with load_tasks(..., task='name')",
+            )
+    examples: dict[str, list[Example]] = {}
+    # task -> (value, where it was first given) for category and description
+    given: dict[str, dict[str, tuple[str, str]]] = {}
+    for row in table.rows:
+        if has_task_column:
+            raw = _cell(row, table, "task", required=True)
+            assert raw is not None
+            name = raw.strip()
+            if only is not None and name != only:
+                continue
+        assert name is not None
+        prompt = _cell(row, table, "prompt", required=True)
+        answer = _cell(row, table, "answer", required=True)
+        distractor = _cell(row, table, "distractor")
+        assert prompt is not None and answer is not None
+        examples.setdefault(name, []).append(Example(prompt, answer, distractor))
+        seen = given.setdefault(name, {})
+        for field_name in ("category", "description"):
+            value = _cell(row, table, field_name)
+            if value is None:
+                continue
+            value = value.strip()
+            if field_name not in seen:
+                seen[field_name] = (value, row.where)
+            elif seen[field_name][0] != value:
+                first, first_where = seen[field_name]
+                raise TaskDataError(
+                    table.label,
+                    row.where,
+                    f"task {name!r} has {field_name} {value!r} here but {first!r} at"
+                    f" {first_where}; all rows of a task must give the same {field_name} (or"
+                    " leave it empty). If these are two different tasks, give them different"
+                    " names",
+                )
+    if only is not None and not examples:
+        names = sorted({str(row.values.get("task", "")).strip() for row in table.rows})
+        raise TaskDataError(table.label, None, f"no task named {only!r}; the tasks are {names}")
+    tasks = []
+    for name, items in examples.items():
+        seen = given.get(name, {})
+        task_category = seen["category"][0] if "category" in seen else None
+        if category is not None:
+            if task_category is not None and task_category != category:
+                raise TaskDataError(
+                    table.label,
+                    seen["category"][1],
+                    f"task {name!r} has category {task_category!r} in the data but"
+                    f" category={category!r} was passed; drop one of them",
+                )
+            task_category = category
+        description = seen["description"][0] if "description" in seen else ""
+        tasks.append(Task(name, items, category=task_category, description=description))
+    return tasks
