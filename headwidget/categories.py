@@ -43,6 +43,7 @@ __all__ = [
     "category_colors",
     "category_membership",
     "category_names",
+    "default_threshold",
     "head_labels",
     "legend_labels",
     "multi_label",
@@ -92,6 +93,31 @@ def _check_mode(threshold: float | None, top_percent: float | None) -> None:
         raise ValueError("threshold must be a number, got NaN")
     if top_percent is not None and not 0 < float(top_percent) <= 100:
         raise ValueError(f"top_percent must be in (0, 100], got {top_percent!r}")
+
+
+def default_threshold(values: np.ndarray | Sequence, percentile: float = 95.0) -> float:
+    """A threshold that about 5% of heads pass: the 95th percentile of the (normalized) values
+    over all tasks, rounded to 2 significant digits.
+
+    When that percentile is not above 0 (mostly-zero maps), the smallest positive value is used
+    instead (unrounded), so that a 0 threshold does not let every zero-score head pass; 0.0 when
+    nothing is positive or every value is NaN.
+
+    >>> default_threshold(np.arange(1000, dtype=np.float32).reshape(1, 10, 100) / 1e6)
+    0.00095
+    """
+    array = np.asarray(values, dtype=np.float64)
+    valid = array[~np.isnan(array)]
+    if valid.size == 0:
+        return 0.0
+    cutoff = float(np.percentile(valid, percentile))
+    if not cutoff > 0:
+        positive = valid[valid > 0]
+        if positive.size == 0:
+            return 0.0
+        # not rounded: rounding up could leave no head passing
+        return float(positive.min())
+    return float(f"{cutoff:.2g}")
 
 
 def top_k(top_percent: float, n_valid: int) -> int:

@@ -1,0 +1,412 @@
+"""Static matplotlib figures in the style of the published head-importance figures.
+
+``kind="tasks"``: one heatmap per task in a grid (4 columns), Layer on y with 0 at the top, Head
+on x, viridis, one shared colour bar "Heads Importance" whose top label ends in "+" when values
+are clipped (the "Heads Importance" figure of Cognitive Mirrors).
+``kind="categories"``: "All Categories" plus one panel per category, layer on x and head on y,
+every head coloured by its category label (the MAPS figure); see :mod:`headwidget.categories`.
+
+>>> fig = plot_scores(scores)                                   # doctest: +SKIP
+>>> fig.savefig("heads.png", dpi=150)                           # doctest: +SKIP
+>>> plot_scores(scores, kind="categories", top_percent=5)       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from . import categories as cat
+from .results import HeadScores
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["COLORMAPS", "axis_ticks", "colorbar_ticks", "plot_scores"]
+
+#: The widget's colour map names and the matplotlib map each one draws with.
+COLORMAPS = {"viridis": "viridis", "magma": "magma", "cividis": "cividis", "diverging": "RdBu_r"}
+_NAN_HATCH_COLOR = "#b0b0b0"
+_PANEL_INCHES = 2.4
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(
+            "headwidget's static plots need matplotlib: pip install 'headwidget[plot]'"
+        ) from err
+    return matplotlib, Figure
+
+
+def axis_ticks(n: int) -> list[int]:
+    """Tick positions for an axis of ``n`` cells: about 6 ticks at a round step.
+
+    >>> axis_ticks(32), axis_ticks(80)[:3], axis_ticks(64)[:3]
+    ([0, 6, 12, 18, 24, 30], [0, 16, 32], [0, 12, 24])
+    """
+    steps = (1, 2, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 100, 128)
+    step = next((s for s in steps if s >= n / 6), max(1, math.ceil(n / 6)))
+    return list(range(0, n, step))
+
+
+def _decimals(vmin: float, vmax: float) -> int:
+    span = max(abs(vmin), abs(vmax))
+    if not span > 0:
+        return 1
+    return int(min(6, max(1, -math.floor(math.log10(span)) + 1)))
+
+
+def colorbar_ticks(
+    vmin: float, vmax: float, clipped: bool, n_bins: int = 8
+) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks: round steps from ``vmin``, ending exactly at ``vmax``; the top label gets
+    a "+" when values above ``vmax`` were clipped.
+
+    >>> colorbar_ticks(0.0, 0.004, True)[1][::4]
+    ['0.0000', '0.0020', '0.0040+']
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = [
+        float(t)
+        for t in MaxNLocator(nbins=n_bins, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+        if vmin - 1e-12 <= t <= vmax + 1e-12
+    ]
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else vmax - vmin
+    # drop a tick crowding the top one, then make vmax itself the top tick
+    ticks = [t for t in ticks if t < vmax - 0.4 * step] + [vmax]
+    decimals = _decimals(vmin, vmax)
+    labels = [f"{t:.{decimals}f}" for t in ticks]
+    if clipped:
+        labels[-1] += "+"
+    return ticks, labels
+
+
+def _color_limits(
+    values: np.ndarray, colormap: str, vmin: float | None, vmax: float | None
+) -> tuple[float, float]:
+    finite = np.abs(values[np.isfinite(values)])
+    if vmax is None:
+        # as the widget: the 99.5th percentile of |values|, so one outlier does not wash out
+        vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+        if not vmax > 0:
+            vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    if vmin is None:
+        vmin = -vmax if colormap == "diverging" else 0.0
+    if not vmax > vmin:
+        raise ValueError(f"vmax ({vmax}) must be greater than vmin ({vmin})")
+    return float(vmin), float(vmax)
+
+
+def _hatch_background(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    """Hatch the whole panel behind the image, so NaN (transparent) cells read as "n/a"."""
+    from matplotlib.patches import Rectangle
+
+    left, right, bottom, top = extent
+    ax.add_patch(
+        Rectangle(
+            (left, min(bottom, top)),
+            right - left,
+            abs(top - bottom),
+            facecolor="white",
+            edgecolor=_NAN_HATCH_COLOR,
+            hatch="////",
+            linewidth=0,
+            zorder=0,
+        )
+    )
+
+
+def _draw_matrix(
+    ax: Axes, matrix: np.ndarray, orientation: str, **imshow_kwargs
+) -> tuple[object, str, str]:
+    """Draw a [n_layers, n_heads] matrix; returns (image, x label, y label)."""
+    n_layers, n_heads = matrix.shape[:2]
+    if orientation == "layer_y":
+        image_data, origin = matrix, "upper"
+        x_label, y_label, n_x, n_y = "Head", "Layer", n_heads, n_layers
+    else:
+        image_data, origin = np.swapaxes(matrix, 0, 1), "lower"
+        x_label, y_label, n_x, n_y = "layer", "head", n_layers, n_heads
+    extent = (-0.5, n_x - 0.5, n_y - 0.5, -0.5) if origin == "upper" else None
+    image = ax.imshow(
+        image_data,
+        origin=origin,
+        interpolation="nearest",
+        aspect="equal",
+        zorder=1,
+        **imshow_kwargs,
+    )
+    if extent is None:
+        extent = (-0.5, n_x - 0.5, -0.5, n_y - 0.5)
+    _hatch_background(ax, extent)
+    ax.set_xticks(axis_ticks(n_x))
+    ax.set_yticks(axis_ticks(n_y))
+    ax.tick_params(labelsize=8, length=2)
+    return image, x_label, y_label
+
+
+def _grid_shape(n_panels: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n_panels))
+    return math.ceil(n_panels / ncols), ncols
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def plot_scores(
+    scores: HeadScores,
+    *,
+    kind: Literal["tasks", "categories"] = "tasks",
+    normalization: Literal["share", "raw"] = "share",
+    tasks: Sequence[str] | None = None,
+    vmax: float | None = None,
+    vmin: float | None = None,
+    colormap: str = "viridis",
+    color_range: Literal["shared", "per_task"] = "shared",
+    threshold: float | None = None,
+    top_percent: float | None = None,
+    orientation: Literal["layer_y", "layer_x"] | None = None,
+    ncols: int = 4,
+    title: str | None = None,
+    colorbar_label: str = "Heads Importance",
+) -> Figure:
+    """A matplotlib figure of ``scores`` in the published style.
+
+    ``kind="tasks"`` draws one heatmap per task (``tasks`` picks and orders them), 4 per row, with
+    one shared colour bar (``color_range="per_task"`` gives each panel its own). ``vmax=None`` is
+    the 99.5th percentile of the absolute normalized values; cells above it draw at the top
+    colour and the top tick reads e.g. "0.0040+". With ``threshold`` or ``top_percent`` the
+    passing heads are outlined and counted in the panel titles.
+
+    ``kind="categories"`` draws "All Categories" and one panel per category (layer on x, head on
+    y); heads are coloured by :func:`headwidget.categories.assign_categories` with ``threshold``
+    (default: :func:`headwidget.categories.default_threshold`) or ``top_percent``.
+
+    Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so it is not shown
+    twice in notebooks): ``fig.savefig("heads.png", dpi=150)``.
+
+    >>> import numpy as np
+    >>> from headwidget import HeadScores
+    >>> fig = plot_scores(HeadScores(np.random.rand(8, 32, 32), [f"t{i}" for i in range(8)]))
+    >>> len(fig.axes)  # 8 panels + the colour bar
+    9
+    """
+    if not isinstance(scores, HeadScores):
+        raise TypeError(f"plot_scores() takes a HeadScores, got {type(scores).__name__}")
+    _check_choice("kind", kind, ("tasks", "categories"))
+    _check_choice("normalization", normalization, ("share", "raw"))
+    _check_choice("colormap", colormap, tuple(COLORMAPS))
+    _check_choice("color_range", color_range, ("shared", "per_task"))
+    if orientation is None:
+        orientation = "layer_y" if kind == "tasks" else "layer_x"
+    _check_choice("orientation", orientation, ("layer_y", "layer_x"))
+    if threshold is not None and top_percent is not None:
+        raise ValueError("give threshold= or top_percent=, not both")
+    if tasks is not None:
+        missing = [name for name in tasks if name not in scores.tasks]
+        if missing:
+            raise KeyError(f"no task(s) {missing} in these scores; the tasks are {scores.tasks}")
+        order = [scores.tasks.index(name) for name in tasks]
+    else:
+        order = list(range(len(scores.tasks)))
+    if not order:
+        raise ValueError("no tasks to plot")
+    _, Figure = _matplotlib()
+    normalized = scores.normalized(normalization)
+    values = normalized.values[order]
+    names = [scores.tasks[i] for i in order]
+    task_categories = [scores.categories.get(name) for name in names]
+    if kind == "tasks":
+        fig = _plot_tasks(
+            Figure,
+            values,
+            names,
+            vmin=vmin,
+            vmax=vmax,
+            colormap=colormap,
+            color_range=color_range,
+            threshold=threshold,
+            top_percent=top_percent,
+            orientation=orientation,
+            ncols=ncols,
+            colorbar_label=colorbar_label,
+        )
+    else:
+        fig = _plot_categories(
+            Figure,
+            values,
+            task_categories,
+            threshold=threshold,
+            top_percent=top_percent,
+            orientation=orientation,
+            ncols=ncols,
+        )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _plot_tasks(
+    Figure,
+    values,
+    names,
+    *,
+    vmin,
+    vmax,
+    colormap,
+    color_range,
+    threshold,
+    top_percent,
+    orientation,
+    ncols,
+    colorbar_label,
+):
+    import matplotlib
+
+    n_tasks, n_layers, n_heads = values.shape
+    nrows, ncols = _grid_shape(n_tasks, ncols)
+    aspect = n_layers / n_heads if orientation == "layer_y" else n_heads / n_layers
+    width = ncols * _PANEL_INCHES + (1.2 if color_range == "shared" else 0.8 * ncols)
+    height = nrows * (0.85 * _PANEL_INCHES * min(max(aspect, 0.4), 2.5) + 0.45)
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    cmap = matplotlib.colormaps[COLORMAPS[colormap]].copy()
+    cmap.set_bad((0, 0, 0, 0))  # transparent, over the hatched background
+    passing = None
+    if threshold is not None or top_percent is not None:
+        passing = cat.passing_heads(values, threshold=threshold, top_percent=top_percent)
+    shared_limits = _color_limits(values, colormap, vmin, vmax)
+    for t in range(n_tasks):
+        ax = axes[t // ncols][t % ncols]
+        limits = (
+            shared_limits
+            if color_range == "shared"
+            else _color_limits(values[t : t + 1], colormap, vmin, vmax)
+        )
+        image, x_label, y_label = _draw_matrix(
+            ax, values[t], orientation, cmap=cmap, vmin=limits[0], vmax=limits[1]
+        )
+        heading = names[t]
+        if passing is not None:
+            count = int(passing[t].sum())
+            rule = (
+                f"≥ {threshold:.{_decimals(0, threshold or 1)}f}"
+                if threshold is not None
+                else (f"in top {top_percent:g}%")
+            )
+            heading += f"\n{count} head{'' if count == 1 else 's'} {rule}"
+            _outline(ax, passing[t], orientation)
+        ax.set_title(heading, fontsize=10)
+        row, col = divmod(t, ncols)
+        if col == 0:
+            ax.set_ylabel(y_label)
+        # the x label goes on every panel with no panel below it
+        if t + ncols >= n_tasks:
+            ax.set_xlabel(x_label)
+        if color_range == "per_task":
+            _colorbar(fig, image, ax, limits, values[t], colorbar_label=None)
+    for t in range(n_tasks, nrows * ncols):
+        axes[t // ncols][t % ncols].set_visible(False)
+    if color_range == "shared":
+        used = [axes[t // ncols][t % ncols] for t in range(n_tasks)]
+        image = used[0].images[0]
+        _colorbar(fig, image, used, shared_limits, values, colorbar_label=colorbar_label)
+    return fig
+
+
+def _colorbar(fig, image, ax, limits, values, *, colorbar_label) -> None:
+    vmin, vmax = limits
+    with np.errstate(invalid="ignore"):
+        clipped = bool(np.nanmax(values, initial=-np.inf) > vmax)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9 if isinstance(ax, list) else 0.8, aspect=30)
+    ticks, labels = colorbar_ticks(vmin, vmax, clipped)
+    bar.set_ticks(ticks, labels=labels)
+    bar.ax.tick_params(labelsize=8)
+    if colorbar_label:
+        bar.set_label(colorbar_label)
+
+
+def _outline(ax, passing: np.ndarray, orientation: str) -> None:
+    from matplotlib.patches import Rectangle
+
+    for layer, head in zip(*np.nonzero(passing), strict=True):
+        x, y = (head, layer) if orientation == "layer_y" else (layer, head)
+        ax.add_patch(
+            Rectangle(
+                (x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="#ff2d2d", linewidth=0.8, zorder=2
+            )
+        )
+
+
+def _plot_categories(
+    Figure, values, task_categories, *, threshold, top_percent, orientation, ncols
+):
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    if threshold is None and top_percent is None:
+        threshold = cat.default_threshold(values)
+    result = cat.assign_categories(
+        values, task_categories, threshold=threshold, top_percent=top_percent
+    )
+    if not result.names:
+        raise ValueError(
+            "kind='categories' needs tasks with categories; these scores have none (give"
+            " HeadScores(categories={task: category}) or plot kind='tasks')"
+        )
+    n_layers, n_heads = values.shape[1:]
+    grey = to_rgb(cat.UNCLASSIFIED_COLOR)
+    panels = [("All Categories", result.labels)]
+    panels += [(name, result.membership[i]) for i, name in enumerate(result.names)]
+    n_panels = len(panels)
+    # the MAPS figure has all panels in one row; wrap only past ``ncols + 1`` panels
+    nrows, ncols = _grid_shape(n_panels, max(ncols + 1, 5))
+    aspect = n_heads / n_layers if orientation == "layer_x" else n_layers / n_heads
+    panel_height = _PANEL_INCHES * min(max(aspect, 0.4), 2.5)
+    fig = Figure(
+        figsize=(ncols * _PANEL_INCHES + 1.8, nrows * (panel_height + 0.6)), layout="constrained"
+    )
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for p, (name, data) in enumerate(panels):
+        ax = axes[p // ncols][p % ncols]
+        rgb = np.empty((n_layers, n_heads, 3))
+        if p == 0:
+            for label, color in result.colors.items():
+                rgb[data == label] = to_rgb(color)
+        else:
+            rgb[:] = grey
+            rgb[data] = to_rgb(result.colors[name])
+        _, x_label, y_label = _draw_matrix(ax, rgb, orientation)
+        ax.set_title(name, fontsize=10)
+        if p % ncols == 0:
+            ax.set_ylabel(y_label)
+        if p + ncols >= n_panels:
+            ax.set_xlabel(x_label)
+    for p in range(n_panels, nrows * ncols):
+        axes[p // ncols][p % ncols].set_visible(False)
+    handles = [
+        Patch(facecolor=result.colors[label], edgecolor="none", label=label)
+        for label in result.legend
+    ]
+    rule = f"threshold {threshold:g}" if threshold is not None else f"top {top_percent:g}% per task"
+    axes[0][0].legend(
+        handles=handles,
+        loc="center right",
+        bbox_to_anchor=(-0.28, 0.5),
+        fontsize=8,
+        frameon=False,
+        title=rule,
+        title_fontsize=8,
+        handlelength=1.0,
+    )
+    return fig

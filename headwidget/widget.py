@@ -1,0 +1,593 @@
+"""HeadImportanceGrid: the interactive heatmap of head importance (an anywidget).
+
+Show saved scores, or score a model live: the grid appears at once and fills in layer by layer.
+
+>>> from headwidget import HeadImportanceGrid, HeadScores       # doctest: +SKIP
+>>> grid = HeadImportanceGrid(HeadScores.load("scores.npz"))    # doctest: +SKIP
+>>> grid                                                        # doctest: +SKIP
+>>> grid = HeadImportanceGrid(model, tokenizer, tasks=my_tasks)  # doctest: +SKIP
+>>> grid                      # displays, then scores in this cell    # doctest: +SKIP
+>>> grid.selected_head, grid.scores.top_heads("copying")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from . import categories as cat
+from .results import HeadScores
+from .tasks import Task
+
+__all__ = ["BUNDLE_DIR", "HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
+
+BUNDLE_DIR = Path(__file__).parent / "static"
+_ESM_PATH = BUNDLE_DIR / "widget.js"
+_CSS_PATH = BUNDLE_DIR / "widget.css"
+
+#: Synced traits that may be given to the constructor.
+TRAIT_OPTIONS = (
+    "threshold",
+    "threshold_mode",
+    "top_percent",
+    "colormap",
+    "color_range",
+    "vmax",
+    "vmin",
+    "orientation",
+    "tab",
+    "grid_columns",
+    "normalization",
+    "title",
+    "selected_head",
+    "selected_task",
+)
+#: Options passed on to :func:`headwidget.engine.score_heads` when the source is a model.
+SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout")
+
+
+def _bundle_missing_error(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
+        " `cd js && npm install && npm run build`; otherwise reinstall the package"
+        " (`pip install --force-reinstall headwidget`)."
+    )
+
+
+def _ensure_bundle(cls: type) -> None:
+    """Attach the built front end to the class on first use.
+
+    Not done at import time: a source checkout without a build can still import headwidget,
+    read scores and plot; only showing the widget needs the bundle.
+    """
+    if "_esm" in cls.__dict__:
+        return
+    if not _ESM_PATH.is_file():
+        raise _bundle_missing_error(_ESM_PATH)
+    from anywidget._util import try_file_contents
+
+    # FileContents reads the file (and follows edits when ANYWIDGET_HMR=1, for front-end work)
+    cls._esm = try_file_contents(_ESM_PATH)
+    if _CSS_PATH.is_file():
+        cls._css = try_file_contents(_CSS_PATH)
+
+
+def _encode(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values, dtype="<f4").tobytes()
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _task_dicts(
+    names: Sequence[str],
+    categories: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    baseline: Mapping[str, float],
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "category": categories.get(name),
+            "description": descriptions.get(name, ""),
+            "baseline": _finite_or_none(baseline.get(name)),
+        }
+        for name in names
+    ]
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
+    """(n_layers, n_heads) of a model, as the engine will see them."""
+    if getattr(model, "config", None) is None and head_layout is None:
+        raise TypeError(
+            "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
+            f" causal LM; got {type(model).__name__}"
+        )
+    from .adapters import resolve_layout
+
+    layout = resolve_layout(model, head_layout)
+    return layout.n_layers, layout.n_heads
+
+
+class HeadImportanceGrid(anywidget.AnyWidget):
+    """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
+
+    ``source`` is a :class:`~headwidget.HeadScores` (shown as is), a path to a saved ``.npz``, or a
+    Hugging Face causal LM, which is scored with :func:`headwidget.score_heads` when the grid is
+    displayed (or :meth:`compute` is called), the heatmaps filling in as layers finish.
+
+    ``tokenizer`` defaults to ``AutoTokenizer.from_pretrained(model.name_or_path)`` and ``tasks``
+    to the built-in ``"operations"`` suite. ``options`` are any of the synced traits below
+    (:data:`TRAIT_OPTIONS`) and, for a model, ``ablation``, ``metric``, ``batch_size``,
+    ``device`` and ``head_layout`` (passed to ``score_heads``).
+
+    Traits (synced with the browser; read or set them from Python, ``jslink`` them):
+    ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
+    ``shape`` ``[n_tasks, n_layers, n_heads]``, ``tasks`` (list of
+    ``{"name", "category", "description", "baseline"}``), ``normalization`` ("share"/"raw"),
+    ``threshold_mode`` ("value"/"top_percent"), ``threshold``, ``top_percent``, ``colormap``,
+    ``color_range``, ``vmax``, ``vmin``, ``orientation`` ("layer_y"/"layer_x"), ``tab``
+    ("all", "categories" or "task:<name>"), ``grid_columns``, ``selected_head``
+    (``(layer, head)`` or None), ``selected_task``, ``progress``, ``title``.
+
+    >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
+    >>> grid.threshold = 0.002                                            # doctest: +SKIP
+    """
+
+    values = t.Bytes(b"", help="float32 little-endian, C order [n_tasks, n_layers, n_heads]").tag(
+        sync=True
+    )
+    shape = t.List(t.Int(), default_value=[0, 0, 0], minlen=3, maxlen=3).tag(sync=True)
+    tasks = t.List(t.Dict()).tag(sync=True)
+    normalization = t.Enum(("share", "raw"), default_value="share").tag(sync=True)
+    threshold_mode = t.Enum(("value", "top_percent"), default_value="value").tag(sync=True)
+    threshold = t.Float(0.0).tag(sync=True)
+    top_percent = t.Float(5.0).tag(sync=True)
+    colormap = t.Enum(("viridis", "magma", "cividis", "diverging"), default_value="viridis").tag(
+        sync=True
+    )
+    color_range = t.Enum(("shared", "per_task"), default_value="shared").tag(sync=True)
+    vmax = t.Float(None, allow_none=True).tag(sync=True)
+    vmin = t.Float(None, allow_none=True).tag(sync=True)
+    orientation = t.Enum(("layer_y", "layer_x"), default_value="layer_y").tag(sync=True)
+    tab = t.Unicode("all").tag(sync=True)
+    grid_columns = t.Int(0, min=0).tag(sync=True)
+    selected_head = t.Tuple(t.Int(), t.Int(), default_value=None, allow_none=True).tag(sync=True)
+    selected_task = t.Unicode("").tag(sync=True)
+    progress = t.Dict().tag(sync=True)
+    title = t.Unicode("").tag(sync=True)
+
+    #: Seconds between ``values`` updates while scoring (the last one is always sent).
+    sync_interval: float = 0.25
+
+    def __init__(
+        self,
+        source: HeadScores | str | Path | Any,
+        tokenizer: Any = None,
+        tasks: Task | Sequence[Task] | None = None,
+        **options: Any,
+    ) -> None:
+        unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"HeadImportanceGrid got unknown option(s) {unknown}; valid options are"
+                f" {sorted(TRAIT_OPTIONS)} and, when scoring a model, {sorted(SCORING_OPTIONS)}"
+            )
+        _ensure_bundle(type(self))
+        trait_options = {k: v for k, v in options.items() if k in TRAIT_OPTIONS}
+        scoring = {k: v for k, v in options.items() if k in SCORING_OPTIONS}
+        super().__init__()
+        self._scores: HeadScores | None = None
+        self._pending: tuple[Any, Any, Any, dict[str, Any]] | None = None
+        self._running = False
+        self._auto_threshold = "threshold" not in trait_options
+        self._auto_title = "title" not in trait_options
+        self._auto_threshold_value: float | None = None
+
+        if isinstance(source, (str, Path)):
+            source = HeadScores.load(source)
+        if isinstance(source, HeadScores):
+            if tokenizer is not None or tasks is not None or scoring:
+                given = [
+                    name
+                    for name, value in (("tokenizer", tokenizer), ("tasks", tasks))
+                    if value is not None
+                ] + sorted(scoring)
+                raise TypeError(
+                    f"{given} only apply when scoring a model; these HeadScores are already"
+                    " scored (pass the model instead to score it)"
+                )
+            self._show(source)
+        else:
+            self._prepare_model(source, tokenizer, tasks, scoring)
+        # after the data, so that tab / selection options are checked against the tasks
+        with self.hold_trait_notifications():
+            for name, value in trait_options.items():
+                if name == "threshold":
+                    self._set_threshold(value, auto=False)
+                else:
+                    setattr(self, name, value)
+
+    # -- validation ------------------------------------------------------------------------------
+
+    @t.validate("values")
+    def _check_values(self, proposal: t.Bunch) -> bytes:
+        data = proposal["value"]
+        expected = 4 * math.prod(self.shape)
+        if len(data) != expected:
+            raise t.TraitError(
+                f"values has {len(data)} bytes but shape {list(self.shape)} needs {expected}"
+                " (float32); use grid.set_scores(HeadScores(...)) to change the data"
+            )
+        return data
+
+    @t.validate("shape")
+    def _check_shape(self, proposal: t.Bunch) -> list[int]:
+        shape = list(proposal["value"])
+        if any(n < 0 for n in shape):
+            raise t.TraitError(f"shape must be 3 non-negative sizes, got {shape}")
+        return shape
+
+    @t.validate("threshold", "vmax", "vmin")
+    def _check_finite(self, proposal: t.Bunch) -> float | None:
+        value = proposal["value"]
+        if value is not None and not math.isfinite(value):
+            raise t.TraitError(f"{proposal['trait'].name} must be a finite number, got {value}")
+        return value
+
+    @t.validate("top_percent")
+    def _check_top_percent(self, proposal: t.Bunch) -> float:
+        value = proposal["value"]
+        if not 0 < value <= 100:
+            raise t.TraitError(f"top_percent must be in (0, 100], got {value}")
+        return value
+
+    @t.validate("tab")
+    def _check_tab(self, proposal: t.Bunch) -> str:
+        tab = proposal["value"]
+        names = [task["name"] for task in self.tasks]
+        if tab in ("all", "categories"):
+            return tab
+        if tab.startswith("task:") and tab[5:] in names:
+            return tab
+        raise t.TraitError(
+            f"tab must be 'all', 'categories' or 'task:<name>' with a task name from {names};"
+            f" got {tab!r}"
+        )
+
+    @t.validate("selected_head")
+    def _check_selected_head(self, proposal: t.Bunch) -> tuple[int, int] | None:
+        head = proposal["value"]
+        if head is None:
+            return None
+        _, n_layers, n_heads = self.shape
+        layer, index = head
+        if not (0 <= layer < n_layers and 0 <= index < n_heads):
+            raise t.TraitError(
+                f"selected_head {tuple(head)} is outside the grid of {n_layers} layers x"
+                f" {n_heads} heads"
+            )
+        return (int(layer), int(index))
+
+    @t.validate("selected_task")
+    def _check_selected_task(self, proposal: t.Bunch) -> str:
+        name = proposal["value"]
+        names = [task["name"] for task in self.tasks]
+        if name and name not in names:
+            raise t.TraitError(f"selected_task must be '' or one of {names}, got {name!r}")
+        return name
+
+    @t.observe("threshold")
+    def _threshold_changed(self, change: t.Bunch) -> None:
+        # notifications may be delayed (hold_trait_notifications), so compare values rather
+        # than flag the moment: any other value came from the user (Python or the slider)
+        if change["new"] != self._auto_threshold_value:
+            self._auto_threshold = False
+
+    @t.observe("normalization")
+    def _normalization_changed(self, change: t.Bunch) -> None:
+        # the threshold is in normalized units: a default one follows the new units
+        if self._auto_threshold:
+            self._update_default_threshold()
+
+    # -- data --------------------------------------------------------------------------------
+
+    @property
+    def scores(self) -> HeadScores | None:
+        """The scores shown, or None while a model has not been scored yet."""
+        return self._scores
+
+    def set_scores(self, scores: HeadScores) -> None:
+        """Show other scores (any shape); the selection and tab are kept where still valid.
+
+        >>> grid.set_scores(HeadScores.load("other.npz"))   # doctest: +SKIP
+        """
+        if not isinstance(scores, HeadScores):
+            raise TypeError(
+                f"set_scores() takes a HeadScores, got {type(scores).__name__}; wrap an array"
+                " as HeadScores(values, task_names)"
+            )
+        if self._running:
+            raise RuntimeError("cannot set_scores() while the grid is scoring a model")
+        self._pending = None
+        self._show(scores)
+
+    def _show(self, scores: HeadScores) -> None:
+        self._scores = scores
+        tasks = _task_dicts(scores.tasks, scores.categories, scores.descriptions, scores.baseline)
+        self._publish(scores.values, tasks)
+        if self._auto_title:
+            self.title = str(scores.meta.get("model") or "")
+
+    def _publish(self, values: np.ndarray, tasks: list[dict[str, Any]] | None = None) -> None:
+        """Send values (and the task list / shape when they change) in one message."""
+        with self.hold_sync(), self.hold_trait_notifications():
+            if tasks is not None:
+                names = [task["name"] for task in tasks]
+                self.tasks = tasks
+                if self.tab.startswith("task:") and self.tab[5:] not in names:
+                    self.tab = "all"
+                if self.selected_task not in ("", *names):
+                    self.selected_task = ""
+                head = self.selected_head
+                if head is not None and not (
+                    head[0] < values.shape[1] and head[1] < values.shape[2]
+                ):
+                    self.selected_head = None
+            if list(values.shape) != list(self.shape):
+                self.shape = list(values.shape)
+            self.values = _encode(values)
+            if self._auto_threshold:
+                self._update_default_threshold(values)
+
+    def _normalized(self, values: np.ndarray) -> np.ndarray:
+        if self.normalization == "raw":
+            return values
+        names = [f"t{i}" for i in range(values.shape[0])]
+        return HeadScores(values, names).normalized("share").values
+
+    def _update_default_threshold(self, values: np.ndarray | None = None) -> None:
+        if values is None:
+            values = self.values_array()
+        if values.size == 0 or np.isnan(values).all():
+            return
+        self._set_threshold(cat.default_threshold(self._normalized(values)), auto=True)
+
+    def _set_threshold(self, value: float, *, auto: bool) -> None:
+        self._auto_threshold_value = float(value) if auto else None
+        self.threshold = value
+        self._auto_threshold = auto
+
+    def values_array(self) -> np.ndarray:
+        """The ``values`` trait decoded: float32 ``[n_tasks, n_layers, n_heads]`` (a copy)."""
+        return np.frombuffer(self.values, dtype="<f4").reshape(self.shape).astype(np.float32)
+
+    def assignment(self) -> cat.CategoryAssignment:
+        """What the Categories tab shows now (current normalization, threshold mode and value):
+        each head's label, category membership and per-task pass counts.
+
+        >>> grid.assignment().counts       # heads passing each task    # doctest: +SKIP
+        """
+        values = self._normalized(self.values_array())
+        mode = (
+            {"threshold": self.threshold}
+            if self.threshold_mode == "value"
+            else {"top_percent": self.top_percent}
+        )
+        return cat.assign_categories(values, [task["category"] for task in self.tasks], **mode)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the scores shown to ``path`` (``.npz``; see :meth:`HeadScores.save`).
+
+        >>> grid.save("scores.npz")   # later: HeadImportanceGrid("scores.npz")   # doctest: +SKIP
+        """
+        if self._scores is None:
+            raise RuntimeError(
+                "nothing to save yet: the model has not been scored; display the grid or call"
+                " grid.compute() first"
+            )
+        return self._scores.save(path)
+
+    # -- scoring a model -----------------------------------------------------------------------
+
+    def _prepare_model(
+        self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
+    ) -> None:
+        n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
+        if tokenizer is None:
+            name = getattr(model, "name_or_path", None) or getattr(
+                getattr(model, "config", None), "name_or_path", None
+            )
+            try:
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(name)
+            except Exception as err:
+                raise ValueError(
+                    f"could not load a tokenizer for model {name!r} ({type(err).__name__}: {err});"
+                    " pass it: HeadImportanceGrid(model, tokenizer=tokenizer)"
+                ) from err
+        if tasks is None:
+            from .suites import load_suite
+
+            tasks = load_suite("operations")
+        task_list = [tasks] if isinstance(tasks, Task) else list(tasks)
+        if not task_list or not all(isinstance(task, Task) for task in task_list):
+            raise TypeError("tasks must be a Task or a non-empty list of Task")
+        names = [task.name for task in task_list]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        self._pending = (model, tokenizer, task_list, scoring)
+        task_dicts = _task_dicts(
+            names,
+            {task.name: task.category for task in task_list},
+            {task.name: task.description for task in task_list},
+            {},
+        )
+        self._publish(np.full((len(task_list), n_layers, n_heads), np.nan, np.float32), task_dicts)
+        if self._auto_title:
+            self.title = str(getattr(model, "name_or_path", "") or "")
+        self.progress = {
+            "text": f"waiting to score {len(task_list)} tasks · {n_layers} layers",
+            "fraction": 0.0,
+            "running": False,
+        }
+
+    def compute(self, *, progress_bar: bool = False) -> HeadScores:
+        """Score the model now, in this thread, streaming partial results to any open view.
+
+        Displaying the grid calls this; call it yourself in scripts. Once scored it just returns
+        the scores. If scoring fails, the layers already scored stay shown, the error text goes
+        to ``progress`` and the error is raised again. ``progress_bar=True`` also prints the
+        engine's tqdm bar (handy in scripts; the grid has its own progress line).
+
+        >>> scores = HeadImportanceGrid(model, tokenizer, tasks=tasks).compute()   # doctest: +SKIP
+        """
+        if self._pending is None:
+            assert self._scores is not None
+            return self._scores
+        if self._running:
+            raise RuntimeError("this grid is already scoring its model")
+        from .engine import score_heads
+
+        model, tokenizer, task_list, scoring = self._pending
+        n_tasks, n_layers, n_heads = self.shape
+        names = [task.name for task in task_list]
+        index = {name: i for i, name in enumerate(names)}
+        buffer = np.full((n_tasks, n_layers, n_heads), np.nan, np.float32)
+        total = n_tasks * n_layers
+        state = {"done": 0, "last_sync": -math.inf, "text": ""}
+        start = time.monotonic()
+
+        def on_layer(task: str, layer: int, partial: np.ndarray) -> None:
+            row = np.asarray(partial, dtype=np.float32).reshape(-1)
+            buffer[index[task], layer, : row.size] = row
+            state["done"] += 1
+            now = time.monotonic()
+            fraction = state["done"] / total
+            eta = (now - start) * (1 - fraction) / fraction
+            state["text"] = (
+                f"task {index[task] + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
+                f" {_format_seconds(eta)}"
+            )
+            if now - state["last_sync"] >= self.sync_interval:
+                state["last_sync"] = now
+                self._publish(buffer)
+                self.progress = {"text": state["text"], "fraction": fraction, "running": True}
+
+        self._running = True
+        self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
+        try:
+            scores = score_heads(
+                model, tokenizer, task_list, on_layer=on_layer, progress=progress_bar, **scoring
+            )
+        except BaseException as err:
+            partial = getattr(err, "partial", None)
+            if isinstance(partial, HeadScores) and partial.shape[1:] == (n_layers, n_heads):
+                for name in partial.tasks:
+                    if name in index:
+                        got = partial[name]
+                        buffer[index[name]] = np.where(np.isnan(got), buffer[index[name]], got)
+            self._publish(buffer)
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+            self.progress = {
+                "text": f"{reason} after {state['done']}/{total} layers: {err}".rstrip(": "),
+                "fraction": state["done"] / total,
+                "running": False,
+                "error": True,
+            }
+            if isinstance(partial, HeadScores):
+                self._scores = partial
+            raise
+        finally:
+            self._running = False
+        self._pending = None
+        self._show(scores)
+        self.progress = {}
+        return scores
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Show the view first, then score (if needed) in the cell's own thread.
+
+        Trait updates reach the browser while a cell runs (also in Colab, where updates from
+        background threads are not delivered), so the grid fills in as layers finish.
+        """
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        display(data, metadata=metadata, raw=True)
+        if self._pending is not None and not self._running:
+            self.compute()
+
+    # -- linked chart ------------------------------------------------------------------------
+
+    def head_profile(self, *, height: int = 220) -> Any:
+        """A small bqplot bar chart of the selected head's importance in every task, kept in
+        sync with ``selected_head`` (normalized like the grid). Needs ``pip install bqplot``.
+
+        >>> from ipywidgets import VBox                    # doctest: +SKIP
+        >>> VBox([grid, grid.head_profile()])              # doctest: +SKIP
+        """
+        try:
+            import bqplot as bq
+        except ImportError as err:
+            raise ImportError("head_profile() needs bqplot: pip install bqplot") from err
+
+        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale()
+        bars = bq.Bars(
+            x=[task["name"] for task in self.tasks],
+            y=np.zeros(len(self.tasks)),
+            scales={"x": x_scale, "y": y_scale},
+            colors=["#3b528b"],
+        )
+        figure = bq.Figure(
+            marks=[bars],
+            axes=[
+                bq.Axis(scale=x_scale, tick_rotate=-30, tick_style={"font-size": "9px"}),
+                bq.Axis(scale=y_scale, side="left", tick_format=".2g"),
+            ],
+            title="select a head",
+            fig_margin={"top": 30, "bottom": 70, "left": 50, "right": 10},
+            layout={"height": f"{height}px", "width": "100%"},
+        )
+
+        def update(_: Any = None) -> None:
+            names = [task["name"] for task in self.tasks]
+            head = self.selected_head
+            if head is None or not names:
+                heights = np.zeros(len(names))
+                figure.title = "select a head"
+            else:
+                heights = self._normalized(self.values_array())[:, head[0], head[1]]
+                heights = np.nan_to_num(heights, nan=0.0)
+                figure.title = f"Layer {head[0]} · Head {head[1]} ({self.normalization})"
+            with bars.hold_sync():
+                bars.x = names
+                bars.y = heights
+
+        self.observe(update, names=["selected_head", "values", "normalization", "tasks"])
+        update()
+        return figure

@@ -1,0 +1,457 @@
+"""HeadImportanceGrid: traits, options, data swaps and streaming scores of a model.
+
+These tests need the built front end (``cd js && npm install && npm run build``), as the
+package ships it; they run no browser (tests/browser does).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import ipywidgets
+import numpy as np
+import pytest
+import traitlets
+
+from headwidget import HeadScores, Task
+from headwidget import categories as cat
+from headwidget import widget as widget_module
+from headwidget.widget import SCORING_OPTIONS, TRAIT_OPTIONS, HeadImportanceGrid
+
+TASKS = ["copying", '<b>capital</b> & "city"', "antonym"]
+
+
+def make_scores(n_layers: int = 4, n_heads: int = 6, seed: int = 0) -> HeadScores:
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(0.5, 1.0, size=(3, n_layers, n_heads)).astype(np.float32)
+    values[1, 2, 3] = np.nan
+    return HeadScores(
+        values,
+        TASKS,
+        categories={"copying": "Algorithmic", TASKS[1]: "Knowledge", "antonym": None},
+        baseline={"copying": -1.5, TASKS[1]: float("nan"), "antonym": -0.25},
+        meta={"model": "tiny/llama"},
+        descriptions={"copying": "repeat the word", TASKS[1]: "<i>country</i> → capital"},
+    )
+
+
+def decode(grid: HeadImportanceGrid) -> np.ndarray:
+    return np.frombuffer(grid.values, dtype="<f4").reshape(grid.shape)
+
+
+# -- construction from scores ----------------------------------------------------------------
+
+
+def test_values_shape_and_tasks_from_scores() -> None:
+    scores = make_scores()
+    grid = HeadImportanceGrid(scores)
+    assert grid.shape == [3, 4, 6]
+    assert isinstance(grid.values, bytes) and len(grid.values) == 3 * 4 * 6 * 4
+    np.testing.assert_array_equal(decode(grid), scores.values)  # NaN positions included
+    assert np.isnan(decode(grid)[1, 2, 3]) and np.isnan(decode(grid)).sum() == 1
+    assert grid.tasks == [
+        {"name": "copying", "category": "Algorithmic", "description": "repeat the word",
+         "baseline": -1.5},
+        {"name": TASKS[1], "category": "Knowledge", "description": "<i>country</i> → capital",
+         "baseline": None},
+        {"name": "antonym", "category": None, "description": "", "baseline": -0.25},
+    ]  # fmt: skip
+    assert grid.scores is scores
+    assert grid.title == "tiny/llama"
+    assert grid.progress == {}
+    assert grid.selected_head is None and grid.selected_task == "" and grid.tab == "all"
+
+
+def test_state_serializes_with_values_as_a_binary_buffer() -> None:
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    grid = HeadImportanceGrid(make_scores())
+    state, buffer_paths, buffers = _remove_buffers(grid.get_state())
+    assert buffer_paths == [["values"]]
+    assert bytes(buffers[0]) == grid.values
+    json.dumps(state, allow_nan=False)  # NaN baselines went out as null
+
+
+def test_default_threshold_lets_about_five_percent_pass() -> None:
+    scores = make_scores(n_layers=16, n_heads=16)
+    grid = HeadImportanceGrid(scores)
+    share = scores.normalized("share").values
+    assert grid.threshold == cat.default_threshold(share)
+    assert grid.threshold == float(f"{np.nanpercentile(share, 95):.2g}")
+    passing = cat.passing_heads(share, threshold=grid.threshold).mean()
+    assert 0.03 < passing < 0.08
+
+
+def test_options_are_set_and_checked() -> None:
+    grid = HeadImportanceGrid(
+        make_scores(),
+        threshold=0.01,
+        threshold_mode="top_percent",
+        top_percent=2.5,
+        colormap="magma",
+        color_range="per_task",
+        vmax=0.004,
+        vmin=0.0,
+        orientation="layer_x",
+        tab="task:antonym",
+        grid_columns=2,
+        normalization="raw",
+        title="my model",
+        selected_head=(1, 2),
+    )
+    assert (grid.threshold, grid.threshold_mode, grid.top_percent) == (0.01, "top_percent", 2.5)
+    assert (grid.colormap, grid.color_range, grid.vmax, grid.vmin) == (
+        "magma",
+        "per_task",
+        0.004,
+        0,
+    )
+    assert (grid.orientation, grid.tab, grid.grid_columns) == ("layer_x", "task:antonym", 2)
+    assert (grid.normalization, grid.title, grid.selected_head) == ("raw", "my model", (1, 2))
+
+
+def test_unknown_option_lists_the_valid_ones() -> None:
+    with pytest.raises(TypeError, match="unknown option.*'colour'") as info:
+        HeadImportanceGrid(make_scores(), colour="red")
+    for name in (*TRAIT_OPTIONS, *SCORING_OPTIONS):
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("orientation", "sideways", "orientation"),
+        ("colormap", "jet", "colormap"),
+        ("normalization", "zscore", "normalization"),
+        ("threshold_mode", "percentile", "threshold_mode"),
+        ("top_percent", 0, r"\(0, 100\]"),
+        ("top_percent", 101, r"\(0, 100\]"),
+        ("threshold", float("nan"), "finite"),
+        ("vmax", float("inf"), "finite"),
+        ("grid_columns", -1, "grid_columns"),
+        ("tab", "task:nope", "task:<name>"),
+        ("tab", "heatmap", "task:<name>"),
+        ("selected_head", (4, 0), "outside the grid"),
+        ("selected_head", (0, 1, 2), "2 elements"),
+        ("selected_task", "nope", "selected_task"),
+    ],
+)
+def test_invalid_option_values_are_rejected(option: str, value: object, message: str) -> None:
+    with pytest.raises(traitlets.TraitError, match=message):
+        HeadImportanceGrid(make_scores(), **{option: value})
+
+
+def test_scoring_options_need_a_model() -> None:
+    with pytest.raises(TypeError, match="only apply when scoring a model"):
+        HeadImportanceGrid(make_scores(), metric="prob")
+    with pytest.raises(TypeError, match="tokenizer"):
+        HeadImportanceGrid(make_scores(), tokenizer=object())
+    with pytest.raises(TypeError, match="takes HeadScores"):
+        HeadImportanceGrid(np.zeros((1, 2, 3)))
+
+
+def test_load_from_a_saved_file(tmp_path) -> None:
+    scores = make_scores()
+    path = HeadImportanceGrid(scores).save(tmp_path / "scores")
+    assert path.suffix == ".npz"
+    again = HeadImportanceGrid(path)
+    np.testing.assert_array_equal(again.scores.values, scores.values)
+    assert again.tasks == HeadImportanceGrid(scores).tasks
+
+
+# -- traits from Python and from the front end --------------------------------------------------
+
+
+def test_threshold_set_from_python_is_kept_across_data_swaps() -> None:
+    grid = HeadImportanceGrid(make_scores())
+    auto = grid.threshold
+    grid.set_scores(make_scores(seed=1))
+    assert grid.threshold != auto  # still automatic: follows the data
+    grid.threshold = 0.0123
+    grid.set_scores(make_scores(seed=2))
+    assert grid.threshold == 0.0123
+
+
+def test_default_threshold_follows_normalization_until_set() -> None:
+    scores = make_scores(n_layers=8, n_heads=8)
+    grid = HeadImportanceGrid(scores)
+    grid.normalization = "raw"
+    assert grid.threshold == cat.default_threshold(scores.values)
+    grid.threshold = 0.5
+    grid.normalization = "share"
+    assert grid.threshold == 0.5
+
+
+def test_jslink_to_a_slider() -> None:
+    grid = HeadImportanceGrid(make_scores())
+    slider = ipywidgets.FloatSlider(min=0, max=0.1, step=0.001)
+    link = ipywidgets.jslink((slider, "value"), (grid, "threshold"))
+    assert isinstance(link, ipywidgets.widget_link.Link)
+    assert link.source == (slider, "value") and link.target == (grid, "threshold")
+    for name in ("threshold_mode", "top_percent", "colormap", "tab", "selected_task", "vmax"):
+        assert grid.trait_metadata(name, "sync")
+    link.close()
+
+
+def test_selected_head_round_trip_from_the_front_end() -> None:
+    grid = HeadImportanceGrid(make_scores())
+    seen = []
+    grid.observe(lambda change: seen.append(change["new"]), names="selected_head")
+    # what a click in the browser does: a state update with a JSON list
+    grid.set_state({"selected_head": [2, 5], "selected_task": "antonym", "tab": "categories"})
+    assert grid.selected_head == (2, 5) and seen == [(2, 5)]
+    assert (grid.selected_task, grid.tab) == ("antonym", "categories")
+    assert grid.get_state("selected_head") == {"selected_head": (2, 5)}
+    grid.selected_head = None
+    assert grid.get_state("selected_head") == {"selected_head": None}
+    grid.selected_head = [0, 1]
+    assert grid.selected_head == (0, 1)
+
+
+def test_wrong_data_is_rejected() -> None:
+    grid = HeadImportanceGrid(make_scores())
+    with pytest.raises(TypeError, match="takes a HeadScores"):
+        grid.set_scores(np.zeros((3, 4, 6), np.float32))  # type: ignore[arg-type]
+    with pytest.raises(traitlets.TraitError, match="needs 288"):
+        grid.values = b"\x00" * 12
+    with pytest.raises(ValueError, match="n_tasks, n_layers, n_heads"):
+        grid.set_scores(HeadScores(np.zeros((4, 6), np.float32), ["a"]))
+    np.testing.assert_array_equal(decode(grid), make_scores().values)  # unchanged
+
+
+def test_set_scores_swaps_data_and_drops_stale_selection() -> None:
+    grid = HeadImportanceGrid(make_scores(), tab="task:antonym", selected_head=(3, 5))
+    grid.selected_task = "antonym"
+    other = HeadScores(np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3), ["x", "antonym"])
+    grid.set_scores(other)
+    assert grid.shape == [2, 2, 3]
+    np.testing.assert_array_equal(decode(grid), other.values)
+    assert grid.tab == "task:antonym" and grid.selected_task == "antonym"
+    assert grid.selected_head is None  # (3, 5) is outside 2 x 3
+    grid.set_scores(HeadScores(np.ones((1, 2, 3), np.float32), ["y"]))
+    assert grid.tab == "all" and grid.selected_task == ""
+
+
+def test_values_setting_with_a_matching_shape_works() -> None:
+    grid = HeadImportanceGrid(make_scores())
+    zeros = np.zeros(grid.shape, np.float32)
+    grid.values = zeros.tobytes()
+    np.testing.assert_array_equal(grid.values_array(), zeros)
+
+
+def test_assignment_matches_the_category_rule() -> None:
+    scores = make_scores(n_layers=8, n_heads=8)
+    grid = HeadImportanceGrid(scores, threshold=0.02)
+    got = grid.assignment()
+    want = cat.assign_categories(
+        scores.normalized("share").values, ["Algorithmic", "Knowledge", None], threshold=0.02
+    )
+    assert got.names == ["Algorithmic", "Knowledge"]
+    np.testing.assert_array_equal(got.labels, want.labels)
+    grid.threshold_mode = "top_percent"
+    grid.top_percent = 10
+    assert grid.assignment().counts.tolist() == [7, 7, 7]  # ceil(10% of 64; 63 valid) = 7
+
+
+def test_save_before_scoring_is_an_error_and_missing_bundle_is_explained(monkeypatch) -> None:
+    monkeypatch.setattr(widget_module, "_ESM_PATH", widget_module.BUNDLE_DIR / "missing.js")
+
+    class Unbuilt(HeadImportanceGrid):
+        pass
+
+    with pytest.raises(FileNotFoundError, match=r"cd js && npm install && npm run build"):
+        Unbuilt(make_scores())
+
+
+def test_head_profile_follows_the_selected_head() -> None:
+    pytest.importorskip("bqplot")
+    scores = make_scores()
+    grid = HeadImportanceGrid(scores)
+    figure = grid.head_profile()
+    bars = figure.marks[0]
+    assert list(bars.x) == TASKS and np.all(np.asarray(bars.y) == 0)
+    grid.selected_head = (2, 3)
+    share = scores.normalized("share").values
+    np.testing.assert_allclose(bars.y, np.nan_to_num(share[:, 2, 3]))
+    assert figure.title == "Layer 2 · Head 3 (share)"
+    grid.normalization = "raw"
+    np.testing.assert_allclose(bars.y, np.nan_to_num(scores.values[:, 2, 3]))
+
+
+# -- scoring a model, streamed ------------------------------------------------------------------
+
+PROGRESS_TEXT = re.compile(r"^task \d+/\d+ · layer \d+/\d+ · ETA \d+ s$")
+
+
+def tiny_llama_and_tokenizer():
+    from tiny_models import tiny_model, word_tokenizer
+
+    tokenizer = word_tokenizer()
+    return tiny_model("llama", vocab_size=len(tokenizer), n_layers=2), tokenizer
+
+
+def word_tasks() -> list[Task]:
+    return [
+        Task("count", [("one two ->", " three"), ("two three ->", " four")],
+             category="Algorithmic"),
+        Task("capital", [("france capital ->", " paris"), ("japan capital ->", " tokyo")],
+             category="Knowledge"),
+    ]  # fmt: skip
+
+
+class Recorder:
+    """Every change of ``values`` (decoded) and ``progress``, in order."""
+
+    def __init__(self, grid: HeadImportanceGrid) -> None:
+        self.events: list[tuple[str, object]] = []
+        grid.observe(
+            lambda c: self.events.append(("values", decode(c["owner"]).copy())), names="values"
+        )
+        grid.observe(lambda c: self.events.append(("progress", dict(c["new"]))), names="progress")
+
+    def of(self, kind: str) -> list:
+        return [value for name, value in self.events if name == kind]
+
+
+def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[dict]:
+    """Replace headwidget.engine with a fake whose layer rows are ``10 * task + layer``."""
+    import types
+
+    calls: list[dict] = []
+
+    class ScoringError(RuntimeError):
+        def __init__(self, message: str, partial: HeadScores) -> None:
+            super().__init__(message)
+            self.partial = partial
+
+    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+        calls.append(options)
+        n_layers = model.config.num_hidden_layers
+        n_heads = model.config.num_attention_heads
+        values = np.full((len(tasks), n_layers, n_heads), np.nan, np.float32)
+        done = 0
+        for t, task in enumerate(tasks):
+            for layer in range(n_layers):
+                if fail_after is not None and done == fail_after:
+                    partial = HeadScores(values.copy(), [task.name for task in tasks])
+                    raise ScoringError("CUDA out of memory (fake)", partial)
+                values[t, layer] = 10 * t + layer
+                on_layer(task.name, layer, values[t, layer].copy())
+                done += 1
+        return HeadScores(values, [task.name for task in tasks], meta={"model": "fake"})
+
+    fake = types.ModuleType("headwidget.engine")
+    fake.score_heads = score_heads
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.engine", fake)
+    return calls
+
+
+def test_a_model_grid_starts_empty_and_streams_every_layer(monkeypatch) -> None:
+    calls = install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="prob", batch_size=2)
+    assert grid.scores is None and grid.shape == [2, 2, 4]
+    assert np.isnan(decode(grid)).all()
+    assert [task["name"] for task in grid.tasks] == ["count", "capital"]
+    assert [task["category"] for task in grid.tasks] == ["Algorithmic", "Knowledge"]
+    with pytest.raises(RuntimeError, match="nothing to save yet"):
+        grid.save("never.npz")
+    grid.sync_interval = 0  # every layer, not every 0.25 s
+    recorder = Recorder(grid)
+    scores = grid.compute()
+    assert calls == [{"metric": "prob", "batch_size": 2, "progress": False}]
+    snapshots = recorder.of("values")
+    assert len(snapshots) == 4  # one per (task, layer); the final data equals the last one
+    nan_counts = [int(np.isnan(s).sum()) for s in snapshots]
+    assert nan_counts == [12, 8, 4, 0]  # 2 tasks x 2 layers x 4 heads, a layer at a time
+    np.testing.assert_array_equal(snapshots[0][0, 0], np.zeros(4))
+    texts = [p["text"] for p in recorder.of("progress") if p.get("running") and "ETA" in p["text"]]
+    assert len(texts) == 4 and all(PROGRESS_TEXT.match(text) for text in texts)
+    assert texts[0].startswith("task 1/2 · layer 1/2") and texts[-1].startswith(
+        "task 2/2 · layer 2/2"
+    )
+    fractions = [p["fraction"] for p in recorder.of("progress") if p.get("running")]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert grid.progress == {}
+    assert grid.scores is scores and grid.title == "fake"
+    np.testing.assert_array_equal(decode(grid), scores.values)
+    assert grid.compute() is scores and len(calls) == 1  # idempotent
+
+
+def test_values_are_throttled_but_the_end_always_arrives(monkeypatch) -> None:
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    grid.sync_interval = 3600
+    recorder = Recorder(grid)
+    scores = grid.compute()
+    snapshots = recorder.of("values")
+    assert len(snapshots) == 2  # the first layer, then the final scores
+    assert int(np.isnan(snapshots[0]).sum()) == 12
+    np.testing.assert_array_equal(snapshots[-1], scores.values)
+
+
+def test_a_failure_keeps_the_partial_scores_and_reports_it(monkeypatch) -> None:
+    install_fake_engine(monkeypatch, fail_after=3)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    with pytest.raises(RuntimeError, match="out of memory"):
+        grid.compute()
+    shown = decode(grid)
+    np.testing.assert_array_equal(shown[0], [[0] * 4, [1] * 4])
+    np.testing.assert_array_equal(shown[1, 0], [10] * 4)
+    assert np.isnan(shown[1, 1]).all()
+    assert grid.progress["running"] is False and grid.progress["error"] is True
+    assert "3/4 layers" in grid.progress["text"] and "out of memory" in grid.progress["text"]
+    assert grid.scores is not None and np.isnan(grid.scores.values).sum() == 4
+
+
+def test_display_shows_the_view_before_scoring(monkeypatch) -> None:
+    import IPython.display
+
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    recorder = Recorder(grid)
+    monkeypatch.setattr(
+        IPython.display,
+        "display",
+        lambda data, **kw: recorder.events.append(("display", (data, kw.get("raw")))),
+    )
+    grid._ipython_display_()
+    kind, (data, raw) = recorder.events[0]
+    assert kind == "display" and raw is True
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == grid.model_id
+    assert recorder.of("values") and grid.scores is not None
+    grid._ipython_display_()  # a second display shows the same scores, no rescoring
+    assert [name for name, _ in recorder.events].count("display") == 2
+
+
+def test_a_model_without_a_findable_tokenizer_asks_for_one() -> None:
+    model, _ = tiny_llama_and_tokenizer()
+    with pytest.raises(ValueError, match="tokenizer=tokenizer"):
+        HeadImportanceGrid(model, tasks=word_tasks())
+
+
+def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
+    from headwidget.engine import score_heads
+
+    model, tokenizer = tiny_llama_and_tokenizer()
+    tasks = word_tasks()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=tasks)
+    grid.sync_interval = 0
+    recorder = Recorder(grid)
+    scores = grid.compute()
+    snapshots = recorder.of("values")
+    nan_counts = [int(np.isnan(s).sum()) for s in snapshots]
+    assert nan_counts == sorted(nan_counts, reverse=True)
+    # one update per finished layer (a last one may repeat the final counts)
+    assert sorted(set(nan_counts), reverse=True) == [12, 8, 4, 0]
+    texts = [p["text"] for p in recorder.of("progress") if "ETA" in p.get("text", "")]
+    assert len(texts) == 4 and all(PROGRESS_TEXT.match(text) for text in texts)
+    assert grid.progress == {}
+    expected = score_heads(model, tokenizer, tasks)
+    np.testing.assert_allclose(scores.values, expected.values, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(decode(grid), expected.values, rtol=1e-5, atol=1e-6)
+    assert scores.meta["examples"] == {"count": 2, "capital": 2}
