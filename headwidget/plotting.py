@@ -280,8 +280,8 @@ def _plot_tasks(
     height = nrows * (0.85 * _PANEL_INCHES * min(max(aspect, 0.4), 2.5) + 0.45)
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    cmap = matplotlib.colormaps[COLORMAPS[colormap]].copy()
-    cmap.set_bad((0, 0, 0, 0))  # transparent, over the hatched background
+    # NaN cells transparent, over the hatched background
+    cmap = matplotlib.colormaps[COLORMAPS[colormap]].with_extremes(bad=(0, 0, 0, 0))
     passing = None
     if threshold is not None or top_percent is not None:
         passing = cat.passing_heads(values, threshold=threshold, top_percent=top_percent)
