@@ -455,3 +455,30 @@ def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
     np.testing.assert_allclose(scores.values, expected.values, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(decode(grid), expected.values, rtol=1e-5, atol=1e-6)
     assert scores.meta["examples"] == {"count": 2, "capital": 2}
+
+
+def test_tokenizer_is_loaded_from_the_model_directory(tmp_path, monkeypatch) -> None:
+    from transformers import AutoModelForCausalLM
+
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    grid = HeadImportanceGrid(reloaded, tasks=word_tasks()[0])
+    assert grid._pending[1].get_vocab() == tokenizer.get_vocab()
+    assert grid.title == str(tmp_path) and grid.shape == [1, 2, 4]
+
+
+def test_tasks_default_to_the_operations_suite() -> None:
+    from headwidget.suites import load_suite
+
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer)
+    names = [task.name for task in load_suite("operations")]
+    assert [task["name"] for task in grid.tasks] == names
+    assert grid.shape == [len(names), 2, 4]
+    assert {task["category"] for task in grid.tasks} == {
+        "Algorithmic", "Knowledge", "Linguistic", "Translation",
+    }  # fmt: skip
+    assert grid.progress["running"] is False and "waiting" in grid.progress["text"]
