@@ -131,6 +131,86 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
     return layout.n_layers, layout.n_heads
 
 
+_HTML_TRAITS = (
+    "shape",
+    "tasks",
+    "normalization",
+    "threshold_mode",
+    "threshold",
+    "top_percent",
+    "colormap",
+    "color_range",
+    "vmax",
+    "vmin",
+    "orientation",
+    "tab",
+    "grid_columns",
+    "selected_head",
+    "selected_task",
+    "title",
+)
+
+# A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
+# the Jupyter widget manager, and the bundle is imported from a blob: URL.
+_HTML_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{css}</style>
+<style>body {{ margin: 12px; font-family: system-ui, sans-serif; }}</style>
+</head>
+<body>
+<div id="headwidget-root"></div>
+<script type="application/json" id="headwidget-state">{state}</script>
+<script type="text/plain" id="headwidget-values">{values}</script>
+<script type="text/plain" id="headwidget-bundle">{bundle}</script>
+<script type="module">
+const bytes = (id) =>
+  Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
+class Model {{
+  constructor(state) {{ this.state = state; this.listeners = new Map(); }}
+  get(name) {{ return this.state[name]; }}
+  set(name, value) {{
+    this.state[name] = value;
+    this.emit(`change:${{name}}`, this, value);
+    this.emit("change", this);
+  }}
+  on(event, callback) {{
+    for (const name of String(event).split(/\\s+/)) {{
+      if (!this.listeners.has(name)) this.listeners.set(name, []);
+      this.listeners.get(name).push(callback);
+    }}
+  }}
+  off(event, callback) {{
+    if (event == null) {{ this.listeners.clear(); return; }}
+    for (const name of String(event).split(/\\s+/)) {{
+      const kept = (this.listeners.get(name) || []).filter((cb) => callback && cb !== callback);
+      this.listeners.set(name, kept);
+    }}
+  }}
+  emit(name, ...args) {{
+    for (const callback of [...(this.listeners.get(name) || [])]) callback(...args);
+  }}
+  save_changes() {{}}
+  send() {{}}
+}}
+const state = JSON.parse(document.getElementById("headwidget-state").textContent);
+state.values = new DataView(bytes("headwidget-values").buffer);
+const model = new Model(state);
+const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
+const module = await import(URL.createObjectURL(code));
+let widget = module.default ?? module;
+if (typeof widget === "function") widget = await widget();
+if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});
+const el = document.getElementById("headwidget-root");
+await widget.render({{ model, el, experimental: {{}} }});
+</script>
+</body>
+</html>
+"""
+
+
 class HeadImportanceGrid(anywidget.AnyWidget):
     """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
 
@@ -399,16 +479,45 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         return cat.assign_categories(values, [task["category"] for task in self.tasks], **mode)
 
     def save(self, path: str | Path) -> Path:
-        """Save the scores shown to ``path`` (``.npz``; see :meth:`HeadScores.save`).
+        """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
+        as it is now (bundle, data and options inlined; no server, no CDN); any other path the
+        scores shown (``.npz``, see :meth:`HeadScores.save`).
 
         >>> grid.save("scores.npz")   # later: HeadImportanceGrid("scores.npz")   # doctest: +SKIP
+        >>> grid.save("heads.html")   # open in any browser, or share            # doctest: +SKIP
         """
+        path = Path(path)
+        if path.suffix.lower() in (".html", ".htm"):
+            return self._save_html(path)
         if self._scores is None:
             raise RuntimeError(
                 "nothing to save yet: the model has not been scored; display the grid or call"
                 " grid.compute() first"
             )
         return self._scores.save(path)
+
+    def _save_html(self, path: Path) -> Path:
+        import base64
+        import html
+        import json
+
+        _ensure_bundle(type(self))
+        state = {name: getattr(self, name) for name in _HTML_TRAITS}
+        state["progress"] = {}
+        state["selected_head"] = list(self.selected_head) if self.selected_head else None
+        # "</" cannot end the JSON's script element early when escaped as "<\/"
+        state_json = json.dumps(state, allow_nan=False).replace("</", "<\\/")
+        css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
+        page = _HTML_PAGE.format(
+            title=html.escape(self.title or "headwidget"),
+            css=css.replace("</", "<\\/"),
+            state=state_json,
+            values=base64.b64encode(self.values).decode("ascii"),
+            bundle=base64.b64encode(_ESM_PATH.read_bytes()).decode("ascii"),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+        return path
 
     # -- scoring a model -----------------------------------------------------------------------
 

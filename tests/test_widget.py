@@ -482,3 +482,30 @@ def test_tasks_default_to_the_operations_suite() -> None:
         "Algorithmic", "Knowledge", "Linguistic", "Translation",
     }  # fmt: skip
     assert grid.progress["running"] is False and "waiting" in grid.progress["text"]
+
+
+def test_save_html_inlines_bundle_data_and_options(tmp_path) -> None:
+    import base64
+
+    scores = make_scores()
+    grid = HeadImportanceGrid(scores, tab="categories", selected_head=(1, 2), title="a</script>")
+    page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
+
+    def element(element_id: str) -> str:
+        match = re.search(rf'<script [^>]*id="{element_id}">(.*?)</script>', page, re.S)
+        assert match, element_id
+        return match.group(1)
+
+    state = json.loads(element("headwidget-state"))
+    assert state["tasks"] == grid.tasks and state["shape"] == [3, 4, 6]
+    assert (state["tab"], state["selected_head"], state["title"]) == (
+        "categories",
+        [1, 2],
+        "a</script>",
+    )
+    assert state["threshold"] == grid.threshold and state["progress"] == {}
+    assert "</script>" not in element("headwidget-state")  # escaped, cannot end the element
+    assert base64.b64decode(element("headwidget-values")) == grid.values
+    bundle = widget_module._ESM_PATH.read_bytes()
+    assert base64.b64decode(element("headwidget-bundle")) == bundle
+    assert "<title>a&lt;/script&gt;</title>" in page
