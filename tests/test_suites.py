@@ -1,0 +1,203 @@
+"""load_suite / few_shot_task: task lists, few-shot prompts, seeds, subsets, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwidget import load_suite as lazily_exported_load_suite
+from headwidget.suites import (
+    available_suites,
+    few_shot_task,
+    load_suite,
+    suite_table_markdown,
+)
+from headwidget.tasks import Task
+
+COGNITIVE = [
+    "Knowledge Recall",
+    "Retrieval",
+    "Logical Reasoning",
+    "Decision-making",
+    "Semantic Understanding",
+    "Syntactic Understanding",
+    "Inference",
+    "Math Calculation",
+]
+OPERATIONS = {
+    "Algorithmic": ["copying", "first letter", "last letter", "next year", "name copying"],
+    "Knowledge": [
+        "country → capital",
+        "country → language",
+        "product → company",
+        "object → superclass",
+    ],
+    "Linguistic": [
+        "antonym",
+        "comparative",
+        "superlative",
+        "past tense",
+        "pronoun",
+        "synonym",
+    ],
+    "Translation": ["English → French", "English → Spanish", "English → German"],
+}
+
+
+def test_available_suites_and_lazy_export():
+    assert available_suites() == ["cognitive", "operations"]
+    assert lazily_exported_load_suite is load_suite
+
+
+def test_unknown_suite_lists_the_available_ones():
+    with pytest.raises(
+        ValueError, match=r"unknown suite 'cognitve'.*\['cognitive', 'operations'\]"
+    ):
+        load_suite("cognitve")
+
+
+def test_cognitive_tasks_in_figure_order_with_categories():
+    tasks = load_suite("cognitive")
+    assert [task.name for task in tasks] == COGNITIVE
+    assert {task.name: task.category for task in tasks} == {
+        "Knowledge Recall": "Knowledge",
+        "Retrieval": "Knowledge",
+        "Logical Reasoning": "Reasoning",
+        "Decision-making": "Reasoning",
+        "Semantic Understanding": "Linguistic",
+        "Syntactic Understanding": "Linguistic",
+        "Inference": "Reasoning",
+        "Math Calculation": "Math",
+    }
+
+
+def test_operations_tasks_and_categories():
+    tasks = load_suite("operations")
+    assert [task.name for task in tasks] == [
+        name for names in OPERATIONS.values() for name in names
+    ]
+    for task in tasks:
+        assert task.name in OPERATIONS[task.category]
+
+
+@pytest.mark.parametrize("suite", ["cognitive", "operations"])
+def test_every_built_in_task_is_described_and_fully_specified(suite):
+    for task in load_suite(suite):
+        assert isinstance(task, Task)
+        assert 10 < len(task.description) <= 120, task.name
+        assert task.metadata["suite"] == suite
+        for example in task.examples:
+            assert example.answer.startswith(" ") and example.answer.strip() == example.answer[1:]
+            assert example.distractor is not None and example.distractor.startswith(" ")
+            assert example.distractor != example.answer
+
+
+def test_prompt_format_operations():
+    (task,) = load_suite("operations", n_shots=3, tasks=["country → capital"])
+    example = task.examples[0]
+    lines = example.prompt.split("\n")
+    assert len(lines) == 4 and lines[-1] == "France ->" and example.answer == " Paris"
+    assert all(line.count(" -> ") == 1 for line in lines[:-1])
+    (zero,) = load_suite("operations", n_shots=0, tasks=["country → capital"])
+    assert zero.examples[0].prompt == "France ->"
+
+
+def test_prompt_format_cognitive():
+    (task,) = load_suite("cognitive", n_shots=2, tasks=["Math Calculation"])
+    example = task.examples[0]
+    blocks = example.prompt.split("\n\n")
+    assert len(blocks) == 3
+    for block in blocks[:-1]:
+        question, answer = block.split("\n")
+        assert question.startswith("Question: ") and answer.startswith("Answer: ")
+    assert blocks[-1].startswith("Question: What is ") and blocks[-1].endswith("\nAnswer:")
+    a, word, b = blocks[-1][len("Question: What is ") : -len("?\nAnswer:")].split()
+    expected = {"plus": int(a) + int(b), "minus": int(a) - int(b), "times": int(a) * int(b)}
+    assert example.answer == f" {expected[word]}"
+
+
+@pytest.mark.parametrize("suite", ["cognitive", "operations"])
+def test_demonstrations_never_include_the_query(suite):
+    separator = "\n\n" if suite == "cognitive" else "\n"
+    for task in load_suite(suite, n_shots=5):
+        for example in task.examples:
+            *shots, query = example.prompt.split(separator)
+            assert len(shots) == 5 and len(set(shots)) == 5
+            # The query's own pair is not a demonstration, nor is any pair with its source.
+            assert query + example.answer not in shots
+            assert not any(shot.startswith(query + " ") for shot in shots)
+
+
+def test_same_seed_same_prompts_other_seed_other_prompts():
+    first = load_suite("operations", seed=3)
+    again = load_suite("operations", seed=3)
+    other = load_suite("operations", seed=4)
+    assert [t.examples for t in first] == [t.examples for t in again]
+    for a, b in zip(first, other, strict=True):
+        same = sum(x.prompt == y.prompt for x, y in zip(a.examples, b.examples, strict=True))
+        assert same < len(a) // 4, a.name
+        # Only the demonstrations change, not the queries or answers.
+        assert [x.answer for x in a.examples] == [y.answer for y in b.examples]
+
+
+def test_max_examples_is_a_deterministic_seeded_subset():
+    full = {t.name: t for t in load_suite("cognitive", n_shots=0)}
+    small = load_suite("cognitive", n_shots=0, max_examples=7, seed=1)
+    assert all(len(task) == 7 for task in small)
+    assert [t.examples for t in small] == [
+        t.examples for t in load_suite("cognitive", n_shots=0, max_examples=7, seed=1)
+    ]
+    other = load_suite("cognitive", n_shots=0, max_examples=7, seed=2)
+    assert [t.examples for t in small] != [t.examples for t in other]
+    for task in small:
+        queries = [e.prompt for e in full[task.name].examples]
+        positions = [queries.index(e.prompt) for e in task.examples]
+        assert positions == sorted(positions)  # kept in data order
+    big = load_suite("operations", max_examples=10_000)
+    assert [len(t) for t in big] == [len(t) for t in load_suite("operations")]
+
+
+def test_tasks_argument():
+    tasks = load_suite("operations", tasks=["English → German", "copying"])
+    assert [task.name for task in tasks] == ["copying", "English → German"]  # suite order
+    assert [t.name for t in load_suite("cognitive", tasks="Inference")] == ["Inference"]
+    with pytest.raises(ValueError, match=r"no task\(s\) \['capitals'\].*'country → capital'"):
+        load_suite("operations", tasks=["capitals"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_shots": -1}, "n_shots"),
+        ({"n_shots": 1.5}, "n_shots"),
+        ({"max_examples": 0}, "max_examples"),
+        ({"n_shots": 500}, "too few"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load_suite("operations", **kwargs)
+
+
+def test_few_shot_task_with_a_custom_template():
+    pairs = [("2 + 2", "4", "5"), ("3 + 3", "6"), ("1 + 4", "5", "6")]
+    task = few_shot_task(
+        "sums", pairs, n_shots=1, template="Q: {source} = {target}", separator=" | ", seed=9
+    )
+    assert task.category is None and task.metadata["n_shots"] == 1
+    for example, (source, target, *_) in zip(task.examples, pairs, strict=True):
+        shot, query = example.prompt.split(" | ")
+        assert query == f"Q: {source} =" and example.answer == f" {target}"
+        assert shot != f"Q: {source} = {target}"
+    assert task.examples[0].distractor == " 5" and task.examples[1].distractor is None
+    with pytest.raises(ValueError, match="end with"):
+        few_shot_task("x", pairs, template="{target} <- {source}")
+
+
+def test_suite_table_markdown_has_a_row_per_task_with_counts():
+    table = suite_table_markdown()
+    rows = table.splitlines()[2:]
+    tasks = load_suite("cognitive") + load_suite("operations")
+    assert len(rows) == len(tasks)
+    for row, task in zip(rows, tasks, strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        assert cells[1:4] == [task.name, task.category, str(len(task))]

@@ -1,0 +1,311 @@
+"""Task / Example and the loaders for the user's own data (JSONL, CSV, DataFrame, list)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from headwidget.tasks import Example, Task, TaskDataError, load_tasks
+
+ROWS = [
+    {"task": "capitals", "category": "Knowledge", "prompt": "France ->", "answer": " Paris"},
+    {"task": "capitals", "prompt": "Japan ->", "answer": " Tokyo", "distractor": " Kyoto"},
+    {"task": "copy", "category": "Algorithmic", "prompt": "cat ->", "answer": " cat"},
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def check_loaded(tasks: list[Task]) -> None:
+    assert [task.name for task in tasks] == ["capitals", "copy"]
+    capitals, copy = tasks
+    assert capitals.category == "Knowledge" and copy.category == "Algorithmic"
+    assert capitals.examples == [
+        Example("France ->", " Paris"),
+        Example("Japan ->", " Tokyo", " Kyoto"),
+    ]
+    assert copy.examples == [Example("cat ->", " cat")]
+
+
+# -- Task / Example ----------------------------------------------------------------------------
+
+
+def test_task_accepts_pairs_triples_dicts_and_examples():
+    task = Task(
+        "t",
+        [("a", " b"), ("c", " d", " e"), {"prompt": "f", "answer": " g"}, Example("h", " i")],
+        category="Knowledge",
+        description="demo",
+    )
+    assert [e.answer for e in task.examples] == [" b", " d", " g", " i"]
+    assert task.examples[1].distractor == " e"
+    assert len(task) == 4 and task.description == "demo"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "", "examples": []}, "non-empty string"),
+        ({"name": "t", "examples": [("p", "")]}, "empty answer"),
+        ({"name": "t", "examples": [{"prompt": "p"}]}, "missing key"),
+        ({"name": "t", "examples": [42]}, "expected a"),
+        ({"name": "t", "examples": [], "category": ""}, "category"),
+    ],
+)
+def test_task_rejects_bad_input(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        Task(**kwargs)
+
+
+# -- the four loaders --------------------------------------------------------------------------
+
+
+def test_load_jsonl(tmp_path):
+    check_loaded(load_tasks(write_jsonl(tmp_path / "mine.jsonl", ROWS)))
+
+
+def test_load_csv(tmp_path):
+    path = tmp_path / "mine.csv"
+    # Leading spaces in answers are kept; an empty cell means "not given".
+    path.write_text(
+        "task,category,prompt,answer,distractor\n"
+        "capitals,Knowledge,France ->, Paris,\n"
+        "capitals,,Japan ->, Tokyo, Kyoto\n"
+        "\n"
+        "copy,Algorithmic,cat ->, cat,\n",
+        encoding="utf-8",
+    )
+    check_loaded(load_tasks(path))
+
+
+def test_load_tsv_and_string_path(tmp_path):
+    path = tmp_path / "mine.tsv"
+    path.write_text("prompt\tanswer\nFrance ->\t Paris\n", encoding="utf-8")
+    (task,) = load_tasks(str(path))
+    assert task.name == "mine" and task.examples == [Example("France ->", " Paris")]
+
+
+def test_load_dataframe():
+    pd = pytest.importorskip("pandas")
+    check_loaded(load_tasks(pd.DataFrame(ROWS)))
+
+
+def test_load_list_of_dicts():
+    check_loaded(load_tasks(ROWS))
+
+
+def test_csv_with_quoted_multiline_prompt_and_bom(tmp_path):
+    path = tmp_path / "qa.csv"
+    text = 'prompt,answer\n"Question: 2+2?\nAnswer:", 4\n'
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    (task,) = load_tasks(path)
+    assert task.examples == [Example("Question: 2+2?\nAnswer:", " 4")]
+
+
+def test_no_task_column_uses_task_argument_or_file_stem(tmp_path):
+    rows = [{"prompt": "France ->", "answer": " Paris"}]
+    path = write_jsonl(tmp_path / "capitals.jsonl", rows)
+    assert load_tasks(path)[0].name == "capitals"
+    assert load_tasks(path, task="my capitals")[0].name == "my capitals"
+    assert load_tasks(rows, task="x", category="Knowledge")[0].category == "Knowledge"
+    with pytest.raises(TaskDataError, match=r"^list: no 'task' column.*task='name'"):
+        load_tasks(rows)
+
+
+def test_task_argument_selects_one_task_and_category_fills_in():
+    (copy,) = load_tasks(ROWS, task="copy")
+    assert copy.name == "copy"
+    with pytest.raises(TaskDataError, match=r"no task named 'nope'.*\['capitals', 'copy'\]"):
+        load_tasks(ROWS, task="nope")
+    rows = [{"task": "t", "prompt": "p", "answer": " a"}]
+    assert load_tasks(rows, category="Linguistic")[0].category == "Linguistic"
+
+
+def test_description_is_kept_and_integer_answers_become_text():
+    rows = [
+        {"task": "add", "prompt": "2+2=", "answer": 4, "description": "Adds."},
+        {"task": "add", "prompt": "3+3=", "answer": 6},
+    ]
+    (task,) = load_tasks(rows)
+    assert task.description == "Adds." and task.examples[1].answer == "6"
+
+
+def test_several_sources(tmp_path):
+    first = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "answer": " x"}])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"prompt": "q", "answer": " y"}])
+    assert [task.name for task in load_tasks([first, second])] == ["a", "b"]
+
+
+def test_pandas_is_imported_only_for_dataframes(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", ROWS)
+    code = (
+        "import sys; from headwidget.tasks import load_tasks; "
+        f"load_tasks({str(path)!r}); load_tasks({ROWS!r}); "
+        "assert 'pandas' not in sys.modules, 'pandas was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- bad input: every error names the source and the 1-based line / row ------------------------
+
+
+def test_missing_column_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("task,prompt\nt,France ->\n", encoding="utf-8")
+    with pytest.raises(TaskDataError) as info:
+        load_tasks(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 1:")
+    assert "missing column(s) ['answer']" in message
+    assert info.value.source == str(path) and info.value.row == "line 1"
+
+
+def test_missing_field_jsonl(tmp_path):
+    path = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"prompt": "a", "answer": " b"}, {"prompt": "c", "answer": " d"}, {"prompt": "e"}],
+    )
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 3: missing 'answer'"):
+        load_tasks(path)
+
+
+def test_missing_column_dataframe_and_list():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TaskDataError, match=r"^DataFrame: missing column\(s\) \['prompt'\]"):
+        load_tasks(pd.DataFrame({"answer": [" a"]}), task="t")
+    with pytest.raises(TaskDataError, match=r"^list, row 2: missing 'prompt'"):
+        load_tasks([{"prompt": "p", "answer": " a"}, {"answer": " b"}], task="t")
+
+
+def test_empty_answer_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("prompt,answer\nFrance ->, Paris\nJapan ->,   \n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 3: empty 'answer'"):
+        load_tasks(path)
+
+
+def test_empty_answer_jsonl_dataframe_and_list(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rows = [
+        {"task": "t", "prompt": "p", "answer": " a"},
+        {"task": "t", "prompt": "q", "answer": ""},
+    ]
+    path = write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 2: empty 'answer'"):
+        load_tasks(path)
+    with pytest.raises(TaskDataError, match=r"^list, row 2: empty 'answer'"):
+        load_tasks(rows)
+    frame = pd.DataFrame([rows[0], {"task": "t", "prompt": "q", "answer": None}])
+    with pytest.raises(TaskDataError, match=r"^DataFrame, row 2: empty 'answer'"):
+        load_tasks(frame)
+    frame.index = ["first", "second"]
+    with pytest.raises(TaskDataError, match=r"^DataFrame, row 2 \(index 'second'\): empty"):
+        load_tasks(frame)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_non_utf8_bytes(tmp_path, suffix):
+    path = tmp_path / f"latin1{suffix}"
+    if suffix == ".jsonl":
+        good = b'{"prompt": "a", "answer": " b"}\n'
+        bad = '{"prompt": "caf\u00e9 ->", "answer": " x"}\n'.encode("latin-1")
+    else:
+        good = b"prompt,answer\n"
+        bad = "caf\u00e9 ->, x\n".encode("latin-1")
+    path.write_bytes(good + bad)
+    with pytest.raises(TaskDataError) as info:
+        load_tasks(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 2: byte 0xe9")
+    assert "not valid UTF-8" in message and "UTF-8 encoding" in message
+
+
+def test_invalid_json_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"prompt": "a", "answer": " b"}\n\n{"prompt": "c", "answer": " d",}\n', encoding="utf-8"
+    )
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 3: invalid JSON"):
+        load_tasks(path)
+    path.write_text('["prompt", "answer"]\n', encoding="utf-8")
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 1: expected a JSON object"):
+        load_tasks(path)
+
+
+def test_same_task_name_with_two_categories(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text(
+        "task,category,prompt,answer\n"
+        "capitals,Knowledge,France ->, Paris\n"
+        "copy,Algorithmic,cat ->, cat\n"
+        "capitals,Geography,Japan ->, Tokyo\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(TaskDataError) as info:
+        load_tasks(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 4: task 'capitals' has category 'Geography'")
+    assert "'Knowledge' at line 2" in message and "different names" in message
+
+
+def test_inconsistent_category_in_list_and_against_argument():
+    rows = [
+        {"task": "t", "category": "A", "prompt": "p", "answer": " a"},
+        {"task": "t", "category": "B", "prompt": "q", "answer": " b"},
+    ]
+    with pytest.raises(TaskDataError, match=r"^list, row 2: task 't' has category 'B'"):
+        load_tasks(rows)
+    with pytest.raises(TaskDataError, match=r"^list, row 1: .*category='C' was passed"):
+        load_tasks(rows[:1], category="C")
+
+
+def test_duplicate_task_names_across_sources(tmp_path):
+    first = write_jsonl(tmp_path / "one.jsonl", [{"task": "t", "prompt": "p", "answer": " a"}])
+    second = tmp_path / "two.csv"
+    second.write_text("task,prompt,answer\nx,q, b\nt,r, c\n", encoding="utf-8")
+    with pytest.raises(TaskDataError) as info:
+        load_tasks([first, second])
+    message = str(info.value)
+    assert message.startswith(f"{second}: task 't' is also defined in {first}")
+    # The same file twice collides too (its stem names the task).
+    plain = write_jsonl(tmp_path / "same.jsonl", [{"prompt": "p", "answer": " a"}])
+    with pytest.raises(TaskDataError, match="'same' is also defined"):
+        load_tasks([plain, plain])
+
+
+def test_other_bad_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no task file"):
+        load_tasks(tmp_path / "missing.jsonl")
+    odd = tmp_path / "data.xlsx"
+    odd.write_bytes(b"")
+    with pytest.raises(TaskDataError, match=r"unsupported file type '\.xlsx'"):
+        load_tasks(odd)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match="no rows"):
+        load_tasks(empty)
+    wide = tmp_path / "wide.csv"
+    wide.write_text("prompt,answer\na, b,c\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match=r"line 2: 3 cells but the header has 2"):
+        load_tasks(wide)
+    with pytest.raises(TaskDataError, match=r"^list, row 1: 'answer' must be text, got float"):
+        load_tasks([{"prompt": "p", "answer": 1.5}], task="t")
+    with pytest.raises(TaskDataError, match=r"^list, row 2: expected a dict"):
+        load_tasks([{"prompt": "p", "answer": " a"}, 42], task="t")
+    with pytest.raises(TypeError, match="not a mix"):
+        load_tasks([tmp_path / "a.jsonl", {"prompt": "p", "answer": " a"}])
+    with pytest.raises(TypeError, match="takes a"):
+        load_tasks(42)  # type: ignore[arg-type]
+
+
+def _re(path: Path) -> str:
+    import re
+
+    return re.escape(str(path))
