@@ -1,0 +1,56 @@
+// Small DOM helpers. User strings only ever go through textContent.
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  doc: Document,
+  tag: K,
+  attrs: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const el = doc.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else el.setAttribute(k, v);
+  }
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+export function option(doc: Document, value: string, label: string): HTMLOptionElement {
+  const o = doc.createElement("option");
+  o.value = value;
+  o.textContent = label;
+  return o;
+}
+
+/** Calls `fn` at most every `ms` milliseconds, always ending with a trailing call. */
+export function throttle(fn: () => void, ms: number): { call: () => void; flush: () => void; cancel: () => void } {
+  let last = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const run = () => {
+    timer = null;
+    last = Date.now();
+    fn();
+  };
+  return {
+    call() {
+      const wait = ms - (Date.now() - last);
+      if (wait <= 0 && timer === null) run();
+      else if (timer === null) timer = setTimeout(run, Math.max(0, wait));
+    },
+    flush() {
+      if (timer !== null) {
+        clearTimeout(timer);
+        run();
+      }
+    },
+    cancel() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
+/** A file-name-safe version of a tab id ("task:Copying words" -> "task-Copying_words"). */
+export function fileSlug(tab: string): string {
+  return tab.replace(/^task:/, "task-").replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80) || "view";
+}

@@ -1,0 +1,194 @@
+// Geometry of the panel grids and cell <-> pixel mapping (pure; CSS pixels).
+
+export type Orientation = "layer_y" | "layer_x";
+
+/** Cells vertically (rows) and horizontally (cols) of a panel. */
+export function gridShape(orientation: Orientation, nLayers: number, nHeads: number): { rows: number; cols: number } {
+  return orientation === "layer_x" ? { rows: nHeads, cols: nLayers } : { rows: nLayers, cols: nHeads };
+}
+
+/** Cell of a head. layer_y: row = layer (0 at top), col = head; layer_x: row = head (0 at top), col = layer. */
+export function headToCell(orientation: Orientation, layer: number, head: number): { row: number; col: number } {
+  return orientation === "layer_x" ? { row: head, col: layer } : { row: layer, col: head };
+}
+
+export function cellToHead(orientation: Orientation, row: number, col: number): { layer: number; head: number } {
+  return orientation === "layer_x" ? { layer: col, head: row } : { layer: row, head: col };
+}
+
+export interface Rect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Cell under the point (x, y) relative to the canvas, or null outside the plot. */
+export function cellAt(plot: Rect, rows: number, cols: number, x: number, y: number): { row: number; col: number } | null {
+  const fx = (x - plot.left) / plot.width;
+  const fy = (y - plot.top) / plot.height;
+  if (!(fx >= 0 && fx < 1 && fy >= 0 && fy < 1)) return null;
+  return { row: Math.min(rows - 1, Math.floor(fy * rows)), col: Math.min(cols - 1, Math.floor(fx * cols)) };
+}
+
+/** Rectangle of a cell relative to the canvas. */
+export function cellRect(plot: Rect, rows: number, cols: number, row: number, col: number): Rect {
+  const w = plot.width / cols;
+  const h = plot.height / rows;
+  return { left: plot.left + col * w, top: plot.top + row * h, width: w, height: h };
+}
+
+/** Columns of the small-multiples grid: the trait when > 0, else 4 (fewer when there are fewer panels). */
+export function autoColumns(nPanels: number, gridColumns: number, auto = 4): number {
+  const c = gridColumns > 0 ? Math.floor(gridColumns) : auto;
+  return Math.max(1, Math.min(c, Math.max(1, nPanels)));
+}
+
+export interface PanelBox {
+  index: number;
+  gridRow: number;
+  gridCol: number;
+  /** top-left of the panel (title + canvas) in the grid container */
+  x: number;
+  y: number;
+  /** title block height above the canvas */
+  titleHeight: number;
+  canvasWidth: number;
+  canvasHeight: number;
+  /** cell area relative to the canvas */
+  plot: Rect;
+  showRowLabel: boolean;
+  showColLabel: boolean;
+}
+
+export interface GridLayout {
+  width: number;
+  height: number;
+  columns: number;
+  gridRows: number;
+  cell: number;
+  panels: PanelBox[];
+  /** space reserved after column 0 of the first row (category legend), in container px */
+  gutter: Rect | null;
+  /** column at the right (shared colour bar), spanning the plots of all rows */
+  side: Rect | null;
+}
+
+export interface GridOptions {
+  /** available width in CSS px */
+  width: number;
+  nPanels: number;
+  columns: number;
+  rows: number;
+  cols: number;
+  /** width of the right column (colour bar); 0 for none */
+  sideWidth?: number;
+  /** width of a gutter after the first column (legend); 0 for none */
+  gutterWidth?: number;
+  /** extra right margin inside every canvas (per-task colour bar) */
+  panelRight?: number;
+  titleHeight?: number;
+  maxCell?: number;
+  maxPlotHeight?: number;
+  /** digits of the largest tick label (sizes the left margin) */
+  tickDigits?: number;
+}
+
+export const GAP_X = 14;
+export const GAP_Y = 10;
+const TICK_FONT_W = 6.6; // width of one digit at the 11px tick font
+const AXIS_LABEL = 16; // room for a "Layer"/"Head" axis title
+
+/** Margins of a panel canvas around its plot. */
+export function panelMargins(showRowLabel: boolean, showColLabel: boolean, tickDigits: number, panelRight = 0) {
+  return {
+    left: 4 + tickDigits * TICK_FONT_W + 6 + (showRowLabel ? AXIS_LABEL : 0),
+    right: 6 + panelRight,
+    top: 5,
+    bottom: 4 + 14 + (showColLabel ? AXIS_LABEL : 0),
+  };
+}
+
+/**
+ * Lay out `nPanels` square-celled heatmaps in `columns` columns. Only the first column carries the
+ * row-axis title and only the bottom row the column-axis title (as in figure A); every plot has
+ * the same size and cell size.
+ */
+export function gridLayout(o: GridOptions): GridLayout {
+  const columns = Math.max(1, Math.min(o.columns, Math.max(1, o.nPanels)));
+  const gridRows = Math.max(1, Math.ceil(o.nPanels / columns));
+  const sideWidth = o.sideWidth ?? 0;
+  const gutterWidth = o.gutterWidth ?? 0;
+  const titleHeight = o.titleHeight ?? 34;
+  const digits = o.tickDigits ?? 2;
+  const inner = panelMargins(false, false, digits, o.panelRight ?? 0);
+  const first = panelMargins(true, false, digits, o.panelRight ?? 0);
+  const labelExtra = first.left - inner.left;
+  const fixed =
+    columns * (inner.left + inner.right) + labelExtra + (columns - 1) * GAP_X + (sideWidth ? sideWidth + GAP_X : 0) + (gutterWidth ? gutterWidth + GAP_X : 0);
+  const avail = Math.max(o.cols * 2, o.width - fixed);
+  let cell = avail / columns / o.cols;
+  cell = Math.min(cell, o.maxCell ?? 22);
+  if (o.maxPlotHeight) cell = Math.min(cell, o.maxPlotHeight / o.rows);
+  // whole (or half, i.e. whole device pixels at 2x) pixels keep cell edges crisp
+  cell = cell >= 8 ? Math.floor(cell) : Math.floor(cell * 2) / 2;
+  cell = Math.max(cell, 1);
+  const plotW = cell * o.cols;
+  const plotH = cell * o.rows;
+  const panels: PanelBox[] = [];
+  const colX: number[] = [];
+  let x = 0;
+  for (let c = 0; c < columns; c++) {
+    colX.push(x);
+    const m = panelMargins(c === 0, false, digits, o.panelRight ?? 0);
+    x += m.left + plotW + m.right + GAP_X;
+    if (c === 0 && gutterWidth) x += gutterWidth + GAP_X;
+  }
+  const gridWidth = x - GAP_X;
+  let y = 0;
+  const rowY: number[] = [];
+  for (let r = 0; r < gridRows; r++) {
+    rowY.push(y);
+    const m = panelMargins(false, r === gridRows - 1, digits);
+    y += titleHeight + m.top + plotH + m.bottom + GAP_Y;
+  }
+  const gridHeight = y - GAP_Y;
+  for (let i = 0; i < o.nPanels; i++) {
+    const r = Math.floor(i / columns);
+    const c = i % columns;
+    // the bottom row of each column carries the column-axis title
+    const lastInColumn = i + columns >= o.nPanels;
+    const m = panelMargins(c === 0, lastInColumn, digits, o.panelRight ?? 0);
+    panels.push({
+      index: i,
+      gridRow: r,
+      gridCol: c,
+      x: colX[c],
+      y: rowY[r],
+      titleHeight,
+      canvasWidth: m.left + plotW + m.right,
+      canvasHeight: m.top + plotH + m.bottom,
+      plot: { left: m.left, top: m.top, width: plotW, height: plotH },
+      showRowLabel: c === 0,
+      showColLabel: lastInColumn,
+    });
+  }
+  const plotTop = titleHeight + inner.top;
+  const gutter = gutterWidth
+    ? { left: colX[0] + first.left + plotW + first.right + GAP_X, top: plotTop, width: gutterWidth, height: plotH }
+    : null;
+  const lastRowTop = rowY[gridRows - 1];
+  const side = sideWidth
+    ? { left: gridWidth + GAP_X, top: plotTop, width: sideWidth, height: lastRowTop + plotTop + plotH - plotTop }
+    : null;
+  return {
+    width: gridWidth + (sideWidth ? sideWidth + GAP_X : 0),
+    height: gridHeight,
+    columns,
+    gridRows,
+    cell,
+    panels,
+    gutter,
+    side,
+  };
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import {
+  categoryColors,
+  categoryNames,
+  classify,
+  headCategories,
+  labels,
+  legendLabels,
+} from "../src/categories";
+import { computeStats } from "../src/data";
+import { taskCutoffs } from "../src/threshold";
+
+interface Case {
+  name: string;
+  shape: [number, number, number];
+  values: (number | null)[];
+  categories: (string | null)[];
+  threshold_mode: "value" | "top_percent";
+  threshold: number;
+  top_percent: number;
+  expected: {
+    cutoffs: (number | null)[];
+    passes_per_task: number[];
+    labels: string[];
+    membership: Record<string, number[]>;
+    category_order: string[];
+    legend: string[];
+    colors: Record<string, string>;
+  };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixturePath = resolve(here, "../../tests/fixtures/categories_cases.json");
+const fixture = JSON.parse(readFileSync(fixturePath, "utf-8")) as { cases: Case[] } | Case[];
+const cases: Case[] = Array.isArray(fixture) ? fixture : fixture.cases;
+
+/** Run the whole JS pipeline the view uses: float32 values -> sorted stats -> cutoffs -> classify. */
+function run(c: Case) {
+  const values = Float32Array.from(c.values, (v) => (v === null ? NaN : v));
+  const stats = computeStats(values, c.shape);
+  const cutoffs = taskCutoffs(stats.sorted, c.threshold_mode, c.threshold, c.top_percent);
+  return { cutoffs, result: classify(values, c.shape, c.categories, cutoffs) };
+}
+
+describe("category rule matches headwidget/categories.py (tests/fixtures/categories_cases.json)", () => {
+  it("has cases", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(10);
+  });
+
+  for (const c of cases) {
+    describe(c.name, () => {
+      const { cutoffs, result } = run(c);
+      it("cutoffs", () => {
+        expect(Array.from(cutoffs, (x) => (Number.isFinite(x) ? x : null))).toEqual(c.expected.cutoffs);
+      });
+      it("passes per task", () => {
+        expect(Array.from(result.passes)).toEqual(c.expected.passes_per_task);
+      });
+      it("labels", () => {
+        expect(labels(result)).toEqual(c.expected.labels);
+      });
+      it("membership and category order", () => {
+        expect(result.names).toEqual(c.expected.category_order);
+        const membership = Object.fromEntries(result.names.map((n, k) => [n, Array.from(result.membership[k])]));
+        expect(membership).toEqual(c.expected.membership);
+      });
+      it("legend and colours", () => {
+        expect(legendLabels(result.names)).toEqual(c.expected.legend);
+        expect(categoryColors(result.names)).toEqual(c.expected.colors);
+      });
+    });
+  }
+});
+
+describe("category rule, hand-computed", () => {
+  // 2 tasks x 1 layer x 3 heads
+  const values = new Float32Array([0.5, 0.1, 0.3, 0.2, 0.6, 0.35]);
+  it("assigns single and multiple categories", () => {
+    const r = classify(values, [2, 1, 3], ["Knowledge", "Linguistic"], [0.25, 0.25]);
+    expect(labels(r)).toEqual(["Knowledge", "Linguistic", "2 categories"]);
+    expect(Array.from(r.passes)).toEqual([2, 2]);
+    expect(headCategories(r, 2)).toEqual(["Knowledge", "Linguistic"]);
+    expect(headCategories(r, 0)).toEqual(["Knowledge"]);
+  });
+
+  it("tasks without a category pass but never classify", () => {
+    const r = classify(values, [2, 1, 3], [null, "Linguistic"], [0.25, 0.25]);
+    expect(labels(r)).toEqual(["Unclassified", "Linguistic", "Linguistic"]);
+    expect(Array.from(r.passes)).toEqual([2, 2]);
+  });
+
+  it("two tasks of one category still give one category", () => {
+    const r = classify(values, [2, 1, 3], ["Knowledge", "Knowledge"], [0.25, 0.25]);
+    expect(labels(r)).toEqual(["Knowledge", "Knowledge", "Knowledge"]);
+  });
+
+  it("category order and legend follow figure B", () => {
+    const names = categoryNames(["Algorithmic", null, "Knowledge", "Linguistic", "Algorithmic", "Translation"]);
+    expect(names).toEqual(["Algorithmic", "Knowledge", "Linguistic", "Translation"]);
+    expect(legendLabels(names)).toEqual([
+      "4 categories",
+      "3 categories",
+      "2 categories",
+      "Translation",
+      "Linguistic",
+      "Knowledge",
+      "Algorithmic",
+      "Unclassified",
+    ]);
+    const colors = categoryColors([...names, "Syntax", "Memory", "Math", "Other"]);
+    expect(colors.Algorithmic).toBe("#1f77b4");
+    expect(colors.Translation).toBe("#d62728");
+    expect([colors.Syntax, colors.Memory, colors.Math, colors.Other]).toEqual(["#17becf", "#bcbd22", "#7f7f7f", "#17becf"]);
+    expect(colors["Unclassified"]).toBe("#d9d9d9");
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { autoColumns, cellAt, cellRect, cellToHead, gridLayout, gridShape, headToCell } from "../src/layout";
+
+describe("small-multiples grid", () => {
+  const lay = gridLayout({ width: 1000, nPanels: 8, columns: autoColumns(8, 0), rows: 32, cols: 32, sideWidth: 92 });
+
+  it("puts 8 tasks in 2 rows x 4 columns", () => {
+    expect(lay.columns).toBe(4);
+    expect(lay.gridRows).toBe(2);
+    expect(lay.panels.map((p) => [p.gridRow, p.gridCol])).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
+  });
+
+  it("labels Layer on the left column and Head on the bottom row only", () => {
+    expect(lay.panels.map((p) => p.showRowLabel)).toEqual([true, false, false, false, true, false, false, false]);
+    expect(lay.panels.map((p) => p.showColLabel)).toEqual([false, false, false, false, true, true, true, true]);
+  });
+
+  it("gives every plot the same square cells, inside the width", () => {
+    const sizes = new Set(lay.panels.map((p) => `${p.plot.width}x${p.plot.height}`));
+    expect(sizes.size).toBe(1);
+    expect(lay.panels[0].plot.width).toBe(lay.panels[0].plot.height);
+    expect(lay.panels[0].plot.width).toBe(lay.cell * 32);
+    expect(lay.width).toBeLessThanOrEqual(1000);
+    expect(lay.cell).toBeGreaterThanOrEqual(4);
+  });
+
+  it("places panels left to right, top to bottom, without overlap", () => {
+    const [a, b, , , e] = lay.panels;
+    expect(b.x).toBeGreaterThanOrEqual(a.x + a.canvasWidth);
+    expect(e.y).toBeGreaterThanOrEqual(a.y + a.titleHeight + a.canvasHeight);
+    expect(e.x).toBe(a.x);
+    // plots line up in columns even though the first column has a wider margin
+    expect(a.x + a.plot.left).toBeLessThan(b.x + b.plot.left);
+    expect(lay.panels[1].x + lay.panels[1].plot.left).toBe(lay.panels[5].x + lay.panels[5].plot.left);
+  });
+
+  it("reserves the colour bar column spanning all plots", () => {
+    const s = lay.side!;
+    const last = lay.panels[7];
+    expect(s.left).toBeGreaterThanOrEqual(last.x + last.canvasWidth);
+    expect(s.top).toBe(lay.panels[0].titleHeight + lay.panels[0].plot.top);
+    expect(s.top + s.height).toBe(last.y + last.titleHeight + last.plot.top + last.plot.height);
+  });
+
+  it("uses the grid_columns trait, and fewer columns than panels", () => {
+    expect(autoColumns(8, 3)).toBe(3);
+    expect(autoColumns(2, 0)).toBe(2);
+    expect(autoColumns(0, 0)).toBe(1);
+    const l3 = gridLayout({ width: 900, nPanels: 5, columns: 3, rows: 8, cols: 8 });
+    expect(l3.gridRows).toBe(2);
+    // the third column has no panel below it: it carries the Head label
+    expect(l3.panels.map((p) => p.showColLabel)).toEqual([false, false, true, true, true]);
+  });
+
+  it("leaves a gutter after the first column for the category legend", () => {
+    const l = gridLayout({ width: 1000, nPanels: 5, columns: 5, rows: 32, cols: 32, gutterWidth: 128 });
+    const g = l.gutter!;
+    expect(g.left).toBeGreaterThanOrEqual(l.panels[0].x + l.panels[0].canvasWidth);
+    expect(l.panels[1].x).toBeGreaterThanOrEqual(g.left + g.width);
+  });
+
+  it("caps the cell size and plot height", () => {
+    const l = gridLayout({ width: 3000, nPanels: 1, columns: 1, rows: 12, cols: 12, maxCell: 20 });
+    expect(l.cell).toBe(20);
+    const t = gridLayout({ width: 3000, nPanels: 1, columns: 1, rows: 80, cols: 64, maxPlotHeight: 400 });
+    expect(t.panels[0].plot.height).toBeLessThanOrEqual(400);
+  });
+});
+
+describe("cells and pixels", () => {
+  const plot = { left: 30, top: 5, width: 160, height: 320 };
+
+  it("maps layer_y: layer = row (0 at top), head = col", () => {
+    expect(gridShape("layer_y", 80, 64)).toEqual({ rows: 80, cols: 64 });
+    expect(headToCell("layer_y", 3, 5)).toEqual({ row: 3, col: 5 });
+    expect(cellToHead("layer_y", 3, 5)).toEqual({ layer: 3, head: 5 });
+  });
+
+  it("maps layer_x: layer = col, head = row (0 at top)", () => {
+    expect(gridShape("layer_x", 80, 64)).toEqual({ rows: 64, cols: 80 });
+    expect(headToCell("layer_x", 3, 5)).toEqual({ row: 5, col: 3 });
+    expect(cellToHead("layer_x", 5, 3)).toEqual({ layer: 3, head: 5 });
+  });
+
+  it("round-trips every cell centre", () => {
+    const rows = 32;
+    const cols = 16;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const rect = cellRect(plot, rows, cols, r, c);
+        expect(cellAt(plot, rows, cols, rect.left + rect.width / 2, rect.top + rect.height / 2)).toEqual({ row: r, col: c });
+      }
+    }
+  });
+
+  it("gives exact cell rectangles and nothing outside the plot", () => {
+    expect(cellRect(plot, 32, 16, 0, 0)).toEqual({ left: 30, top: 5, width: 10, height: 10 });
+    expect(cellRect(plot, 32, 16, 31, 15)).toEqual({ left: 180, top: 315, width: 10, height: 10 });
+    expect(cellAt(plot, 32, 16, 29.9, 10)).toBeNull();
+    expect(cellAt(plot, 32, 16, 190, 10)).toBeNull();
+    expect(cellAt(plot, 32, 16, 189.9, 324.9)).toEqual({ row: 31, col: 15 });
+  });
+});
