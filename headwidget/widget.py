@@ -557,7 +557,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         )
         self._publish(np.full((len(task_list), n_layers, n_heads), np.nan, np.float32), task_dicts)
         if self._auto_title:
-            self.title = str(getattr(model, "name_or_path", "") or "")
+            # what the engine records as meta["model"], so the title does not change at the end
+            config = getattr(model, "config", None)
+            self.title = str(getattr(config, "name_or_path", "") or type(model).__name__)
         self.progress = {
             "text": f"waiting to score {len(task_list)} tasks · {n_layers} layers",
             "fraction": 0.0,
@@ -603,8 +605,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             )
             if now - state["last_sync"] >= self.sync_interval:
                 state["last_sync"] = now
-                self._publish(buffer)
-                self.progress = {"text": state["text"], "fraction": fraction, "running": True}
+                with self.hold_sync():  # one message: values, threshold and progress
+                    self._publish(buffer)
+                    self.progress = {"text": state["text"], "fraction": fraction, "running": True}
 
         self._running = True
         self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}

@@ -352,6 +352,7 @@ def test_a_model_grid_starts_empty_and_streams_every_layer(monkeypatch) -> None:
     model, tokenizer = tiny_llama_and_tokenizer()
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="prob", batch_size=2)
     assert grid.scores is None and grid.shape == [2, 2, 4]
+    assert grid.title == "LlamaForCausalLM"  # a model built from a config has no name
     assert np.isnan(decode(grid)).all()
     assert [task["name"] for task in grid.tasks] == ["count", "capital"]
     assert [task["category"] for task in grid.tasks] == ["Algorithmic", "Knowledge"]
@@ -374,7 +375,7 @@ def test_a_model_grid_starts_empty_and_streams_every_layer(monkeypatch) -> None:
     fractions = [p["fraction"] for p in recorder.of("progress") if p.get("running")]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert grid.progress == {}
-    assert grid.scores is scores and grid.title == "fake"
+    assert grid.scores is scores and grid.title == "fake"  # the fake engine's meta["model"]
     np.testing.assert_array_equal(decode(grid), scores.values)
     assert grid.compute() is scores and len(calls) == 1  # idempotent
 
@@ -455,6 +456,7 @@ def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
     np.testing.assert_allclose(scores.values, expected.values, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(decode(grid), expected.values, rtol=1e-5, atol=1e-6)
     assert scores.meta["examples"] == {"count": 2, "capital": 2}
+    assert grid.title == scores.meta["model"] == "LlamaForCausalLM"
 
 
 def test_tokenizer_is_loaded_from_the_model_directory(tmp_path, monkeypatch) -> None:
