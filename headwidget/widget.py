@@ -525,6 +525,12 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
+        # fail at construction, not later when the grid is displayed
+        from .metrics import check_metric
+
+        check_metric(scoring.get("metric", "logprob"))
+        if scoring.get("ablation", "mean") not in ("mean", "zero"):
+            raise ValueError(f"ablation must be 'mean' or 'zero', got {scoring['ablation']!r}")
         if tokenizer is None:
             name = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "name_or_path", None

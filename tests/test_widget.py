@@ -511,3 +511,11 @@ def test_save_html_inlines_bundle_data_and_options(tmp_path) -> None:
     bundle = widget_module._ESM_PATH.read_bytes()
     assert base64.b64decode(element("headwidget-bundle")) == bundle
     assert "<title>a&lt;/script&gt;</title>" in page
+
+
+def test_bad_scoring_options_fail_at_construction() -> None:
+    model, tokenizer = tiny_llama_and_tokenizer()
+    with pytest.raises(ValueError, match="bogus"):
+        HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="bogus")
+    with pytest.raises(ValueError, match="ablation must be"):
+        HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), ablation="noise")
