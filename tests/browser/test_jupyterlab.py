@@ -83,6 +83,21 @@ def test_known_cells_have_the_expected_viridis_colour(lab: NotebookPage, lab_wid
     assert abs(float(labels[0].rstrip("+")) - k.VMAX) < 1e-6, f"top label {labels[0]!r}"
 
 
+def test_panel_names_and_counts_are_readable(lab: NotebookPage, lab_widget):
+    """A person must be able to read each panel's task name and its count, not "country…"."""
+    clipped = lab_widget.evaluate(
+        """(root, names) => [...root.querySelectorAll('*')]
+          .filter((e) => e.closest('[role="tablist"]') === null && e.children.length === 0
+                         && e.getClientRects().length > 0
+                         && (e.matches('.hw-count') || names.includes(e.textContent.trim())))
+          .filter((e) => e.scrollWidth > e.clientWidth + 1)
+          .map((e) => `${e.className}: "${e.textContent.trim()}" needs ${e.scrollWidth}px,`
+                      + ` shows ${e.clientWidth}px`)""",
+        k.TASKS,
+    )
+    assert clipped == [], "text cut off (ellipsis) in the All tasks view:\n" + "\n".join(clipped)
+
+
 def test_nan_cell_is_hatched_and_its_tooltip_says_na(lab: NotebookPage, lab_widget, artifacts):
     nb, widget = lab, lab_widget
     nb.move_mouse_away()
