@@ -102,7 +102,7 @@ const AXIS_LABEL = 16; // room for a "Layer"/"Head" axis title
 /** Margins of a panel canvas around its plot. */
 export function panelMargins(showRowLabel: boolean, showColLabel: boolean, tickDigits: number, panelRight = 0) {
   return {
-    left: 4 + tickDigits * TICK_FONT_W + 6 + (showRowLabel ? AXIS_LABEL : 0),
+    left: Math.round(4 + tickDigits * TICK_FONT_W + 6) + (showRowLabel ? AXIS_LABEL : 0),
     right: 6 + panelRight,
     top: 5,
     bottom: 4 + 14 + (showColLabel ? AXIS_LABEL : 0),

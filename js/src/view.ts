@@ -45,6 +45,8 @@ const ALL_CATEGORIES = "All Categories";
 const SIDE_WIDTH = 92;
 const LEGEND_WIDTH = 128;
 const PER_TASK_BAR = 46;
+/** Height of one legend row (CSS .hw-legend-item height + gap), also used by the PNG export. */
+const LEGEND_ROW = 20;
 
 const DATA = 1;
 const SCALE = 2;
@@ -398,7 +400,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       maxPlotHeight,
       tickDigits,
     });
-    grid.style.height = `${layout.height}px`;
+    grid.style.height = `${gridHeight()}px`;
     grid.style.width = `${layout.width}px`;
     dpr = Math.max(1, Math.min(4, win?.devicePixelRatio || 1));
     specs.forEach((spec, i) => {
@@ -458,6 +460,13 @@ export function createView(model: Model, el: HTMLElement): () => void {
     });
     if (layout.side) buildColorbar(layout);
     if (layout.gutter) buildLegend(layout);
+  }
+
+  /** The grid's height, including a category legend taller than the plots beside it. */
+  function gridHeight(): number {
+    if (!layout) return 0;
+    const legend = layout.gutter ? layout.gutter.top + legendLabels(catNames()).length * LEGEND_ROW : 0;
+    return Math.ceil(Math.max(layout.height, legend));
   }
 
   // ---- colour bar and legend -----------------------------------------------------------------
@@ -1069,7 +1078,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     const headH = titleText ? 26 : 0;
     const out = doc.createElement("canvas");
     const W = layout.width + 2 * pad;
-    const H = layout.height + 2 * pad + headH;
+    const H = gridHeight() + 2 * pad + headH;
     out.width = Math.round(W * dpr);
     out.height = Math.round(H * dpr);
     const ctx = out.getContext?.("2d") as CanvasRenderingContext2D | null;
@@ -1125,7 +1134,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       ctx.textAlign = "left";
       ctx.textBaseline = "middle";
       legendLabels(catNames()).forEach((label, k) => {
-        const y = oy + g.top + 4 + k * 20;
+        const y = oy + g.top + 2 + k * LEGEND_ROW;
         ctx.fillStyle = colors[label];
         ctx.fillRect(ox + g.left, y, 12, 12);
         ctx.fillStyle = theme.fg;

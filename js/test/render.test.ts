@@ -1,0 +1,262 @@
+// @vitest-environment happy-dom
+import { afterEach, describe, expect, it } from "vitest";
+import widget from "../src/index";
+
+type Listener = () => void;
+
+/** A stand-in for anywidget's model: traits in a plain object, change events on set. */
+function fakeModel(overrides: Record<string, unknown> = {}) {
+  const nT = 3;
+  const nL = 4;
+  const nH = 5;
+  const values = new Float32Array(nT * nL * nH);
+  for (let i = 0; i < values.length; i++) values[i] = ((i * 37) % 11) / 10;
+  values[2] = NaN;
+  const state: Record<string, unknown> = {
+    values: new DataView(values.buffer),
+    shape: [nT, nL, nH],
+    tasks: [
+      { name: "copying", category: "Algorithmic", description: "copy a word", baseline: 0.9 },
+      { name: "<img src=x onerror=alert(1)>", category: "Knowledge", description: "<b>bold</b>", baseline: null },
+      { name: "plain", category: null, description: "", baseline: null },
+    ],
+    normalization: "share",
+    threshold_mode: "value",
+    threshold: 0.03,
+    top_percent: 5,
+    colormap: "viridis",
+    color_range: "shared",
+    vmax: null,
+    vmin: null,
+    orientation: "layer_y",
+    tab: "all",
+    grid_columns: 0,
+    selected_head: null,
+    selected_task: "",
+    progress: {},
+    title: "tiny <model>",
+    ...overrides,
+  };
+  const listeners = new Map<string, Set<Listener>>();
+  let saves = 0;
+  const model = {
+    get: (k: string) => state[k],
+    set: (k: string, v: unknown) => {
+      state[k] = v;
+      listeners.get(`change:${k}`)?.forEach((f) => f());
+    },
+    on: (e: string, f: Listener) => {
+      if (!listeners.has(e)) listeners.set(e, new Set());
+      listeners.get(e)!.add(f);
+    },
+    off: (e?: string | null, f?: Listener | null) => {
+      if (e && f) listeners.get(e)?.delete(f);
+    },
+    save_changes: () => {
+      saves++;
+    },
+    send: () => {},
+    widget_manager: {} as never,
+  };
+  return { model, state, listeners, saves: () => saves };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 40));
+let cleanup: (() => void) | null = null;
+
+function mount(overrides: Record<string, unknown> = {}) {
+  const el = document.createElement("div");
+  document.body.append(el);
+  const m = fakeModel(overrides);
+  const render = widget.render as (p: { model: unknown; el: HTMLElement }) => () => void;
+  cleanup = render({ model: m.model, el });
+  const root = el.querySelector<HTMLElement>(".headwidget")!;
+  return { el, root, ...m };
+}
+
+afterEach(() => {
+  cleanup?.();
+  cleanup = null;
+  document.body.replaceChildren();
+});
+
+describe("render() with a fake model", () => {
+  it("builds the DOM contract and marks itself ready", () => {
+    const { root } = mount();
+    expect(root.dataset.testid).toBe("headwidget");
+    expect(root.dataset.ready).toBe("true");
+    expect(Number(root.dataset.lastRedrawMs)).toBeGreaterThanOrEqual(0);
+    const tabs = Array.from(root.querySelectorAll('[role="tablist"] button[role="tab"]'));
+    expect(tabs.map((t) => t.textContent)).toEqual(["All tasks", "Categories", "copying", "<img src=x onerror=alert(1)>", "plain"]);
+    expect(tabs.map((t) => t.getAttribute("aria-selected"))).toEqual(["true", "false", "false", "false", "false"]);
+    const canvases = Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.hw-canvas"));
+    expect(canvases.map((c) => c.dataset.panel)).toEqual(["copying", "<img src=x onerror=alert(1)>", "plain"]);
+    for (const c of canvases) {
+      expect(c.dataset.rows).toBe("4");
+      expect(c.dataset.cols).toBe("5");
+      expect(Number(c.dataset.plotWidth) / 5).toBeCloseTo(Number(c.dataset.plotHeight) / 4, 6);
+      expect(c.getAttribute("tabindex")).toBe("0");
+      expect(c.getAttribute("aria-label")).toContain("4 layers by 5 heads");
+    }
+    expect(root.querySelector("canvas.hw-colorbar")).not.toBeNull();
+    for (const cls of ["hw-threshold-mode", "hw-colormap", "hw-normalization", "hw-color-range", "hw-orientation"]) {
+      expect(root.querySelector(`select.${cls}`)).not.toBeNull();
+    }
+    expect(root.querySelector('input[type="range"].hw-threshold')).not.toBeNull();
+    expect(root.querySelector("button.hw-export")).not.toBeNull();
+    expect(root.querySelector(".hw-live")?.getAttribute("aria-live")).toBe("polite");
+    const tooltip = root.querySelector<HTMLElement>(".hw-tooltip")!;
+    expect(tooltip.hidden).toBe(true);
+    expect(root.querySelector<HTMLElement>(".hw-progress")!.hidden).toBe(true);
+  });
+
+  it("inserts user strings as text, never as HTML", () => {
+    const { root } = mount();
+    expect(root.querySelector("img")).toBeNull();
+    expect(root.querySelector("b")).toBeNull();
+    expect(root.querySelector(".hw-title")?.textContent).toBe("tiny <model>");
+    const count = root.querySelector('.hw-count[data-task="<img src=x onerror=alert(1)>"]');
+    expect(count).not.toBeNull();
+  });
+
+  it("shows per-task counts and updates them from the slider without a round trip", async () => {
+    const { root, state, saves } = mount();
+    const counts = () => Array.from(root.querySelectorAll(".hw-count")).map((c) => c.textContent);
+    // values are (i*37 % 11)/10 per task, normalized by each task's sum
+    expect(counts()[0]).toMatch(/^\d+ heads? ≥ 0\.030$/);
+    const before = counts().map((c) => Number(c!.split(" ")[0]));
+    const slider = root.querySelector<HTMLInputElement>("input.hw-threshold")!;
+    slider.value = slider.max;
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    expect(state.threshold).toBe(Number(slider.max));
+    await tick();
+    const after = counts().map((c) => Number(c!.split(" ")[0]));
+    // only the heads at the overall maximum (2 tied heads in some task) still pass
+    expect(after.reduce((a, b) => a + b)).toBeLessThanOrEqual(2 * 3);
+    expect(after.reduce((a, b) => a + b)).toBeGreaterThan(0);
+    expect(after.every((n, t) => n < before[t])).toBe(true);
+    expect(counts()[0]).toContain(`≥ ${slider.max.slice(0, 4)}`);
+    expect(saves()).toBeGreaterThan(0);
+  });
+
+  it("counts the top percent in top_percent mode", async () => {
+    const { root, model } = mount();
+    model.set("threshold_mode", "top_percent");
+    model.set("top_percent", 10);
+    await tick();
+    // 20 heads per task, one NaN in the first: ceil(10 * 19 / 100) = 2 (ties may add more)
+    const first = root.querySelector(".hw-count")!.textContent!;
+    expect(first).toMatch(/^\d+ heads in top 10%$/);
+    expect(Number(first.split(" ")[0])).toBeGreaterThanOrEqual(2);
+    const slider = root.querySelector<HTMLInputElement>("input.hw-threshold")!;
+    expect([slider.min, slider.max]).toEqual(["0.1", "100"]);
+  });
+
+  it("switches tabs through the model and shows the category legend", async () => {
+    const { root, state } = mount();
+    const tab = Array.from(root.querySelectorAll<HTMLButtonElement>("button[role=tab]")).find((b) => b.textContent === "Categories")!;
+    tab.click();
+    expect(state.tab).toBe("categories");
+    await tick();
+    expect(tab.getAttribute("aria-selected")).toBe("true");
+    const panels = Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.hw-canvas")).map((c) => c.dataset.panel);
+    expect(panels).toEqual(["All Categories", "Algorithmic", "Knowledge"]);
+    const legend = Array.from(root.querySelectorAll(".hw-legend .hw-legend-item")).map((i) => i.textContent);
+    expect(legend).toEqual(["2 categories", "Knowledge", "Algorithmic", "Unclassified"]);
+    expect(root.querySelector("canvas.hw-colorbar")).toBeNull();
+  });
+
+  it("opens a task tab with its description as text", async () => {
+    const { root, model } = mount();
+    model.set("tab", "task:<img src=x onerror=alert(1)>");
+    await tick();
+    const panels = Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.hw-canvas")).map((c) => c.dataset.panel);
+    expect(panels).toEqual(["<img src=x onerror=alert(1)>"]);
+    expect(root.querySelector(".hw-task-description")?.textContent).toBe("<b>bold</b>");
+    expect(root.querySelector("b")).toBeNull();
+  });
+
+  it("falls back to the All tasks tab for an unknown tab", () => {
+    const { root } = mount({ tab: "task:nope" });
+    expect(root.dataset.tab).toBe("all");
+    expect(root.querySelectorAll("canvas.hw-canvas").length).toBe(3);
+  });
+
+  it("has no Categories tab when no task has a category", () => {
+    const { root } = mount({
+      tasks: [
+        { name: "a", category: null },
+        { name: "b", category: null },
+        { name: "c", category: null },
+      ],
+    });
+    const tabs = Array.from(root.querySelectorAll("button[role=tab]")).map((t) => t.textContent);
+    expect(tabs).toEqual(["All tasks", "a", "b", "c"]);
+  });
+
+  it("swaps rows and columns in layer_x orientation", async () => {
+    const { root, model } = mount();
+    model.set("orientation", "layer_x");
+    await tick();
+    const c = root.querySelector<HTMLCanvasElement>("canvas.hw-canvas")!;
+    expect([c.dataset.rows, c.dataset.cols]).toEqual(["5", "4"]);
+    expect(root.querySelector<HTMLSelectElement>("select.hw-orientation")!.value).toBe("layer_x");
+  });
+
+  it("moves the selection with arrow keys, announces it and clears it with Escape", () => {
+    const { root, state } = mount();
+    const c = root.querySelector<HTMLCanvasElement>('canvas[data-panel="copying"]')!;
+    c.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+    expect(state.selected_head).toEqual([0, 0]);
+    expect(state.selected_task).toBe("copying");
+    c.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+    c.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    expect(state.selected_head).toEqual([1, 1]);
+    expect(root.querySelector(".hw-live")!.textContent).toMatch(/^Layer 1, head 1, importance \d\.\d+$/);
+    // stops at the edge
+    for (let i = 0; i < 10; i++) c.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
+    expect(state.selected_head).toEqual([3, 1]);
+    c.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(state.selected_head).toBeNull();
+    expect(state.selected_task).toBe("");
+  });
+
+  it("shows streaming progress while running", async () => {
+    const { root, model } = mount();
+    model.set("progress", { text: "task 1/3 · layer 2/4", fraction: 0.2, running: true });
+    await tick();
+    const p = root.querySelector<HTMLElement>(".hw-progress")!;
+    expect(p.hidden).toBe(false);
+    expect(p.textContent).toBe("task 1/3 · layer 2/4");
+    model.set("progress", {});
+    await tick();
+    expect(p.hidden).toBe(true);
+  });
+
+  it("redraws when streamed values arrive", async () => {
+    const { root, model } = mount({ values: new DataView(new Float32Array(60).fill(NaN).buffer) });
+    expect(root.querySelector(".hw-count")!.textContent).toMatch(/^0 heads/);
+    const full = new Float32Array(60).fill(1);
+    model.set("values", new DataView(full.buffer));
+    await tick();
+    expect(root.querySelector(".hw-count")!.textContent).toMatch(/^20 heads/);
+  });
+
+  it("explains a values/shape mismatch", () => {
+    const { root } = mount({ shape: [3, 4, 6] });
+    const msg = root.querySelector<HTMLElement>(".hw-message")!;
+    expect(msg.hidden).toBe(false);
+    expect(msg.textContent).toContain("shape [3, 4, 6] needs 72");
+    expect(root.querySelectorAll("canvas.hw-canvas").length).toBe(0);
+  });
+
+  it("cleans up: removes its DOM and model listeners", () => {
+    const { el, listeners } = mount();
+    const before = Array.from(listeners.values()).reduce((n, s) => n + s.size, 0);
+    expect(before).toBeGreaterThan(10);
+    cleanup!();
+    cleanup = null;
+    expect(el.querySelector(".headwidget")).toBeNull();
+    expect(Array.from(listeners.values()).reduce((n, s) => n + s.size, 0)).toBe(0);
+  });
+});
