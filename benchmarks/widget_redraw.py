@@ -18,6 +18,7 @@ front end (``cd js && npm install && npm run build``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +50,7 @@ async (value) => {
   const t0 = performance.now();
   input.value = String(value);
   input.dispatchEvent(new Event('input', { bubbles: true }));
+  const handler = performance.now() - t0;
   await new Promise((resolve) => requestAnimationFrame(() => resolve()));
   const frame = performance.now() - t0;
   const t1 = performance.now();
@@ -58,7 +60,7 @@ async (value) => {
   const redraw = root.dataset.lastRedrawMs;
   // let the page settle so that moves do not pile up on each other
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-  return { frame, redraw: redraw === undefined ? null : Number(redraw) };
+  return { handler, frame, redraw: redraw === undefined ? null : Number(redraw) };
 }
 """
 
@@ -108,32 +110,49 @@ def run(args: argparse.Namespace) -> int:
         slider = page.locator("input[type=range].hw-threshold")
         low = float(slider.get_attribute("min") or 0)
         high = float(slider.get_attribute("max") or 100)
-        # alternate low/high positions so that every move changes the threshold
+        # Thresholds where the picture changes: quantiles of the share-normalized values from
+        # the 95th to the 99.9th percentile (about 5 % down to 0.1 % of heads pass), alternating
+        # low/high so that every move changes the threshold. The slider is linear in threshold.
+        share = values / np.abs(values).sum(axis=(1, 2), keepdims=True)
         rng = np.random.default_rng(args.seed)
-        fractions = [
-            (0.05 + 0.4 * rng.random()) if i % 2 else (0.55 + 0.4 * rng.random())
+        quantiles = [
+            (0.95 + 0.02 * rng.random()) if i % 2 else (0.98 + 0.019 * rng.random())
             for i in range(args.moves + args.warmup)
         ]
+        positions = np.clip(np.quantile(share, quantiles), low, high)
         for label, tab_name in [("All tasks", "All tasks"), ("Categories", "Categories")]:
             page.get_by_role("tab", name=tab_name, exact=True).click()
             page.wait_for_timeout(200)
             redraws: list[float] = []
+            handlers: list[float] = []
+            work: list[float] = []
             frames: list[float] = []
             missing = 0
-            for i, fraction in enumerate(fractions):
-                result = page.evaluate(MOVE_JS, low + fraction * (high - low))
+            for i, position in enumerate(positions):
+                result = page.evaluate(MOVE_JS, float(position))
                 if i < args.warmup:
                     continue
                 frames.append(result["frame"])
+                handlers.append(result["handler"])
                 if result["redraw"] is None:
                     missing += 1
                 else:
                     redraws.append(result["redraw"])
+                    work.append(result["handler"] + result["redraw"])
+            rows.append((label, "input handler", summarize(handlers)))
             if redraws:
                 rows.append((label, "redraw (data-last-redraw-ms)", summarize(redraws)))
-            rows.append((label, "input → next frame", summarize(frames)))
+                rows.append((label, "handler + redraw", summarize(work)))
+            rows.append((label, "input → next frame*", summarize(frames)))
             if missing:
                 notes.append(f"{label}: {missing}/{len(frames)} moves left no data-last-redraw-ms")
+            if args.screenshot:
+                path = args.screenshot.with_name(
+                    f"{args.screenshot.stem}-{tab_name[:3].lower()}.png"
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(path), full_page=True)
+                notes.append(f"screenshot: {path}")
         browser.close()
         if errors:
             notes.append(f"page errors: {errors}")
@@ -148,11 +167,23 @@ def run(args: argparse.Namespace) -> int:
     worst = 0.0
     for label, measure, (median, p95, peak) in rows:
         print(f"{label:<12} {measure:<30} {median:8.2f} {p95:8.2f} {peak:8.2f}")
-        worst = max(worst, p95)
+        if measure == "handler + redraw":
+            worst = max(worst, p95)
+    print(
+        "* the widget redraws in the next animation frame, so input → next frame also counts the"
+        " wait for that frame (0-16.7 ms at 60 Hz) on top of the work"
+    )
     for note in notes:
         print(note)
-    verdict = "met" if worst <= TARGET_MS else "NOT met"
-    print(f"target: p95 ≤ {TARGET_MS:.0f} ms -> {verdict} (worst p95 {worst:.2f} ms)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings are noisy when busy)")
+    if worst:
+        verdict = "met" if worst <= TARGET_MS else "NOT met"
+        print(
+            f"target: handler + redraw p95 ≤ {TARGET_MS:.0f} ms -> {verdict} (worst {worst:.2f} ms)"
+        )
+    else:
+        print("target: not measurable, the widget never set data-last-redraw-ms")
     return 0
 
 
@@ -168,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        help="save the page after each tab, e.g. test-artifacts/bench.png",
+    )
     args = parser.parse_args(argv)
     if not Path(args.chromium).is_file():
         parser.error(f"no Chromium at {args.chromium}: apt-get install chromium")
