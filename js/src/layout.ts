@@ -192,3 +192,37 @@ export function gridLayout(o: GridOptions): GridLayout {
     side,
   };
 }
+
+/**
+ * Greedy wrapping at spaces to `width`; a word wider than a line is broken between characters
+ * (as CSS overflow-wrap: anywhere does). `measure` gives the width of a string.
+ */
+export function wrapText(text: string, width: number, measure: (s: string) => number): string[] {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = "";
+  for (const word of words) {
+    const candidate = line ? `${line} ${word}` : word;
+    if (measure(candidate) <= width) {
+      line = candidate;
+      continue;
+    }
+    if (line) lines.push(line);
+    line = "";
+    let rest = word;
+    while (measure(rest) > width && rest.length > 1) {
+      let n = rest.length - 1;
+      while (n > 1 && measure(rest.slice(0, n)) > width) n--;
+      lines.push(rest.slice(0, n));
+      rest = rest.slice(n);
+    }
+    line = rest;
+  }
+  if (line || !lines.length) lines.push(line);
+  return lines;
+}
+
+/** Number of lines `wrapText` gives. */
+export function wrapLines(text: string, width: number, measure: (s: string) => number): number {
+  return wrapText(text, width, measure).length;
+}

@@ -36,6 +36,13 @@ export function formatSig(v: number, minDecimals: number): string {
   return formatFixed(v, Math.min(10, Math.max(minDecimals, sig)));
 }
 
+/** A value with 4 significant digits and no trailing zeros (0.00183153 -> "0.001832"). */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "n/a";
+  if (v === 0 || !Number.isFinite(v)) return String(v === 0 ? 0 : v);
+  return String(Number(v.toPrecision(4)));
+}
+
 /** Percentage text: 5 -> "5", 0.5 -> "0.5", 12.25 -> "12.25". */
 export function formatPercent(p: number): string {
   return String(Number(p.toFixed(2)));

@@ -26,6 +26,8 @@ import { fileSlug, h, option, throttle } from "./dom";
 import {
   autoColumns,
   cellAt,
+  wrapLines,
+  wrapText,
   cellRect,
   cellToHead,
   gridLayout,
@@ -35,7 +37,7 @@ import {
   type Orientation,
   type PanelBox,
 } from "./layout";
-import { colorbarTicks, decimalsFor, formatFixed, formatPercent, formatSig, intTicks, niceStep, type Tick } from "./scale";
+import { colorbarTicks, decimalsFor, formatFixed, formatPercent, formatSig, formatValue, intTicks, niceStep, type Tick } from "./scale";
 import { detectDark, readTheme, type Theme } from "./theme";
 import { rankOf, taskCutoffs, type ThresholdMode } from "./threshold";
 
@@ -45,6 +47,8 @@ const ALL_CATEGORIES = "All Categories";
 const SIDE_WIDTH = 92;
 const LEGEND_WIDTH = 128;
 const PER_TASK_BAR = 46;
+const TITLE_LINE = 17;
+const COUNT_LINE = 15;
 /** Height of one legend row (CSS .hw-legend-item height + gap), also used by the PNG export. */
 const LEGEND_ROW = 20;
 
@@ -119,7 +123,6 @@ export function createView(model: Model, el: HTMLElement): () => void {
   let frame: number | null = null;
   let lastWidth = -1;
   let destroyed = false;
-  let valueDecimals = 4;
   let sliderDecimals = 4;
 
   const get = (k: string) => model.get(k);
@@ -211,8 +214,8 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return "all";
   }
 
-  function fmtValue(v: number, extra = 0): string {
-    return formatFixed(v, valueDecimals + extra);
+  function fmtValue(v: number): string {
+    return formatValue(v);
   }
 
   function countText(t: number): string {
@@ -221,6 +224,15 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return mode() === "top_percent"
       ? `${n} ${heads} in top ${formatPercent(topPercent())}%`
       : `${n} ${heads} ≥ ${formatSig(threshold(), sliderDecimals)}`;
+  }
+
+  /** Text width for a CSS font, from canvas metrics (an estimate where there is no canvas). */
+  function measurer(font: string, charWidth: number): (s: string) => number {
+    const ctx = doc.createElement("canvas").getContext?.("2d") as CanvasRenderingContext2D | null;
+    if (!ctx) return (s) => s.length * charWidth;
+    ctx.font = font;
+    // a little slack: DOM text and canvas metrics can differ by a pixel or two
+    return (s) => ctx.measureText(s).width * 1.04 + 1;
   }
 
   function resolveColor(text: string, fallback: string): string {
@@ -283,8 +295,6 @@ export function createView(model: Model, el: HTMLElement): () => void {
       for (let i = 0; i < size; i++) out[i] = lutIndex(norm[base + i], s.vmin, s.vmax);
       return out;
     });
-    const ref = scales[0];
-    valueDecimals = ref ? colorbarTicks(ref.vmin, ref.vmax, false).decimals : 4;
     const span = (stats.max ?? 0) - Math.min(0, stats.min ?? 0);
     sliderDecimals = decimalsFor(niceStep(span > 0 ? span : 1, 8)) + 1;
   }
@@ -387,19 +397,34 @@ export function createView(model: Model, el: HTMLElement): () => void {
       columns = autoColumns(nT, num(get("grid_columns"), 0));
     }
     info.hidden = info.childElementCount === 0;
-    layout = gridLayout({
-      width,
-      nPanels: specs.length,
-      columns,
-      rows,
-      cols,
-      sideWidth,
-      gutterWidth,
-      panelRight: perTask && activeTab !== "categories" ? PER_TASK_BAR : 0,
-      maxCell,
-      maxPlotHeight,
-      tickDigits,
-    });
+    const layoutFor = (titleHeight: number) =>
+      gridLayout({
+        width,
+        nPanels: specs.length,
+        columns,
+        rows,
+        cols,
+        sideWidth,
+        gutterWidth,
+        panelRight: perTask && activeTab !== "categories" ? PER_TASK_BAR : 0,
+        maxCell,
+        maxPlotHeight,
+        tickDigits,
+        titleHeight,
+      });
+    layout = layoutFor(TITLE_LINE + COUNT_LINE + 4);
+    // names and counts wrap rather than being cut off: make room for the longest
+    const plotWidth = layout.panels[0]?.plot.width ?? 100;
+    const titleW = measurer(`600 13px ${theme.font}`, 7.6);
+    const countW = measurer(`11px ${theme.font}`, 6.2);
+    const digits = "8".repeat(String(nL * nH).length);
+    const countLines = Math.max(
+      wrapLines(`${digits} heads in top 88.88%`, plotWidth, countW),
+      wrapLines(`${digits} heads ≥ 0.000088`, plotWidth, countW),
+    );
+    const needed =
+      Math.max(...specs.map((sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + (sp.kind === "task" ? COUNT_LINE * countLines : 0))) + 4;
+    if (needed > layout.panels[0].titleHeight) layout = layoutFor(needed);
     grid.style.height = `${gridHeight()}px`;
     grid.style.width = `${layout.width}px`;
     dpr = Math.max(1, Math.min(4, win?.devicePixelRatio || 1));
@@ -932,7 +957,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       return [
         p.name,
         where,
-        `importance ${Number.isNaN(v) ? "n/a" : fmtValue(v, 1)}`,
+        `importance ${Number.isNaN(v) ? "n/a" : fmtValue(v)}`,
         Number.isNaN(v) ? `rank n/a of ${nValid}` : `rank ${rankOf(stats!.sorted[p.task], v)} of ${nValid}`,
         catLine,
       ];
@@ -954,7 +979,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return [
       p.name,
       where,
-      `importance ${fmtValue(bestV, 1)} (${tasks[best].name})`,
+      `importance ${fmtValue(bestV)} (${tasks[best].name})`,
       `rank ${rankOf(stats!.sorted[best], bestV)} of ${stats!.sorted[best].length}`,
       p.kind === "allcats" ? `${catLine} (${label})` : catLine,
     ];
@@ -1095,17 +1120,28 @@ export function createView(model: Model, el: HTMLElement): () => void {
     }
     const ox = pad;
     const oy = pad + headH;
+    const titleW = measurer(`600 13px ${theme.font}`, 7.6);
+    const countW = measurer(`11px ${theme.font}`, 6.2);
     for (const p of panels) {
       const { box } = p;
       const cx = ox + box.x + box.plot.left + box.plot.width / 2;
-      ctx.fillStyle = theme.fg;
+      const titleLines = wrapText(p.name, box.plot.width, titleW);
+      const countLines = p.countEl ? wrapText(p.countEl.textContent ?? "", box.plot.width, countW) : [];
+      // bottom-aligned like the DOM title block
+      let y = oy + box.y + box.titleHeight - 2 - TITLE_LINE * titleLines.length - COUNT_LINE * countLines.length;
       ctx.textAlign = "center";
+      ctx.textBaseline = "top";
+      ctx.fillStyle = theme.fg;
       ctx.font = `600 13px ${theme.font}`;
-      ctx.fillText(p.name, cx, oy + box.y + 2, box.canvasWidth);
-      if (p.countEl) {
-        ctx.fillStyle = theme.muted;
-        ctx.font = `11px ${theme.font}`;
-        ctx.fillText(p.countEl.textContent ?? "", cx, oy + box.y + 19, box.canvasWidth);
+      for (const line of titleLines) {
+        ctx.fillText(line, cx, y + 2);
+        y += TITLE_LINE;
+      }
+      ctx.fillStyle = theme.muted;
+      ctx.font = `11px ${theme.font}`;
+      for (const line of countLines) {
+        ctx.fillText(line, cx, y + 2);
+        y += COUNT_LINE;
       }
       ctx.drawImage(p.canvas, ox + box.x, oy + box.y + box.titleHeight, box.canvasWidth, box.canvasHeight);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { autoColumns, cellAt, cellRect, cellToHead, gridLayout, gridShape, headToCell } from "../src/layout";
+import { autoColumns, cellAt, cellRect, cellToHead, gridLayout, gridShape, headToCell, wrapLines, wrapText } from "../src/layout";
 
 describe("small-multiples grid", () => {
   const lay = gridLayout({ width: 1000, nPanels: 8, columns: autoColumns(8, 0), rows: 32, cols: 32, sideWidth: 92 });
@@ -108,5 +108,22 @@ describe("cells and pixels", () => {
     expect(cellAt(plot, 32, 16, 29.9, 10)).toBeNull();
     expect(cellAt(plot, 32, 16, 190, 10)).toBeNull();
     expect(cellAt(plot, 32, 16, 189.9, 324.9)).toEqual({ row: 31, col: 15 });
+  });
+});
+
+describe("text wrapping for panel titles", () => {
+  const mono = (s: string) => s.length * 10;
+  it("keeps a short title on one line", () => {
+    expect(wrapText("Retrieval", 200, mono)).toEqual(["Retrieval"]);
+    expect(wrapLines("", 200, mono)).toBe(1);
+  });
+  it("wraps at spaces", () => {
+    expect(wrapText("Semantic Understanding", 130, mono)).toEqual(["Semantic", "Understanding"]);
+    expect(wrapText("country → capital city", 140, mono)).toEqual(["country →", "capital city"]);
+  });
+  it("breaks a word longer than a line", () => {
+    const lines = wrapText("<img src=x onerror=alert(1)>", 80, mono);
+    expect(lines.every((l) => mono(l) <= 80)).toBe(true);
+    expect(lines.join(" ").replace(/ /g, "")).toBe("<img src=x onerror=alert(1)>".replace(/ /g, ""));
   });
 });
