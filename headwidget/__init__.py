@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .results import HeadScores
-from .tasks import Example, Task
+from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
     from .engine import score_heads
@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from .widget import HeadImportanceGrid
 
 __version__ = "0.1.0"
-__all__ = ["Example", "HeadImportanceGrid", "HeadScores", "Task", "load_suite", "score_heads"]
+__all__ = [
+    "Example",
+    "HeadImportanceGrid",
+    "HeadScores",
+    "Task",
+    "TaskDataError",
+    "load_suite",
+    "load_tasks",
+    "score_heads",
+]
 
 # torch, transformers and the widget stack are imported on first use, so that reading saved
 # scores or building tasks stays quick.
