@@ -16,6 +16,7 @@ below without re-implementing the widget.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -72,6 +73,17 @@ def counts(threshold: float) -> dict[str, int]:
     v = VALUES.astype(np.float64)
     with np.errstate(invalid="ignore"):
         return {task: int(np.sum(v[i] >= threshold)) for i, task in enumerate(TASKS)}
+
+
+def top_percent_counts(top_percent: float) -> dict[str, int]:
+    """Heads passing each task in top-percent mode: the k best, k = max(1, ceil(p% of valid))."""
+    result = {}
+    for i, task in enumerate(TASKS):
+        valid = VALUES[i][~np.isnan(VALUES[i])]
+        k = max(1, math.ceil(top_percent / 100 * valid.size))
+        cutoff = np.sort(valid.astype(np.float64))[::-1][k - 1]
+        result[task] = int(np.sum(valid >= cutoff))
+    return result
 
 
 def rank(task: str, layer: int, head: int) -> tuple[int, int]:
@@ -135,9 +147,17 @@ def setup_cell_source() -> str:
     )
 
 
+STATE_TRAITS = [
+    "selected_head",
+    "selected_task",
+    "tab",
+    "threshold",
+    "threshold_mode",
+    "top_percent",
+    "orientation",
+]
 STATE_CELL_SOURCE = (
     "import json\n"
-    "print('STATE ' + json.dumps({'selected_head': grid.selected_head,"
-    " 'selected_task': grid.selected_task, 'tab': grid.tab, 'threshold': grid.threshold}))"
+    f"print('STATE ' + json.dumps({{name: getattr(grid, name) for name in {STATE_TRAITS!r}}}))"
 )
 SET_THRESHOLD_CELL_SOURCE = f"grid.threshold = {THRESHOLD_FROM_PYTHON!r}"

@@ -272,3 +272,47 @@ def test_task_name_with_html_is_shown_as_text(lab: NotebookPage, lab_widget):
     nb.page.wait_for_timeout(200)  # an onerror handler would have fired by now
     assert nb.dialogs.messages == [], f"an injected handler ran: {nb.dialogs.messages}"
     assert nb.page_errors == [], f"page errors: {nb.page_errors}"
+
+
+def test_top_percent_mode_counts_the_best_heads_of_each_task(lab: NotebookPage, lab_widget):
+    nb, widget = lab, lab_widget
+    widget.locator("select.hw-threshold-mode").select_option("top_percent")
+    expected = k.top_percent_counts(5.0)
+    expect(widget.locator(f'.hw-count[data-task="{k.COPYING}"]')).to_contain_text("in top 5%")
+    assert displayed_counts(widget) == expected
+    widget.locator("input[type=range].hw-threshold").fill("20")
+    expect(widget.locator(f'.hw-count[data-task="{k.COPYING}"]')).to_contain_text("in top 20%")
+    assert displayed_counts(widget) == k.top_percent_counts(20.0)
+    state = python_state(nb)
+    assert (state["threshold_mode"], state["top_percent"]) == ("top_percent", 20.0), state
+
+
+def test_orientation_switch_puts_layers_on_x(lab: NotebookPage, lab_widget):
+    nb, widget = lab, lab_widget
+    widget.locator("select.hw-orientation").select_option("layer_x")
+    canvas = widget.locator(f'canvas.hw-canvas[data-panel="{k.COPYING}"]')
+    expect(canvas).to_have_attribute("data-rows", str(k.N_HEADS))
+    expect(canvas).to_have_attribute("data-cols", str(k.N_LAYERS))
+    nb.move_mouse_away()
+    # layer 1, head 2: column 1; head 2 is the middle row of 5 whichever end head 0 is drawn.
+    actual = nb.cell_pixel(widget, k.COPYING, 2, 1)
+    expected = k.colormap_rgb(k.value(k.COPYING, 1, 2) / k.VMAX)
+    assert rgb_close(actual, expected), f"layer_x (layer 1, head 2): {actual[:3]} != {expected}"
+    nb.hover_cell(widget, k.COPYING, 2, 1)
+    expect(widget.locator(".hw-tooltip")).to_contain_text("Layer 1 · Head 2")
+    assert python_state(nb)["orientation"] == "layer_x"
+
+
+def test_export_downloads_a_png_of_the_current_view(lab: NotebookPage, lab_widget, artifacts):
+    nb, widget = lab, lab_widget
+    expect(widget.locator(".hw-progress")).to_be_hidden()  # idle: no progress line
+    with nb.page.expect_download() as download_info:
+        widget.locator("button.hw-export").click()
+    download = download_info.value
+    assert download.suggested_filename == "headwidget-all.png"
+    path = artifacts / "lab-export.png"
+    download.save_as(str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "the export is not a PNG"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 200 and height >= 100, f"exported image is only {width}×{height}"
