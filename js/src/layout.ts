@@ -89,6 +89,8 @@ export interface GridOptions {
   panelRight?: number;
   titleHeight?: number;
   maxCell?: number;
+  /** the longer side of a plot may grow to this even past maxCell (tiny models stay readable) */
+  minPlot?: number;
   maxPlotHeight?: number;
   /** digits of the largest tick label (sizes the left margin) */
   tickDigits?: number;
@@ -128,7 +130,7 @@ export function gridLayout(o: GridOptions): GridLayout {
     columns * (inner.left + inner.right) + labelExtra + (columns - 1) * GAP_X + (sideWidth ? sideWidth + GAP_X : 0) + (gutterWidth ? gutterWidth + GAP_X : 0);
   const avail = Math.max(o.cols * 2, o.width - fixed);
   let cell = avail / columns / o.cols;
-  cell = Math.min(cell, o.maxCell ?? 22);
+  cell = Math.min(cell, Math.max(o.maxCell ?? 22, (o.minPlot ?? 0) / Math.max(o.rows, o.cols)));
   if (o.maxPlotHeight) cell = Math.min(cell, o.maxPlotHeight / o.rows);
   // whole (or half, i.e. whole device pixels at 2x) pixels keep cell edges crisp
   cell = cell >= 8 ? Math.floor(cell) : Math.floor(cell * 2) / 2;

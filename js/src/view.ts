@@ -344,7 +344,29 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return w > 100 ? w - 4 : 960;
   }
 
+  let builtKey = "";
+
+  /** Everything the DOM skeleton depends on: streamed values alone do not rebuild it. */
+  function structureKey(): string {
+    return JSON.stringify([
+      resolveTab(),
+      shape,
+      tasks.map((t) => [t.name, t.category, t.description, t.baseline]),
+      error,
+      orientation(),
+      colorRange(),
+      normalization(),
+      get("grid_columns"),
+      availableWidth(),
+      win?.devicePixelRatio ?? 1,
+      theme.font,
+    ]);
+  }
+
   function rebuild() {
+    const key = structureKey();
+    if (key === builtKey && panels.length) return;
+    builtKey = key;
     activeTab = resolveTab();
     buildTabs();
     root.dataset.tab = activeTab;
@@ -371,6 +393,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     let columns: number;
     let maxPlotHeight = 340;
     let maxCell = 14;
+    let minPlot = 150;
     if (activeTab === "categories") {
       const names = catNames();
       specs = [
@@ -386,6 +409,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       columns = 1;
       maxPlotHeight = 620;
       maxCell = 22;
+      minPlot = 320;
       const task = tasks[t];
       const bits: string[] = [];
       if (task.category) bits.push(`category: ${task.category}`);
@@ -408,6 +432,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
         gutterWidth,
         panelRight: perTask && activeTab !== "categories" ? PER_TASK_BAR : 0,
         maxCell,
+        minPlot,
         maxPlotHeight,
         tickDigits,
         titleHeight,

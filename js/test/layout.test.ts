@@ -127,3 +127,13 @@ describe("text wrapping for panel titles", () => {
     expect(lines.join(" ").replace(/ /g, "")).toBe("<img src=x onerror=alert(1)>".replace(/ /g, ""));
   });
 });
+
+describe("tiny models", () => {
+  it("grow cells past maxCell up to minPlot so panels stay readable", () => {
+    const l = gridLayout({ width: 1000, nPanels: 3, columns: 3, rows: 6, cols: 5, maxCell: 14, minPlot: 150 });
+    expect(l.cell).toBe(25);
+    expect(l.panels[0].plot.height).toBe(150);
+    const big = gridLayout({ width: 1000, nPanels: 3, columns: 3, rows: 32, cols: 32, maxCell: 14, minPlot: 150 });
+    expect(big.cell).toBeLessThanOrEqual(14);
+  });
+});

@@ -236,10 +236,13 @@ describe("render() with a fake model", () => {
   it("redraws when streamed values arrive", async () => {
     const { root, model } = mount({ values: new DataView(new Float32Array(60).fill(NaN).buffer) });
     expect(root.querySelector(".hw-count")!.textContent).toMatch(/^0 heads/);
+    const canvas = root.querySelector("canvas.hw-canvas");
     const full = new Float32Array(60).fill(1);
     model.set("values", new DataView(full.buffer));
     await tick();
     expect(root.querySelector(".hw-count")!.textContent).toMatch(/^20 heads/);
+    // same canvases: a streamed update does not rebuild the DOM (focus and hover survive)
+    expect(root.querySelector("canvas.hw-canvas")).toBe(canvas);
   });
 
   it("explains a values/shape mismatch", () => {
