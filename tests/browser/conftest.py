@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from jupyter import REPO_ROOT  # noqa: E402
+from lab_server import REPO_ROOT  # noqa: E402
 
 CHROMIUM = os.environ.get("HEADWIDGET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -84,8 +84,8 @@ def jupyter_server(
     chromium_path: str, widget_bundle: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator:
     """One JupyterLab server (which also serves Notebook 7) for the whole session."""
-    from jupyter import JupyterServer, write_notebook
     from known_scores import SET_THRESHOLD_CELL_SOURCE, STATE_CELL_SOURCE, setup_cell_source
+    from lab_server import JupyterServer, write_notebook
 
     root = tmp_path_factory.mktemp("notebooks")
     cells = [setup_cell_source(), STATE_CELL_SOURCE, SET_THRESHOLD_CELL_SOURCE]

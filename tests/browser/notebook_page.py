@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from jupyter import LAB_IDLE_TEXT
+from lab_server import LAB_IDLE_TEXT
 from playwright.sync_api import Locator, Page, expect
 
 KERNEL_TIMEOUT_MS = 90_000
