@@ -200,6 +200,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
   tooltip.hidden = true;
   const live = h(doc, "div", { class: "hw-live hw-visually-hidden", "aria-live": "polite" });
   root.append(header, tablist, controls, message, info, grid, tooltip, live);
+  // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
+  // events from inside an element with this attribute, so arrow keys move the selected head
+  // instead of the notebook's active cell.
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   el.append(root);
   cleanups.push(() => root.remove());
 

@@ -84,6 +84,7 @@ describe("render() with a fake model", () => {
   it("builds the DOM contract and marks itself ready", () => {
     const { root } = mount();
     expect(root.dataset.testid).toBe("headwidget");
+    expect(root.getAttribute("data-lm-suppress-shortcuts")).toBe("true");
     expect(root.dataset.ready).toBe("true");
     expect(Number(root.dataset.lastRedrawMs)).toBeGreaterThanOrEqual(0);
     const tabs = Array.from(root.querySelectorAll('[role="tablist"] button[role="tab"]'));
