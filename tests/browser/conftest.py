@@ -142,9 +142,21 @@ def notebook7(browser, jupyter_server):
 
 
 @pytest.fixture
-def lab_widget(lab):
+def lab_widget(lab, request, artifacts):
     """A freshly displayed grid (cell 0 re-run) so that no test sees another test's clicks."""
     lab.dialogs.messages.clear()
     widget = lab.show_widget(0)
     yield widget
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        lab.page.screenshot(path=str(artifacts / f"FAILED-{request.node.name}.png"))
     assert lab.dialogs.messages == [], f"the page raised dialogs: {lab.dialogs.messages}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    # keep the call phase's report on the item so that fixtures can screenshot failures
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report
