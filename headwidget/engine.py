@@ -47,10 +47,11 @@ __all__ = [
 
 ABLATIONS: tuple[str, ...] = ("mean", "zero")
 
-# CPU replay batches: larger ones stop paying off once the matrices no longer fit in cache, and
-# a conservative cap keeps memory use polite on a laptop.
+# CPU replay batches: measured on a 12-layer, 768-wide Llama, the time per sequence is flat from
+# about 16 to 128 sequences of 36 tokens and grows beyond (1.2x at 384, 1.5x at 768: the
+# activations leave the cache and big allocations page-fault), so cap the tokens per forward.
 _CPU_BUDGET_BYTES = 2 * 2**30
-_CPU_MAX_TOKENS = 16384  # sequences x tokens per replay forward on CPU
+_CPU_MAX_TOKENS = 4096  # sequences x tokens per replay forward on CPU
 _CUDA_FREE_FRACTION = 0.5
 
 
@@ -380,7 +381,8 @@ def _plan(n_examples: int, n_heads: int, max_sequences: int) -> tuple[int, int]:
     """(examples per batch, heads per replay chunk) so one replay holds <= max_sequences rows."""
     max_sequences = max(1, max_sequences)
     if max_sequences < n_examples:
-        return max_sequences, 1
+        n_batches = math.ceil(n_examples / max_sequences)
+        return math.ceil(n_examples / n_batches), 1  # even batches: 32 + 32, not 56 + 8
     heads_per_chunk = min(n_heads, max_sequences // n_examples)
     # Even chunks (4, 4, 4 rather than 5, 5, 2): same cost, fewer distinct tiled shapes.
     n_chunks = math.ceil(n_heads / heads_per_chunk)

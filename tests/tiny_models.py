@@ -134,14 +134,10 @@ def tiny_model(
 
     config = tiny_config(family, vocab_size=vocab_size, n_layers=n_layers, **overrides)
     torch.manual_seed(seed)
-    kwargs: dict[str, Any] = {"torch_dtype": torch.float32}
+    kwargs: dict[str, Any] = {"dtype": torch.float32}  # (transformers >= 4.56 spelling)
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    try:
-        model = AutoModelForCausalLM.from_config(config, **kwargs)
-    except TypeError:  # transformers versions that call it ``dtype``
-        kwargs["dtype"] = kwargs.pop("torch_dtype")
-        model = AutoModelForCausalLM.from_config(config, **kwargs)
+    model = AutoModelForCausalLM.from_config(config, **kwargs)
     # Random init gives near-uniform predictions; larger weights make heads matter more, so the
     # tests compare scores that are clearly non-zero.
     with torch.no_grad():
