@@ -227,10 +227,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
     ``shape`` ``[n_tasks, n_layers, n_heads]``, ``tasks`` (list of
     ``{"name", "category", "description", "baseline"}``), ``normalization`` ("share"/"raw"),
-    ``threshold_mode`` ("value"/"top_percent"), ``threshold``, ``top_percent``, ``colormap``,
-    ``color_range``, ``vmax``, ``vmin``, ``orientation`` ("layer_y"/"layer_x"), ``tab``
-    ("all", "categories" or "task:<name>"), ``grid_columns``, ``selected_head``
-    (``(layer, head)`` or None), ``selected_task``, ``progress``, ``title``.
+    ``threshold_mode`` ("value"/"top_percent"), ``threshold`` (the threshold itself, in
+    normalized units; the slider is square-root scaled up to the colour bar's top and the number
+    field beside it takes any value), ``top_percent``, ``colormap``, ``color_range``, ``vmax``,
+    ``vmin``, ``orientation`` ("layer_y": layer on y, 0 at the top, as figure A; "layer_x": layer
+    on x, head on y with head 0 at the bottom, as figure B), ``tab`` ("all", "categories" or
+    "task:<name>"), ``grid_columns``, ``selected_head`` (``(layer, head)`` or None),
+    ``selected_task``, ``progress``, ``title``.
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.threshold = 0.002                                            # doctest: +SKIP

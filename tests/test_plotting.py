@@ -149,6 +149,32 @@ def test_categories_figure_matches_the_maps_layout() -> None:
     assert {to_hex(c) for c in knowledge[~member.T]} == {"#d9d9d9"}
 
 
+@pytest.mark.parametrize("kind", ["tasks", "categories"])
+def test_layer_x_puts_head_0_at_the_bottom_like_figure_b(kind) -> None:
+    """The widget's layer_x convention: layer on x (0 at the left), head on y pointing up."""
+    scores = figure_a_scores(n_layers=12, n_heads=8)
+    fig = plot_scores(scores, kind=kind, orientation="layer_x", threshold=0.003)
+    ax = panels(fig)[0]
+    # the first column carries the y label, the bottom row the x label
+    assert (panels(fig)[-1].get_xlabel(), ax.get_ylabel()) == ("layer", "head")
+    assert ax.get_xlim() == (-0.5, 11.5)  # layer 0 at the left
+    assert ax.get_ylim() == (-0.5, 7.5)  # head 0 at the bottom, the highest head at the top
+    assert list(ax.get_yticks()) == axis_ticks(8)
+    image = ax.images[0]
+    assert image.origin == "lower" and image.get_array().shape[:2] == (8, 12)
+    # the data pixel drawn at the bottom-left corner is layer 0 / head 0
+    display = ax.transData.transform([(0, 0), (0, 7)])
+    assert display[0][1] < display[1][1]
+    if kind == "tasks":
+        values = scores.normalized().values[0]
+        assert image.get_array()[0, 0] == pytest.approx(values[0, 0])
+        assert image.get_array()[7, 3] == pytest.approx(values[3, 7])
+    # layer_y (figure A) keeps layer 0 at the top
+    axes = panels(plot_scores(scores, kind=kind, orientation="layer_y", threshold=0.003))
+    assert (axes[-1].get_xlabel(), axes[0].get_ylabel()) == ("Head", "Layer")
+    assert axes[0].get_ylim() == (11.5, -0.5)
+
+
 def test_categories_default_threshold_and_errors() -> None:
     scores = figure_a_scores()
     fig = plot_scores(scores, kind="categories")

@@ -7,13 +7,28 @@ export function gridShape(orientation: Orientation, nLayers: number, nHeads: num
   return orientation === "layer_x" ? { rows: nHeads, cols: nLayers } : { rows: nLayers, cols: nHeads };
 }
 
-/** Cell of a head. layer_y: row = layer (0 at top), col = head; layer_x: row = head (0 at top), col = layer. */
-export function headToCell(orientation: Orientation, layer: number, head: number): { row: number; col: number } {
-  return orientation === "layer_x" ? { row: head, col: layer } : { row: layer, col: head };
+/**
+ * Cell of a head. layer_y (figure A): row = layer with layer 0 the TOP row, col = head.
+ * layer_x (figure B, a scatter-style axis): col = layer with layer 0 at the left, and the head
+ * axis points UP, so head 0 is the BOTTOM row: row = nHeads - 1 - head (row 0 = highest head).
+ */
+export function headToCell(orientation: Orientation, layer: number, head: number, nHeads: number): { row: number; col: number } {
+  return orientation === "layer_x" ? { row: nHeads - 1 - head, col: layer } : { row: layer, col: head };
 }
 
-export function cellToHead(orientation: Orientation, row: number, col: number): { layer: number; head: number } {
-  return orientation === "layer_x" ? { layer: col, head: row } : { layer: row, head: col };
+/** Inverse of `headToCell`. */
+export function cellToHead(orientation: Orientation, row: number, col: number, nHeads: number): { layer: number; head: number } {
+  return orientation === "layer_x" ? { layer: col, head: nHeads - 1 - row } : { layer: row, head: col };
+}
+
+/** Row of the row-axis tick labelled `value` (a layer in layer_y, a head in layer_x). */
+export function rowOfTick(orientation: Orientation, value: number, rows: number): number {
+  return orientation === "layer_x" ? rows - 1 - value : value;
+}
+
+/** Axis titles (row axis, column axis): figure A's "Layer"/"Head", figure B's "head"/"layer". */
+export function axisNames(orientation: Orientation): { row: string; col: string } {
+  return orientation === "layer_x" ? { row: "head", col: "layer" } : { row: "Layer", col: "Head" };
 }
 
 export interface Rect {

@@ -33,13 +33,26 @@ import {
   gridLayout,
   gridShape,
   headToCell,
+  axisNames,
+  rowOfTick,
   type GridLayout,
   type Orientation,
   type PanelBox,
 } from "./layout";
 import { colorbarTicks, decimalsFor, formatFixed, formatPercent, formatSig, formatValue, intTicks, niceStep, type Tick } from "./scale";
 import { detectDark, readTheme, type Theme } from "./theme";
-import { rankOf, taskCutoffs, type ThresholdMode } from "./threshold";
+import {
+  formatExact,
+  parseTyped,
+  rankOf,
+  SLIDER_STEPS,
+  sliderRange,
+  sliderThreshold,
+  taskCutoffs,
+  thresholdToPosition,
+  type SliderRange,
+  type ThresholdMode,
+} from "./threshold";
 
 /** Share of a dimmed (below-threshold) head's colour that is kept; the rest is the background. */
 export const DIM_ALPHA = 0.28;
@@ -124,6 +137,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   let lastWidth = -1;
   let destroyed = false;
   let sliderDecimals = 4;
+  let range: SliderRange = { lo: 0, hi: 1 };
 
   const get = (k: string) => model.get(k);
   const normalization = (): Normalization => pick(get("normalization"), ["share", "raw"] as const, "share");
@@ -169,9 +183,19 @@ export function createView(model: Model, el: HTMLElement): () => void {
     type: "range",
     "aria-label": "Threshold",
   }) as HTMLInputElement;
-  const sliderValue = h(doc, "output", { class: "hw-threshold-value", "aria-live": "off" });
+  // the exact threshold, editable: any value can be typed, also past the slider's ends
+  const valueField = h(doc, "input", {
+    class: "hw-threshold-value",
+    type: "text",
+    inputmode: "decimal",
+    autocomplete: "off",
+    spellcheck: "false",
+    size: "9",
+    "aria-label": "Threshold value",
+  }) as HTMLInputElement;
+  const valueUnit = h(doc, "span", { class: "hw-threshold-unit", "aria-hidden": "true" });
   const thresholdWrap = h(doc, "div", { class: "hw-control hw-control-threshold" });
-  thresholdWrap.append(h(doc, "span", { class: "hw-control-label" }, "Threshold"), modeSel, slider, sliderValue);
+  thresholdWrap.append(h(doc, "span", { class: "hw-control-label" }, "Threshold"), modeSel, slider, valueField, valueUnit);
   controls.append(thresholdWrap);
   const cmapSel = h(doc, "select", { class: "hw-colormap" });
   cmapSel.append(
@@ -188,7 +212,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   rangeSel.append(option(doc, "shared", "shared"), option(doc, "per_task", "per task"));
   control("Range", rangeSel);
   const orientSel = h(doc, "select", { class: "hw-orientation" });
-  orientSel.append(option(doc, "layer_y", "layers ↓, heads →"), option(doc, "layer_x", "layers →, heads ↓"));
+  orientSel.append(option(doc, "layer_y", "layers ↓, heads →"), option(doc, "layer_x", "layers →, heads ↑"));
   control("Axes", orientSel);
   const exportBtn = h(doc, "button", { class: "hw-export", type: "button" }, "Export PNG");
   controls.append(exportBtn);
@@ -299,7 +323,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
       for (let i = 0; i < size; i++) out[i] = lutIndex(norm[base + i], s.vmin, s.vmax);
       return out;
     });
-    const span = (stats.max ?? 0) - Math.min(0, stats.min ?? 0);
+    // the slider ends where the colour bar ends (per-task bars: the highest of their tops)
+    const maxAbs = Math.max(Math.abs(stats.max), Math.abs(stats.min));
+    range = sliderRange(Math.max(...scales.map((sc) => sc.vmax)), stats.min, maxAbs);
+    const span = range.hi - range.lo;
     sliderDecimals = decimalsFor(niceStep(span > 0 ? span : 1, 8)) + 1;
   }
 
@@ -689,7 +716,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       for (let i = 0; i < size; i++) {
         const l = (i / nH) | 0;
         const hh = i - l * nH;
-        const o = (layerX ? hh * cols + l : i) * 4;
+        const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
         const k = idx[i];
         if (k < 0) {
           data[o + 3] = 0;
@@ -709,7 +736,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       for (let i = 0; i < size; i++) {
         const l = (i / nH) | 0;
         const hh = i - l * nH;
-        const o = (layerX ? hh * cols + l : i) * 4;
+        const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
         const c = mem ? (mem[i] ? own : grey) : codeRgbIndex(codes[i]) * 3;
         data[o] = catRgb[c];
         data[o + 1] = catRgb[c + 1];
@@ -749,7 +776,8 @@ export function createView(model: Model, el: HTMLElement): () => void {
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     for (const r of rowTicks) {
-      const y = Math.round(plot.top + ((r + 0.5) * plot.height) / rows) + 0.5;
+      // layer_x: the head axis points up (head 0 in the bottom row)
+      const y = Math.round(plot.top + ((rowOfTick(orient, r, rows) + 0.5) * plot.height) / rows) + 0.5;
       ctx.moveTo(plot.left - 4, y);
       ctx.lineTo(plot.left - 1, y);
       ctx.fillText(String(r), plot.left - 6, y);
@@ -765,8 +793,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     }
     ctx.lineWidth = 1;
     ctx.stroke();
-    const rowName = orient === "layer_x" ? "Head" : "Layer";
-    const colName = orient === "layer_x" ? "Layer" : "Head";
+    const { row: rowName, col: colName } = axisNames(orient);
     ctx.font = `12px ${theme.font}`;
     if (p.box.showRowLabel) {
       ctx.save();
@@ -794,7 +821,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     }
     const sel = selection();
     if (sel) {
-      const { row, col } = headToCell(orient, sel.layer, sel.head);
+      const { row, col } = headToCell(orient, sel.layer, sel.head, shape[2]);
       const r = cellRect(plot, rows, cols, row, col);
       const mine = p.kind !== "task" || get("selected_task") === "" || get("selected_task") === p.name;
       ctx.lineWidth = mine ? 2 : 1;
@@ -872,6 +899,31 @@ export function createView(model: Model, el: HTMLElement): () => void {
   }
 
   // ---- controls ------------------------------------------------------------------------------
+  /** True while the user has typed into the value field and not yet committed it. */
+  let editing = false;
+
+  function setField(text: string, unit: string) {
+    valueUnit.textContent = unit;
+    // a model change (e.g. streamed progress) must not overwrite what is being typed
+    if (editing && doc.activeElement === valueField) return;
+    editing = false;
+    if (valueField.value !== text) valueField.value = text;
+  }
+
+  /** Apply the typed value; invalid text (or a percentage outside (0, 100]) reverts. */
+  function commitField() {
+    if (!editing) return;
+    editing = false;
+    const v = parseTyped(valueField.value);
+    const percent = mode() === "top_percent";
+    if (v === null || (percent && !(v > 0 && v <= 100))) {
+      syncControls();
+      return;
+    }
+    setTrait(percent ? "top_percent" : "threshold", v);
+    syncControls();
+  }
+
   function syncControls() {
     titleEl.textContent = String(get("title") ?? "");
     titleEl.hidden = !titleEl.textContent;
@@ -885,17 +937,17 @@ export function createView(model: Model, el: HTMLElement): () => void {
       slider.max = "100";
       slider.step = "0.1";
       slider.value = String(topPercent());
-      sliderValue.textContent = `top ${formatPercent(topPercent())}%`;
+      setField(formatExact(topPercent()), "%");
       slider.setAttribute("aria-valuetext", `top ${formatPercent(topPercent())} percent of heads per task`);
     } else {
-      const lo = stats && Number.isFinite(stats.min) ? Math.min(0, stats.min) : 0;
-      let hi = stats && Number.isFinite(stats.max) ? stats.max : 1;
-      if (!(hi > lo)) hi = lo + 1;
-      slider.min = String(lo);
-      slider.max = String(hi);
-      slider.step = "any";
-      slider.value = String(threshold());
-      sliderValue.textContent = `≥ ${formatSig(threshold(), sliderDecimals)}`;
+      // positions, not thresholds: see sliderRange / thresholdToPosition
+      slider.min = "0";
+      slider.max = String(SLIDER_STEPS);
+      slider.step = "1";
+      slider.value = String(thresholdToPosition(threshold(), range));
+      slider.dataset.lo = String(range.lo);
+      slider.dataset.hi = String(range.hi);
+      setField(formatExact(threshold()), "");
       slider.setAttribute("aria-valuetext", `importance at least ${formatSig(threshold(), sliderDecimals)}`);
     }
     const prog = get("progress") as { text?: string; fraction?: number; running?: boolean } | null;
@@ -928,7 +980,23 @@ export function createView(model: Model, el: HTMLElement): () => void {
   on(slider, "input", () => {
     const v = Number(slider.value);
     if (!Number.isFinite(v)) return;
-    setTrait(mode() === "top_percent" ? "top_percent" : "threshold", v, "throttled");
+    if (mode() === "top_percent") setTrait("top_percent", v, "throttled");
+    else setTrait("threshold", sliderThreshold(v, range), "throttled");
+  });
+  on(valueField, "input", () => {
+    editing = true;
+  });
+  on(valueField, "change", () => commitField());
+  on(valueField, "blur", () => commitField());
+  on(valueField, "keydown", (e: KeyboardEvent) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      commitField();
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      editing = false;
+      syncControls();
+    }
   });
   on(slider, "change", () => saver.flush());
   on(modeSel, "change", () => setTrait("threshold_mode", modeSel.value));
@@ -1063,7 +1131,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       }
       const prev = hover;
       hover = { panel: p, ...cell };
-      const { layer, head } = cellToHead(orientation(), cell.row, cell.col);
+      const { layer, head } = cellToHead(orientation(), cell.row, cell.col, shape[2]);
       showTooltip(p, layer, head, e.clientX, e.clientY);
       if (!prev || prev.panel !== p || prev.row !== cell.row || prev.col !== cell.col) {
         if (prev && prev.panel !== p) drawPanel(prev.panel);
@@ -1080,7 +1148,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     c.addEventListener("click", (e: MouseEvent) => {
       const cell = panelCell(p, e);
       if (!cell) return;
-      const { layer, head } = cellToHead(orientation(), cell.row, cell.col);
+      const { layer, head } = cellToHead(orientation(), cell.row, cell.col, shape[2]);
       select(p, layer, head);
     });
     c.addEventListener("keydown", (e: KeyboardEvent) => {
@@ -1109,11 +1177,11 @@ export function createView(model: Model, el: HTMLElement): () => void {
       let row = 0;
       let col = 0;
       if (sel) {
-        ({ row, col } = headToCell(orient, sel.layer, sel.head));
+        ({ row, col } = headToCell(orient, sel.layer, sel.head, shape[2]));
         row = Math.min(rows - 1, Math.max(0, row + mv[0]));
         col = Math.min(cols - 1, Math.max(0, col + mv[1]));
       }
-      const { layer, head } = cellToHead(orient, row, col);
+      const { layer, head } = cellToHead(orient, row, col, shape[2]);
       select(p, layer, head);
       const r = p.canvas.getBoundingClientRect();
       const cr = cellRect(p.box.plot, rows, cols, row, col);

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { autoColumns, cellAt, cellRect, cellToHead, gridLayout, gridShape, headToCell, wrapLines, wrapText } from "../src/layout";
+import {
+  autoColumns,
+  axisNames,
+  cellAt,
+  cellRect,
+  cellToHead,
+  gridLayout,
+  gridShape,
+  headToCell,
+  rowOfTick,
+  wrapLines,
+  wrapText,
+} from "../src/layout";
 
 describe("small-multiples grid", () => {
   const lay = gridLayout({ width: 1000, nPanels: 8, columns: autoColumns(8, 0), rows: 32, cols: 32, sideWidth: 92 });
@@ -81,14 +93,48 @@ describe("cells and pixels", () => {
 
   it("maps layer_y: layer = row (0 at top), head = col", () => {
     expect(gridShape("layer_y", 80, 64)).toEqual({ rows: 80, cols: 64 });
-    expect(headToCell("layer_y", 3, 5)).toEqual({ row: 3, col: 5 });
-    expect(cellToHead("layer_y", 3, 5)).toEqual({ layer: 3, head: 5 });
+    expect(headToCell("layer_y", 3, 5, 64)).toEqual({ row: 3, col: 5 });
+    expect(cellToHead("layer_y", 3, 5, 64)).toEqual({ layer: 3, head: 5 });
+    expect(rowOfTick("layer_y", 6, 80)).toBe(6);
+    expect(axisNames("layer_y")).toEqual({ row: "Layer", col: "Head" });
   });
 
-  it("maps layer_x: layer = col, head = row (0 at top)", () => {
+  it("maps layer_x like figure B: layer = col (0 at left), head 0 in the BOTTOM row", () => {
     expect(gridShape("layer_x", 80, 64)).toEqual({ rows: 64, cols: 80 });
-    expect(headToCell("layer_x", 3, 5)).toEqual({ row: 5, col: 3 });
-    expect(cellToHead("layer_x", 5, 3)).toEqual({ layer: 3, head: 5 });
+    // row 0 is the top row = the highest head
+    expect(headToCell("layer_x", 0, 0, 64)).toEqual({ row: 63, col: 0 });
+    expect(headToCell("layer_x", 3, 5, 64)).toEqual({ row: 58, col: 3 });
+    expect(headToCell("layer_x", 79, 63, 64)).toEqual({ row: 0, col: 79 });
+    expect(cellToHead("layer_x", 58, 3, 64)).toEqual({ layer: 3, head: 5 });
+    expect(cellToHead("layer_x", 0, 0, 64)).toEqual({ layer: 0, head: 63 });
+    // tick "head 0" at the bottom row, "head 60" near the top
+    expect(rowOfTick("layer_x", 0, 64)).toBe(63);
+    expect(rowOfTick("layer_x", 60, 64)).toBe(3);
+    expect(axisNames("layer_x")).toEqual({ row: "head", col: "layer" });
+  });
+
+  it("layer_x: the pixel of layer 0 / head 0 is the bottom-left cell; moving up raises the head", () => {
+    const { rows, cols } = gridShape("layer_x", 6, 5);
+    const { row, col } = headToCell("layer_x", 0, 0, 5);
+    const r = cellRect(plot, rows, cols, row, col);
+    expect(r.left).toBe(plot.left);
+    expect(r.top + r.height).toBeCloseTo(plot.top + plot.height, 9);
+    // one row up (ArrowUp) from head 2 is head 3
+    const cell = headToCell("layer_x", 1, 2, 5);
+    expect(cellToHead("layer_x", cell.row - 1, cell.col, 5)).toEqual({ layer: 1, head: 3 });
+  });
+
+  it("round-trips every head in both orientations", () => {
+    for (const o of ["layer_y", "layer_x"] as const) {
+      for (let l = 0; l < 7; l++) {
+        for (let hd = 0; hd < 5; hd++) {
+          const { row, col } = headToCell(o, l, hd, 5);
+          const { rows, cols } = gridShape(o, 7, 5);
+          expect(row >= 0 && row < rows && col >= 0 && col < cols).toBe(true);
+          expect(cellToHead(o, row, col, 5)).toEqual({ layer: l, head: hd });
+        }
+      }
+    }
   });
 
   it("round-trips every cell centre", () => {

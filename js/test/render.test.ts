@@ -127,17 +127,98 @@ describe("render() with a fake model", () => {
     expect(counts()[0]).toMatch(/^\d+ heads? ≥ 0\.030$/);
     const before = counts().map((c) => Number(c!.split(" ")[0]));
     const slider = root.querySelector<HTMLInputElement>("input.hw-threshold")!;
+    const field = root.querySelector<HTMLInputElement>("input.hw-threshold-value")!;
+    expect(field.value).toBe("0.03");
+    // the slider's top is the colour bar's top (vmax, the 99.5th percentile), not the data max
+    const top = root.querySelectorAll(".hw-colorbar-label");
+    const topLabel = top[top.length - 1].textContent!;
     slider.value = slider.max;
     slider.dispatchEvent(new Event("input", { bubbles: true }));
-    expect(state.threshold).toBe(Number(slider.max));
+    const vmax = Number(slider.dataset.hi);
+    expect(state.threshold).toBe(vmax);
+    expect(topLabel.replace("+", "")).toBe(vmax.toFixed(topLabel.replace("+", "").split(".")[1].length));
     await tick();
+    expect(field.value).toBe(String(Number(vmax.toPrecision(12))));
     const after = counts().map((c) => Number(c!.split(" ")[0]));
-    // only the heads at the overall maximum (2 tied heads in some task) still pass
-    expect(after.reduce((a, b) => a + b)).toBeLessThanOrEqual(2 * 3);
+    // only the heads at the top of the colour scale still pass
     expect(after.reduce((a, b) => a + b)).toBeGreaterThan(0);
     expect(after.every((n, t) => n < before[t])).toBe(true);
-    expect(counts()[0]).toContain(`≥ ${slider.max.slice(0, 4)}`);
     expect(saves()).toBeGreaterThan(0);
+  });
+
+  it("maps the slider non-linearly: the trait is the threshold, the middle is a quarter of the top", async () => {
+    const { root, state, model } = mount();
+    const slider = root.querySelector<HTMLInputElement>("input.hw-threshold")!;
+    expect([slider.min, slider.max, slider.dataset.lo]).toEqual(["0", "1000", "0"]);
+    const hi = Number(slider.dataset.hi);
+    slider.value = "500";
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    expect(state.threshold).toBe(Number((hi / 4).toPrecision(3)));
+    // Python sets a threshold: the thumb moves to its position, the field shows it exactly
+    model.set("threshold", hi / 16);
+    await tick();
+    expect(Number(slider.value)).toBe(250);
+    expect(root.querySelector<HTMLInputElement>("input.hw-threshold-value")!.value).toBe(String(Number((hi / 16).toPrecision(12))));
+  });
+
+  it("takes a typed threshold, also past the slider's top, and reverts invalid text", async () => {
+    const { root, state } = mount();
+    const slider = root.querySelector<HTMLInputElement>("input.hw-threshold")!;
+    const field = root.querySelector<HTMLInputElement>("input.hw-threshold-value")!;
+    const counts = () => Array.from(root.querySelectorAll(".hw-count")).map((c) => Number(c.textContent!.split(" ")[0]));
+    const type = (text: string, key = "Enter") => {
+      field.focus();
+      field.value = text;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+      field.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+    };
+    type("0.0123");
+    expect(state.threshold).toBe(0.0123);
+    await tick();
+    expect(field.value).toBe("0.0123");
+    // above every value: nothing passes, the thumb sits at the top
+    type("5");
+    expect(state.threshold).toBe(5);
+    await tick();
+    expect(counts()).toEqual([0, 0, 0]);
+    expect(slider.value).toBe(slider.max);
+    for (const bad of ["abc", "", "1..2"]) {
+      type(bad);
+      expect(state.threshold).toBe(5);
+      expect(field.value).toBe("5");
+    }
+    // Escape drops the edit
+    type("0.5", "Escape");
+    expect(state.threshold).toBe(5);
+    expect(field.value).toBe("5");
+    // blur commits
+    field.focus();
+    field.value = "1e-3";
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.blur();
+    expect(state.threshold).toBe(0.001);
+  });
+
+  it("takes a typed top percent in (0, 100]", async () => {
+    const { root, state, model } = mount();
+    model.set("threshold_mode", "top_percent");
+    await tick();
+    const field = root.querySelector<HTMLInputElement>("input.hw-threshold-value")!;
+    expect(field.value).toBe("5");
+    expect(root.querySelector(".hw-threshold-unit")!.textContent).toBe("%");
+    const type = (text: string) => {
+      field.focus();
+      field.value = text;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+      field.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    };
+    type("12.5%");
+    expect(state.top_percent).toBe(12.5);
+    for (const bad of ["0", "150", "-3", "x"]) {
+      type(bad);
+      expect(state.top_percent).toBe(12.5);
+      expect(field.value).toBe("12.5");
+    }
   });
 
   it("counts the top percent in top_percent mode", async () => {
@@ -202,6 +283,25 @@ describe("render() with a fake model", () => {
     const c = root.querySelector<HTMLCanvasElement>("canvas.hw-canvas")!;
     expect([c.dataset.rows, c.dataset.cols]).toEqual(["5", "4"]);
     expect(root.querySelector<HTMLSelectElement>("select.hw-orientation")!.value).toBe("layer_x");
+  });
+
+  it("layer_x: arrow up moves to a higher head (head 0 is the bottom row), right to the next layer", async () => {
+    const { root, model, state } = mount();
+    model.set("orientation", "layer_x");
+    await tick();
+    const c = root.querySelector<HTMLCanvasElement>('canvas[data-panel="copying"]')!;
+    model.set("selected_head", [1, 2]);
+    const key = (k: string) => c.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+    key("ArrowUp");
+    expect(state.selected_head).toEqual([1, 3]);
+    key("ArrowRight");
+    expect(state.selected_head).toEqual([2, 3]);
+    key("ArrowDown");
+    key("ArrowDown");
+    expect(state.selected_head).toEqual([2, 1]);
+    for (let i = 0; i < 10; i++) key("ArrowDown");
+    expect(state.selected_head).toEqual([2, 0]);
+    expect(root.querySelector(".hw-live")!.textContent).toMatch(/^Layer 2, head 0, /);
   });
 
   it("moves the selection with arrow keys, announces it and clears it with Escape", () => {

@@ -28,14 +28,25 @@ def python_state(nb: NotebookPage) -> dict:
 
 
 def layer_head_to_rc(info: CanvasInfo, layer: int, head: int) -> tuple[int, int]:
-    """Row/column of a head in a panel, whichever way round the panel is drawn."""
+    """Row/column of a head in a panel, whichever way round the panel is drawn.
+
+    layer_x draws figure B's axes: layer on x (0 at the left), head on y pointing UP, so head 0
+    is the bottom row and row 0 (the top row) is the highest head.
+    """
     if (info.rows, info.cols) == (k.N_LAYERS, k.N_HEADS):
         return layer, head
     assert (info.rows, info.cols) == (k.N_HEADS, k.N_LAYERS), (
         f"panel {info.panel!r} has {info.rows} rows × {info.cols} cols; expected"
         f" {k.N_LAYERS}×{k.N_HEADS} (layers × heads) or its transpose"
     )
-    return head, layer
+    return k.N_HEADS - 1 - head, layer
+
+
+def shown_threshold(widget: Locator) -> float:
+    """The threshold as the user reads it, in the number field beside the slider."""
+    field = widget.locator("input.hw-threshold-value")
+    expect(field).to_be_visible()
+    return float(field.input_value())
 
 
 def tooltip_lines(widget: Locator) -> list[str]:
@@ -166,17 +177,45 @@ def test_arrow_keys_move_the_selection(lab: NotebookPage, lab_widget):
 def test_threshold_slider_changes_the_counts(lab: NotebookPage, lab_widget):
     nb, widget = lab, lab_widget
     assert displayed_counts(widget) == k.counts(k.THRESHOLD)
+    assert shown_threshold(widget) == k.THRESHOLD
     slider = widget.locator("input[type=range].hw-threshold")
     expect(slider).to_have_count(1)
     low, high = (float(slider.get_attribute(a) or d) for a, d in [("min", "0"), ("max", "100")])
-    target = low + 0.5 * (high - low)
-    slider.fill(str(target))  # sets the value and dispatches input + change, like a drag
+    slider.fill(str(low + 0.5 * (high - low)))  # sets the value, dispatches input + change
+    # the user reads the new threshold beside the slider; Python holds that same value
+    expect(widget.locator("input.hw-threshold-value")).not_to_have_value(str(k.THRESHOLD))
+    shown = shown_threshold(widget)
     threshold = python_state(nb)["threshold"]
-    assert threshold != k.THRESHOLD, "moving the slider did not change grid.threshold"
-    expected = k.counts(threshold)
+    assert threshold == pytest.approx(shown, rel=1e-9), f"shown {shown}, Python has {threshold}"
+    # the slider's top is the colour bar's top (vmax), and the scale is not linear: halfway
+    # along is a quarter of vmax
+    assert shown == pytest.approx(k.VMAX / 4, rel=1e-3), shown
+    expected = k.counts(shown)
     assert expected != k.counts(k.THRESHOLD), "test data: pick a slider position that matters"
     expect(widget.locator(".hw-count").first).to_be_visible()
-    assert displayed_counts(widget) == expected, f"threshold {threshold}"
+    assert displayed_counts(widget) == expected, f"threshold {shown}"
+
+
+def test_typing_a_threshold_sets_it_exactly(lab: NotebookPage, lab_widget):
+    nb, widget = lab, lab_widget
+    field = widget.locator("input.hw-threshold-value")
+    field.fill("0.62")
+    field.press("Enter")
+    expect(widget.locator(f'.hw-count[data-task="{k.COPYING}"]')).to_contain_text(
+        f"{k.counts(0.62)[k.COPYING]} head"
+    )
+    assert displayed_counts(widget) == k.counts(0.62)
+    assert python_state(nb)["threshold"] == 0.62
+    # above the slider's top (vmax = 1): accepted, the thumb parks at the end
+    field.fill("1.2")
+    field.press("Enter")
+    slider = widget.locator("input[type=range].hw-threshold")
+    expect(slider).to_have_value(slider.get_attribute("max") or "")
+    assert displayed_counts(widget) == k.counts(1.2)
+    field.fill("not a number")
+    field.press("Enter")
+    expect(field).to_have_value("1.2")
+    assert python_state(nb)["threshold"] == 1.2
 
 
 def test_setting_the_threshold_in_python_updates_slider_and_counts(lab: NotebookPage, lab_widget):
@@ -287,20 +326,50 @@ def test_top_percent_mode_counts_the_best_heads_of_each_task(lab: NotebookPage, 
     assert (state["threshold_mode"], state["top_percent"]) == ("top_percent", 20.0), state
 
 
-def test_orientation_switch_puts_layers_on_x(lab: NotebookPage, lab_widget):
+def test_orientation_switch_puts_layers_on_x(lab: NotebookPage, lab_widget, artifacts):
     nb, widget = lab, lab_widget
     widget.locator("select.hw-orientation").select_option("layer_x")
     canvas = widget.locator(f'canvas.hw-canvas[data-panel="{k.COPYING}"]')
     expect(canvas).to_have_attribute("data-rows", str(k.N_HEADS))
     expect(canvas).to_have_attribute("data-cols", str(k.N_LAYERS))
     nb.move_mouse_away()
-    # layer 1, head 2: column 1; head 2 is the middle row of 5 whichever end head 0 is drawn.
-    actual = nb.cell_pixel(widget, k.COPYING, 2, 1)
-    expected = k.colormap_rgb(k.value(k.COPYING, 1, 2) / k.VMAX)
-    assert rgb_close(actual, expected), f"layer_x (layer 1, head 2): {actual[:3]} != {expected}"
-    nb.hover_cell(widget, k.COPYING, 2, 1)
-    expect(widget.locator(".hw-tooltip")).to_contain_text("Layer 1 · Head 2")
-    assert python_state(nb)["orientation"] == "layer_x"
+    save_screenshot(widget, artifacts, "lab-layer-x")
+    # Figure B: layer 0 / head 0 is the BOTTOM-left cell (head axis pointing up); the top-left
+    # cell is layer 0 / the highest head.
+    bottom_left = nb.cell_pixel(widget, k.COPYING, k.N_HEADS - 1, 0)
+    expected = k.colormap_rgb(k.value(k.COPYING, 0, 0) / k.VMAX)
+    assert rgb_close(bottom_left, expected), f"bottom-left {bottom_left[:3]} != (0, 0) {expected}"
+    top_left = nb.cell_pixel(widget, k.COPYING, 0, 0)
+    assert not rgb_close(top_left, expected), "top-left is drawn like layer 0 / head 0"
+    # a background head is dimmed (below the threshold), so compare it to layer 4 / head 1 (hot)
+    row, col = layer_head_to_rc(nb.canvas_info(widget, k.COPYING), 4, 1)
+    assert (row, col) == (k.N_HEADS - 1 - 1, 4)
+    actual = nb.cell_pixel(widget, k.COPYING, row, col)
+    expected = k.colormap_rgb(k.value(k.COPYING, 4, 1) / k.VMAX)
+    assert rgb_close(actual, expected), f"layer_x (layer 4, head 1): {actual[:3]} != {expected}"
+    nb.hover_cell(widget, k.COPYING, k.N_HEADS - 1, 0)
+    expect(widget.locator(".hw-tooltip")).to_contain_text("Layer 0 · Head 0")
+    nb.hover_cell(widget, k.COPYING, 0, 1)
+    expect(widget.locator(".hw-tooltip")).to_contain_text(f"Layer 1 · Head {k.N_HEADS - 1}")
+    # arrow up moves to the visually higher cell: the next head
+    nb.click_cell(widget, k.COPYING, k.N_HEADS - 1 - 2, 1)  # layer 1, head 2
+    canvas.press("ArrowUp")
+    expect(widget.locator(".hw-live")).to_contain_text(
+        re.compile(r"layer 1\b.*head 3\b", re.IGNORECASE)
+    )
+    state = python_state(nb)
+    assert state["orientation"] == "layer_x"
+    assert state["selected_head"] == [1, 3], state
+    # the categories view (figure B itself) uses the same axes: (0, 0) bottom-left, Algorithmic
+    click_tab(widget, "Categories")
+    info = nb.canvas_info(widget, "All Categories")
+    assert (info.rows, info.cols) == (k.N_HEADS, k.N_LAYERS)
+    nb.move_mouse_away()
+    save_screenshot(widget, artifacts, "lab-layer-x-categories")
+    for (layer, head), label in {(0, 0): "Algorithmic", (5, 4): "Knowledge"}.items():
+        row, col = layer_head_to_rc(info, layer, head)
+        actual = nb.cell_pixel(widget, "All Categories", row, col)
+        assert rgb_close(actual, k.hex_rgb(k.CATEGORY_HEX[label]), tol=4), (layer, head, actual)
 
 
 def test_export_downloads_a_png_of_the_current_view(lab: NotebookPage, lab_widget, artifacts):

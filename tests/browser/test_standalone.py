@@ -48,13 +48,39 @@ def test_slider_writes_threshold_back_and_records_redraw_time(harness_page):
     slider = page.locator("input[type=range].hw-threshold")
     page.evaluate("window.__model.changes = []; window.__model.saved = 0")
     low, high = float(slider.get_attribute("min") or 0), float(slider.get_attribute("max") or 100)
-    slider.fill(str(low + 0.5 * (high - low)))
+    slider.fill(str(low + 0.75 * (high - low)))
     changes = page.evaluate("window.__model.changes")
     thresholds = [value for name, value in changes if name == "threshold"]
     assert thresholds, f"moving the slider set no threshold on the model; sets: {changes}"
     assert page.evaluate("window.__model.saved") >= 1, "set() without save_changes()"
     threshold = thresholds[-1]
-    assert displayed_counts(page.locator(".headwidget")) == k.counts(threshold)
+    # the trait is the threshold the user reads beside the slider, not the slider position
+    field = page.locator("input.hw-threshold-value")
+    expect(field).to_have_value(str(threshold))
+    # square-root scale up to the colour bar's top (vmax): 3/4 of the way is (3/4)² vmax
+    assert threshold == pytest.approx(0.5625 * k.VMAX, rel=1e-3)
+    assert displayed_counts(page.locator(".headwidget")) == k.counts(float(field.input_value()))
+
+
+def test_typed_threshold_is_set_exactly_and_bad_text_reverts(harness_page):
+    page = harness_page
+    field = page.locator("input.hw-threshold-value")
+    expect(field).to_have_value(str(k.THRESHOLD))
+    page.evaluate("window.__model.changes = []")
+    field.fill("0.00042")
+    field.press("Enter")
+    changes = page.evaluate("window.__model.changes")
+    assert ["threshold", 0.00042] in changes, changes
+    # every background head (up to 0.28) passes; only the NaN head never does
+    expected = k.counts(0.00042)
+    count = page.locator(f'.hw-count[data-task="{k.XSS}"]')
+    expect(count).to_contain_text(f"{expected[k.XSS]} heads")
+    assert displayed_counts(page.locator(".headwidget")) == expected
+    page.evaluate("window.__model.changes = []")
+    field.fill("abc")
+    field.press("Tab")  # leaving the field commits; invalid text is put back
+    expect(field).to_have_value("0.00042")
+    assert page.evaluate("window.__model.changes") == []
 
 
 def test_follows_model_changes_from_python(harness_page):
