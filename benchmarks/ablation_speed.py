@@ -16,6 +16,7 @@ are timed on a subset of layers and extrapolated; the output says which.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -212,6 +213,8 @@ def main() -> None:
             nnsight_note = f"nnsight failed: {type(err).__name__}: {str(err)[:200]}"
 
     print()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"1-minute load average at the end: {load:.2f} (other work on the machine skews timings)")
     print(f"{'method':<42}{'seconds':>10}{'fwd-eq/head':>13}  note")
     for name, seconds, note in rows:
         per_head = "" if name.startswith("clean") else f"{seconds / units:.3f}"

@@ -493,12 +493,24 @@ class _Engine:
         self.state.calls = [None] * self.layout.n_layers
         self.state.last_output = None
 
-    def max_sequences(self, length: int, answer_tokens: int) -> int:
+    def max_sequences(self, n_examples: int, length: int, answer_tokens: int) -> int:
+        """Sequences per replay forward; on CUDA also decides where recorded states live."""
+        dtype_bytes = torch.finfo(self.dtype).bits // 8
+        budget = _memory_budget(self.device)
+        # The clean pass keeps the hidden state entering every layer for every example.
+        hidden = _config_int(
+            getattr(self.model, "config", None),
+            ("hidden_size", "n_embd", "d_model"),
+            self.layout.n_heads * self.layout.head_dim,
+        )
+        recorded = self.layout.n_layers * n_examples * length * hidden * dtype_bytes
+        self.state.offload = self.device.type == "cuda" and recorded > budget // 2
+        if not self.state.offload:
+            budget -= recorded
         if self.batch_size is not None:
             return self.batch_size
-        dtype_bytes = torch.finfo(self.dtype).bits // 8
         per_seq = _bytes_per_sequence(self.model, self.layout, length, answer_tokens, dtype_bytes)
-        n = _memory_budget(self.device) // max(per_seq, 1)
+        n = max(budget, 0) // max(per_seq, 1)
         if self.device.type == "cpu":
             n = min(n, max(1, _CPU_MAX_TOKENS // max(length, 1)))
         return max(1, int(n))
@@ -766,7 +778,9 @@ def _score_task(
     items = [items[i] for i in order]
     longest = max(len(e.prompt) + len(e.answer) for e in items)
     most_answer = 1 if engine.metric == "logit_diff" else max(len(e.answer) for e in items)
-    per_batch, per_chunk = _plan(len(items), n_heads, engine.max_sequences(longest, most_answer))
+    per_batch, per_chunk = _plan(
+        len(items), n_heads, engine.max_sequences(len(items), longest, most_answer)
+    )
     batches = [
         _make_batch(items[i : i + per_batch], engine.metric, pad_id, n_heads, device)
         for i in range(0, len(items), per_batch)
