@@ -108,18 +108,23 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"first draw (All tasks): {float(first or 'nan'):.1f} ms")
         version = browser.version
         slider = page.locator("input[type=range].hw-threshold")
-        low = float(slider.get_attribute("min") or 0)
-        high = float(slider.get_attribute("max") or 100)
+        steps = float(slider.get_attribute("max") or 1000)
+        low = float(slider.get_attribute("data-lo") or 0)
+        high = float(slider.get_attribute("data-hi") or 1)
         # Thresholds where the picture changes: quantiles of the share-normalized values from
         # the 95th to the 99.9th percentile (about 5 % down to 0.1 % of heads pass), alternating
-        # low/high so that every move changes the threshold. The slider is linear in threshold.
+        # low/high so that every move changes the threshold. The slider is square-root scaled
+        # between data-lo and data-hi (js/src/threshold.ts), so thresholds map to positions.
         share = values / np.abs(values).sum(axis=(1, 2), keepdims=True)
         rng = np.random.default_rng(args.seed)
         quantiles = [
             (0.95 + 0.02 * rng.random()) if i % 2 else (0.98 + 0.019 * rng.random())
             for i in range(args.moves + args.warmup)
         ]
-        positions = np.clip(np.quantile(share, quantiles), low, high)
+        thresholds = np.clip(np.quantile(share, quantiles), low, high)
+        start = -np.sqrt(abs(low) / high)
+        warped = np.sign(thresholds) * np.sqrt(np.abs(thresholds) / high)
+        positions = np.round((warped - start) / (1 - start) * steps)
         for label, tab_name in [("All tasks", "All tasks"), ("Categories", "Categories")]:
             page.get_by_role("tab", name=tab_name, exact=True).click()
             page.wait_for_timeout(200)
