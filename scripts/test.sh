@@ -21,3 +21,16 @@ echo "== front end: type check and unit tests"
 (cd js && npm run --silent typecheck && npm test --silent)
 echo "== python tests"
 python -m pytest "$@"
+
+# The engine replays recorded decoder-layer calls, whose arguments changed between transformers
+# 4.5x and 5.x: run its tests against the last 4.x release too, in a venv of its own.
+echo "== engine tests under transformers 4.57"
+if [ ! -x .venv-tf4/bin/python ]; then
+    "${PYTHON:-python3}" -m venv .venv-tf4
+fi
+.venv-tf4/bin/python -m pip install -q --upgrade pip
+.venv-tf4/bin/python -c "import torch" 2>/dev/null ||
+    .venv-tf4/bin/python -m pip install -q "${HEADWIDGET_TORCH:-torch==2.13.0}"
+.venv-tf4/bin/python -m pip install -q "transformers==4.57.*" numpy tqdm pytest
+PYTHONPATH=. .venv-tf4/bin/python -m pytest -q -p no:cacheprovider \
+    tests/test_engine_exact.py tests/test_engine_api.py
