@@ -27,16 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
-from harness import serve_widget, traits_for, wait_rendered  # noqa: E402
+from harness import CHROMIUM_ARGS, serve_widget, traits_for, wait_rendered  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CATEGORIES = ["Algorithmic", "Knowledge", "Linguistic", "Translation"]
 TARGET_MS = 16.0
 

@@ -131,24 +131,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
     return layout.n_layers, layout.n_heads
 
 
-_HTML_TRAITS = (
-    "shape",
-    "tasks",
-    "normalization",
-    "threshold_mode",
-    "threshold",
-    "top_percent",
-    "colormap",
-    "color_range",
-    "vmax",
-    "vmin",
-    "orientation",
-    "tab",
-    "grid_columns",
-    "selected_head",
-    "selected_task",
-    "title",
-)
+_HTML_TRAITS = ("shape", "tasks", *TRAIT_OPTIONS)
 
 # A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
 # the Jupyter widget manager, and the bundle is imported from a blob: URL.

@@ -16,29 +16,11 @@ pytest.importorskip("tokenizers")
 import torch  # noqa: E402
 
 from headwidget import score_heads  # noqa: E402
+from headwidget.demo import word_level_tokenizer  # noqa: E402
 from headwidget.suites import load_suite  # noqa: E402
-from headwidget.tasks import Task, load_tasks  # noqa: E402
+from headwidget.tasks import load_tasks  # noqa: E402
 
 N_LAYERS, N_HEADS = 2, 4
-
-
-def word_level_tokenizer(tasks: list[Task]):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocabulary = sorted(
-        {
-            word
-            for task in tasks
-            for example in task.examples
-            for text in (example.prompt, example.answer, example.distractor or "")
-            for word in text.split()
-        }
-    )
-    ids = {"<unk>": 0, "<eos>": 1, **{word: i + 2 for i, word in enumerate(vocabulary)}}
-    backend = Tokenizer(models.WordLevel(ids, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
 
 
 def tiny_llama(vocab_size: int):

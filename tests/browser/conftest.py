@@ -18,17 +18,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from harness import CHROMIUM_ARGS  # noqa: E402
 from lab_server import REPO_ROOT  # noqa: E402
 
 CHROMIUM = os.environ.get("HEADWIDGET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 BUNDLE = REPO_ROOT / "headwidget" / "static" / "widget.js"
 

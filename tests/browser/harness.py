@@ -24,6 +24,16 @@ from typing import Any
 
 import numpy as np
 
+# Headless Chromium as the tests and the redraw benchmark start it (Debian build, no sandbox).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATIC = REPO_ROOT / "headwidget" / "static"
 
