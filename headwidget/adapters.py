@@ -45,7 +45,9 @@ class HeadLayout:
 
     Attributes:
         layers: the decoder layers in the order the model runs them (e.g. ``model.model.layers``).
-            Each is called as the model calls it; the engine replays those calls.
+            Each is called as the model calls it, with the hidden state as the first positional
+            argument or as ``hidden_states=``; the engine replays those calls. The model itself
+            is called as ``model(input_ids=..., attention_mask=..., use_cache=False)``.
         out_proj: the attention output projection of each layer: either a dotted path inside every
             layer (``"self_attn.o_proj"``) or one module per layer. Its input must be the
             per-head attention outputs concatenated head-major, ``[..., n_heads * head_dim]``.

@@ -85,7 +85,8 @@ class NonFiniteMetricError(ValueError):
 class _Encoded:
     prompt: list[int]
     answer: list[int]
-    distractor: int | None
+    distractor: int | None  # "logit_diff": the distractor's token at answer[split]'s position
+    split: int = 0  # "logit_diff": the first answer token that differs from the distractor's
 
 
 def _token_ids(tokenizer: Any, text: str, special: bool = True) -> list[int]:
@@ -148,13 +149,22 @@ def _encode_task(task: Task, tokenizer: Any, metric: str, limit: int | None) -> 
                 f"{where}: prompt + answer is {n_tokens} tokens, longer than the model's context"
                 f" of {limit} tokens; shorten the example"
             )
-        distractor = None
+        distractor, split = None, 0
         if metric == "logit_diff":
             _, dist = _split(tokenizer, ex.prompt, ex.distractor or "")
             if not dist:
                 raise ValueError(f"{where}: the distractor {ex.distractor!r} tokenizes to nothing")
-            distractor = dist[0]
-        encoded.append(_Encoded(prompt, answer, distractor))
+            # Compare where the two continuations part (" 1807" vs " 1806" may share " 18").
+            while split < min(len(answer), len(dist)) and answer[split] == dist[split]:
+                split += 1
+            if split == len(answer) or split == len(dist):
+                raise ValueError(
+                    f"{where}: the answer {ex.answer!r} and the distractor {ex.distractor!r}"
+                    " tokenize to the same tokens (or one is a prefix of the other), so there is"
+                    " no token where their logits differ; give a distractor that differs"
+                )
+            distractor = dist[split]
+        encoded.append(_Encoded(prompt, answer, distractor, split))
     return encoded
 
 
@@ -169,10 +179,6 @@ class _Batch:
     targets: torch.Tensor  # [P]
     distractors: torch.Tensor | None  # [P] ("logit_diff")
     size: int
-
-    @property
-    def length(self) -> int:
-        return self.input_ids.shape[1]
 
 
 def _make_batch(
@@ -192,11 +198,12 @@ def _make_batch(
     for b, (seq, e) in enumerate(zip(seqs, items, strict=True)):
         ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[b, : len(seq)] = 1
-        scored = e.answer[:1] if metric == "logit_diff" else e.answer
-        for j, token in enumerate(scored):
+        first = e.split if metric == "logit_diff" else 0
+        last = first + 1 if metric == "logit_diff" else len(e.answer)
+        for j in range(first, last):
             rows.append(b)
             positions.append(len(e.prompt) - 1 + j)
-            targets.append(token)
+            targets.append(e.answer[j])
             distractors.append(e.distractor if e.distractor is not None else 0)
 
     def as_tensor(values: list[int]) -> torch.Tensor:
@@ -256,7 +263,7 @@ def _out_proj_hook(state: _State, index: int, n_heads: int, head_dim: int) -> Ca
         x = args[0]
         if state.mode == "record":
             # Sum of the head outputs over non-pad positions, for mean ablation.
-            flat = x.reshape(-1, x.shape[-1])[state.token_mask]
+            flat = x.reshape(-1, x.shape[-1])[state.token_mask.to(x.device)]
             total = flat.sum(0, dtype=torch.float32)
             prev = state.sums[index]
             state.sums[index] = total if prev is None else prev + total
@@ -286,6 +293,12 @@ def _layer_pre_hook(state: _State, index: int) -> Callable:
         if args:
             hidden, rest, in_kwargs = args[0], tuple(args[1:]), False
         else:
+            if "hidden_states" not in kwargs:
+                raise ValueError(
+                    f"decoder layer {index} ({type(module).__name__}) was called without its"
+                    " hidden state as the first positional argument or as hidden_states=; the"
+                    " HeadLayout's layers must be modules called that way (the decoder blocks)"
+                )
             hidden, rest, in_kwargs = kwargs.pop("hidden_states"), (), True
         if state.offload:
             hidden = hidden.to("cpu")
@@ -318,7 +331,9 @@ def _tile(obj: Any, n: int, size: int, n_heads: int, memo: dict[int, Any]) -> An
             return memo[key]
         lead = obj.shape[0]
         rest = obj.shape[1:]
-        if lead == size:
+        if n == 1:  # one head per replay: the recorded tensor serves as it is
+            out = obj
+        elif lead == size:
             out = obj.repeat(n, *([1] * len(rest)))
         elif n_heads > 1 and lead == size * n_heads:  # alibi: [batch * heads, 1, T]
             out = obj.reshape(size, n_heads, *rest).repeat(n, *([1] * (len(rest) + 1)))
@@ -348,13 +363,21 @@ def _config_int(config: Any, keys: Sequence[str], default: int) -> int:
     return default
 
 
+def _hidden_size(model: nn.Module, layout: ResolvedLayout) -> int:
+    """Width of the residual stream (the config's, else the attention width)."""
+    config = getattr(model, "config", None)
+    return _config_int(
+        config, ("hidden_size", "n_embd", "d_model"), layout.n_heads * layout.head_dim
+    )
+
+
 def _bytes_per_sequence(
     model: nn.Module, layout: ResolvedLayout, length: int, answer_tokens: int, dtype_bytes: int
 ) -> int:
     """Rough peak activation bytes one replayed sequence needs (deliberately generous)."""
     config = getattr(model, "config", None)
     width = layout.n_heads * layout.head_dim
-    hidden = _config_int(config, ("hidden_size", "n_embd", "d_model"), width)
+    hidden = _hidden_size(model, layout)
     inter = _config_int(config, ("intermediate_size", "ffn_dim", "n_inner"), 4 * hidden)
     inter *= _config_int(config, ("num_experts_per_tok",), 1)
     vocab = _config_int(config, ("vocab_size",), 50000)
@@ -467,10 +490,6 @@ class _Engine:
         self.batch_size = batch_size
         self.dtype = _model_dtype(model)
         self.state = _State()
-        n_layers = layout.n_layers
-        self.state.sums = [None] * n_layers
-        self.state.counts = [0] * n_layers
-        self.state.calls = [None] * n_layers
         self.handles: list[Any] = []
 
     # hooks live for the whole score_heads call and are removed in close()
@@ -498,11 +517,7 @@ class _Engine:
         dtype_bytes = torch.finfo(self.dtype).bits // 8
         budget = _memory_budget(self.device)
         # The clean pass keeps the hidden state entering every layer for every example.
-        hidden = _config_int(
-            getattr(self.model, "config", None),
-            ("hidden_size", "n_embd", "d_model"),
-            self.layout.n_heads * self.layout.head_dim,
-        )
+        hidden = _hidden_size(self.model, self.layout)
         recorded = self.layout.n_layers * n_examples * length * hidden * dtype_bytes
         self.state.offload = self.device.type == "cuda" and recorded > budget // 2
         if not self.state.offload:
@@ -548,10 +563,13 @@ class _Engine:
     def score_output(self, hidden: torch.Tensor, batch: _Batch, n_copies: int) -> torch.Tensor:
         """Metric [n_copies, B] from the last layer's output, reading only scored positions."""
         hidden = hidden.reshape(n_copies, batch.size, *hidden.shape[1:])
-        picked = hidden[:, batch.rows, batch.positions]  # [n, P, d]
+        # with device_map the last layer and the LM head may sit on other devices than the inputs
+        picked = hidden[:, batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
         logits = self.layout.final(picked)
+        dev = logits.device
+        distractors = None if batch.distractors is None else batch.distractors.to(dev)
         return compute_metric(
-            self.metric, logits, batch.targets, batch.rows, batch.size, batch.distractors
+            self.metric, logits, batch.targets.to(dev), batch.rows.to(dev), batch.size, distractors
         )
 
     def replay(
@@ -653,8 +671,9 @@ def score_heads(
             the model reads (prompt and answer tokens but the last); ``"zero"`` with zeros.
         metric: ``"logprob"`` (sum of the teacher-forced log-probabilities of all answer tokens),
             ``"prob"`` (exp of that), ``"accuracy"`` (1 if every answer token is the argmax) or
-            ``"logit_diff"`` (first answer token's logit minus the first distractor token's, at
-            the first answer position; every example needs a distractor).
+            ``"logit_diff"`` (answer token's logit minus the distractor token's, at the first
+            token where the two continuations differ, the shared tokens before it teacher-forced;
+            every example needs a distractor).
         batch_size: sequences per replay forward (each is one example with one head ablated).
             Default: chosen from free GPU memory on CUDA, or a conservative budget on CPU.
         device: where inputs go. Default: the device of the model's input embeddings. The model
@@ -719,13 +738,14 @@ def score_heads(
         "dtype": str(_model_dtype(model)).replace("torch.", ""),
     }
 
-    def partial(done_tasks: int) -> HeadScores:
+    def result(partial: bool) -> HeadScores:
+        extra = {"seconds": time.perf_counter() - started, **({"partial": True} if partial else {})}
         return HeadScores(
-            values.copy(),
+            values.copy() if partial else values,
             [t.name for t in task_list],
             {t.name: t.category for t in task_list},
             dict(baseline),
-            {**meta, "seconds": time.perf_counter() - started, "partial": True},
+            {**meta, **extra},
             {t.name: t.description for t in task_list},
         )
 
@@ -740,22 +760,12 @@ def score_heads(
         with torch.inference_mode():
             for t, (task, items) in enumerate(zip(task_list, encoded, strict=True)):
                 bar.set_postfix_str(task.name, refresh=False)
-                _score_task(
-                    engine, t, task, items, pad_id, values, baseline, partial, on_layer, bar
-                )
+                _score_task(engine, t, task, items, pad_id, values, baseline, result, on_layer, bar)
     finally:
         engine.close()
         model.train(was_training)
         bar.close()
-    meta["seconds"] = time.perf_counter() - started
-    return HeadScores(
-        values,
-        [t.name for t in task_list],
-        {t.name: t.category for t in task_list},
-        baseline,
-        meta,
-        {t.name: t.description for t in task_list},
-    )
+    return result(partial=False)
 
 
 def _score_task(
@@ -766,7 +776,7 @@ def _score_task(
     pad_id: int,
     values: np.ndarray,
     baseline: dict[str, float],
-    partial: Callable[[int], HeadScores],
+    result: Callable[[bool], HeadScores],
     on_layer: Callable[[str, int, np.ndarray], None] | None,
     bar: Any,
 ) -> None:
@@ -803,7 +813,7 @@ def _score_task(
             f"task {task.name!r}: the clean (un-ablated) metric {engine.metric!r} is not finite"
             f" for example(s) {sorted(bad)[:10]}; check the model's dtype (float16 overflow?)"
             " and weights. Scores finished before this task are in error.partial",
-            partial(t),
+            result(True),
             task.name,
         )
     baseline[task.name] = float(clean_all.double().mean())
@@ -845,7 +855,7 @@ def _score_task(
                 f"task {task.name!r}, layer {layer}, head(s) {bad_heads}: the metric"
                 f" {engine.metric!r} is not finite with the head ablated (stored as NaN). Scores"
                 " finished so far, including the rest of this layer, are in error.partial",
-                partial(t),
+                result(True),
                 task.name,
                 layer,
                 bad_heads,

@@ -22,8 +22,8 @@ METRICS: tuple[str, ...] = ("logprob", "prob", "accuracy", "logit_diff")
 - ``"logprob"``: teacher-forced sum of the log-probabilities of all answer tokens.
 - ``"prob"``: ``exp`` of that (the probability of the whole answer).
 - ``"accuracy"``: 1 if every answer token is the argmax under teacher forcing, else 0.
-- ``"logit_diff"``: logit of the first answer token minus logit of the first distractor token,
-  at the first answer position (needs a distractor on every example).
+- ``"logit_diff"``: logit of the answer's token minus logit of the distractor's, at the first
+  token where answer and distractor differ (needs a distractor on every example).
 """
 
 

@@ -140,6 +140,13 @@ def test_answer_that_tokenizes_to_nothing(tiny_llama, word_tok):
         score_heads(tiny_llama, word_tok, task, progress=False)
 
 
+@pytest.mark.parametrize("distractor", [" up down", " up"])
+def test_logit_diff_needs_a_distractor_that_parts_from_the_answer(tiny_llama, word_tok, distractor):
+    task = Task("same", [("the cat is", " red", " blue"), ("big dog", " up down", distractor)])
+    with pytest.raises(ValueError, match=r"task 'same', example 1: .* no token where their"):
+        score_heads(tiny_llama, word_tok, task, metric="logit_diff", progress=False)
+
+
 def test_too_long_for_the_context(tiny_llama, word_tok):
     long_prompt = " ".join(["the"] * 70)  # + <s> + answer = 72 tokens; the context is 64
     task = Task("long", [("a cat", " red"), (long_prompt, " cat")])
@@ -214,3 +221,15 @@ def test_split_falls_back_when_the_joint_tokenization_merges():
     tok = _MergingTokenizer()
     assert _split(tok, "x", "b") == ([0, 4], [2])  # prefix matches: take the rest
     assert _split(tok, "a", "b") == ([0, 1], [2])  # "ab" merged: tokenize the parts
+
+
+def test_layout_and_errors_are_importable_from_the_package():
+    import headwidget
+    from headwidget import adapters, engine
+
+    assert headwidget.HeadLayout is adapters.HeadLayout
+    assert headwidget.UnsupportedModelError is adapters.UnsupportedModelError
+    assert headwidget.NonFiniteMetricError is engine.NonFiniteMetricError
+    assert {"HeadLayout", "UnsupportedModelError", "NonFiniteMetricError"} <= set(
+        headwidget.__all__
+    )

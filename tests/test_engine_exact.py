@@ -40,7 +40,7 @@ EXAMPLES = [
     ("the cat is", " red", " blue"),
     ("one two three four five six", " seven eight", " ten"),
     ("paris is the capital of", " france", " italy"),
-    ("big dog", " up down left", " no"),
+    ("big dog", " up down left", " up right"),  # logit_diff compares where they part
     ("tokyo is in", " japan", " germany"),
 ]
 TASK = Task("mixed", EXAMPLES, category="Knowledge", description="tiny test task")
@@ -71,7 +71,10 @@ def _metrics(logits, p_len, answer, distractor):
     rows = [p_len - 1 + j for j in range(len(answer))]
     lp = sum(float(logp[r, a]) for r, a in zip(rows, answer, strict=True))
     acc = float(all(int(logits[r].argmax()) == a for r, a in zip(rows, answer, strict=True)))
-    diff = float(logits[p_len - 1, answer[0]] - logits[p_len - 1, distractor])
+    split = next(j for j, (a, d) in enumerate(zip(answer, distractor, strict=False)) if a != d)
+    diff = float(
+        logits[p_len - 1 + split, answer[split]] - logits[p_len - 1 + split, distractor[split]]
+    )
     return {
         "logprob": lp,
         "prob": float(torch.tensor(lp).exp()),
@@ -87,7 +90,7 @@ def brute_force(family, model, tok, examples, ablation):
     for prompt, answer, distractor in examples:
         p, a = _split(tok, prompt, answer)
         _, d = _split(tok, prompt, distractor)
-        encoded.append((p, a, d[0]))
+        encoded.append((p, a, d))
 
     def run(ids, hook_layer=None, hook=None):
         handle = projs[hook_layer].register_forward_pre_hook(hook) if hook else None
