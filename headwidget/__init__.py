@@ -14,7 +14,8 @@ from .results import HeadScores
 from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
-    from .engine import score_heads
+    from .adapters import HeadLayout, UnsupportedModelError
+    from .engine import NonFiniteMetricError, score_heads
     from .suites import load_suite
     from .widget import HeadImportanceGrid
 
@@ -22,9 +23,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Example",
     "HeadImportanceGrid",
+    "HeadLayout",
     "HeadScores",
+    "NonFiniteMetricError",
     "Task",
     "TaskDataError",
+    "UnsupportedModelError",
     "load_suite",
     "load_tasks",
     "score_heads",
@@ -34,6 +38,9 @@ __all__ = [
 # scores or building tasks stays quick.
 _LAZY = {
     "score_heads": "engine",
+    "NonFiniteMetricError": "engine",
+    "HeadLayout": "adapters",
+    "UnsupportedModelError": "adapters",
     "load_suite": "suites",
     "HeadImportanceGrid": "widget",
 }
