@@ -1,7 +1,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: creates .venv and installs headwidget into it.
-# Torch is installed first and pinned to a CPU-friendly release unless one is already present,
-# because a bare "torch" requirement can pull a multi-GB CUDA build. Override with
-# HEADWIDGET_TORCH="torch==X.Y" (or pre-install the build you want into .venv).
+# Torch is installed first, pinned, unless one is already present: a bare "torch" requirement
+# lets pip pick a multi-GB CUDA build on Linux. Override with HEADWIDGET_TORCH="torch==X.Y"
+# (pip arguments, e.g. with --index-url for a CPU build), or pre-install the build you want.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -10,7 +10,7 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -c "import torch" 2>/dev/null || python -m pip install -q "${HEADWIDGET_TORCH:-torch==2.13.0}"
+python -c "import torch" 2>/dev/null || python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0}  # may hold several pip arguments
 # The front end is bundled by esbuild into headwidget/static/ (the package build does the same).
 (cd js && npm install --no-audit --no-fund --loglevel=error && npm run --silent build)
 python -m pip install -q -e ".[$1]"

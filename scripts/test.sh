@@ -30,7 +30,7 @@ if [ ! -x .venv-tf4/bin/python ]; then
 fi
 .venv-tf4/bin/python -m pip install -q --upgrade pip
 .venv-tf4/bin/python -c "import torch" 2>/dev/null ||
-    .venv-tf4/bin/python -m pip install -q "${HEADWIDGET_TORCH:-torch==2.13.0}"
+    .venv-tf4/bin/python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0}  # may hold several pip arguments
 .venv-tf4/bin/python -m pip install -q "transformers==4.57.*" numpy tqdm pytest
 PYTHONPATH=. .venv-tf4/bin/python -m pytest -q -p no:cacheprovider \
     tests/test_engine_exact.py tests/test_engine_api.py
