@@ -160,11 +160,20 @@ class HeadScores:
         objects: ``values`` (float32, ``[n_tasks, n_layers, n_heads]``) and ``header`` (uint8,
         the UTF-8 bytes of a JSON object ``{"format": "headwidget.scores", "version": 1,
         "tasks": [...], "categories": {...}, "baseline": {...}, "descriptions": {...},
-        "meta": {...}}``). Non-finite floats in the header are written as strings.
+        "meta": {...}, "meta_nonfinite": [...]}``). Non-finite floats in the header are written
+        as strings (``"nan"``, ``"inf"``, ``"-inf"``); ``meta_nonfinite`` lists where they are in
+        ``meta`` (each as a path of keys and list indices), so that :meth:`load` reads them back
+        as floats and leaves strings such as ``"nan"`` alone.
+
+        ``meta`` is stored as JSON, so it comes back as JSON values: tuples and other sequences
+        become lists, dict keys become strings, NumPy scalars become Python numbers and any
+        other object becomes its ``str()``.
         """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
+        nonfinite: list[list[str | int]] = []
+        meta = _jsonable(self.meta, [], nonfinite)
         header = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -172,7 +181,8 @@ class HeadScores:
             "categories": self.categories,
             "baseline": {k: _json_float(v) for k, v in self.baseline.items()},
             "descriptions": self.descriptions,
-            "meta": _jsonable(self.meta),
+            "meta": meta,
+            "meta_nonfinite": nonfinite,
         }
         encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +206,12 @@ class HeadScores:
             raise FileNotFoundError(f"no HeadScores file at {str(path)!r}") from None
         except (ValueError, OSError) as err:
             raise ValueError(f"{str(path)!r} is not a HeadScores .npz file: {err}") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"{str(path)!r} is not a HeadScores file: it holds a single NumPy array (.npy),"
+                " not the .npz archive of arrays 'values' and 'header'; save with"
+                " HeadScores.save"
+            )
         with archive:
             if "header" not in archive or "values" not in archive:
                 raise ValueError(
@@ -217,12 +233,19 @@ class HeadScores:
                 f"{str(path)!r} was written by a newer headwidget (format version"
                 f" {header['version']}, this one reads up to {FORMAT_VERSION}); upgrade headwidget"
             )
+        meta = header.get("meta", {})
+        try:
+            _restore_nonfinite(meta, header.get("meta_nonfinite", []))
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"{str(path)!r} is not a valid HeadScores file: bad 'meta_nonfinite' ({err!r})"
+            ) from None
         return cls(
             values,
             header["tasks"],
             header.get("categories", {}),
             {k: float(v) for k, v in header.get("baseline", {}).items()},
-            header.get("meta", {}),
+            meta,
             header.get("descriptions", {}),
         )
 
@@ -240,17 +263,32 @@ def _json_float(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, path: list[str | int], nonfinite: list[list[str | int]]) -> Any:
+    """``value`` as JSON values; appends the path (keys and indices) of each non-finite float,
+    which is written as a string, to ``nonfinite``."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {str(k): _jsonable(v, [*path, str(k)], nonfinite) for k, v in value.items()}
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
+        if not math.isfinite(value):
+            nonfinite.append(path)
         return _json_float(value)
     if value is None or isinstance(value, (str, int, bool)):
         return value
     if isinstance(value, Sequence):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, [*path, i], nonfinite) for i, v in enumerate(value)]
     return str(value)
+
+
+def _restore_nonfinite(meta: Any, paths: Sequence[Sequence[str | int]]) -> None:
+    """Turn the strings at ``paths`` (from ``_jsonable``) back into floats, in place."""
+    for path in paths:
+        if not path:
+            raise ValueError("empty path")
+        parent = meta
+        for key in path[:-1]:
+            parent = parent[key]
+        if not isinstance(parent[path[-1]], str):
+            raise TypeError(f"expected a string at {list(path)}")
+        parent[path[-1]] = float(parent[path[-1]])

@@ -178,9 +178,11 @@ def load_tasks(
 
     Rows are grouped into one :class:`Task` per ``task`` value, in order of first appearance.
     Without a ``task`` column all rows form one task named ``task`` (or, for a file, the file
-    name without its extension); with one, ``task=`` keeps only that task. ``category=`` is the
-    category of tasks whose rows give none. A task's rows must agree on its category and
-    description (empty cells are fine).
+    name without its extension); with one, ``task=`` keeps only that task. Given a list of
+    files / DataFrames, ``task=`` only selects: it keeps the task of that name from whichever
+    source defines it (a file without a ``task`` column holds one task named after the file)
+    and raises only if no source has it. ``category=`` is the category of tasks whose rows give
+    none. A task's rows must agree on its category and description (empty cells are fine).
 
     Problems raise :class:`TaskDataError` naming the file and the 1-based line or row: missing
     columns, empty prompts or answers, bytes that are not UTF-8, invalid JSON, a task given two
@@ -191,14 +193,16 @@ def load_tasks(
     >>> load_tasks(rows, category="Knowledge")
     [Task('capitals', 2 examples, category='Knowledge')]
     """
-    if _is_many_sources(source):
-        tables = [_read_source(item) for item in source]  # type: ignore[union-attr]
-    else:
-        tables = [_read_source(source)]
+    many = _is_many_sources(source)
+    sources = source if many else [source]
+    tables = [_read_source(item) for item in sources]  # type: ignore[union-attr]
     tasks: list[Task] = []
     defined_in: dict[str, str] = {}
+    available: set[str] = set()
     for table in tables:
-        for built in _group(table, task, category):
+        built_tasks, names = _group(table, task, category, name_untitled=not many)
+        available.update(names)
+        for built in built_tasks:
             if built.name in defined_in:
                 raise TaskDataError(
                     table.label,
@@ -208,6 +212,11 @@ def load_tasks(
                 )
             defined_in[built.name] = table.label
             tasks.append(built)
+    if task is not None and not tasks:
+        label = ", ".join(table.label for table in tables)
+        raise TaskDataError(
+            label, None, f"no task named {task!r}; the tasks are {sorted(available)}"
+        )
     return tasks
 
 
@@ -306,7 +315,10 @@ def _read_file(path: Path) -> _Table:
 
 def _parse_jsonl(text: str, label: str) -> list[_Row]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028, U+2029 and U+0085, which JSON
+    # allows raw inside strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"line {number}"
@@ -332,16 +344,7 @@ def _parse_csv(text: str, label: str, delimiter: str) -> tuple[list[_Row], set[s
     except StopIteration:
         return [], set()
     names = [name.strip().lower() for name in header]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise TaskDataError(label, "line 1", f"column(s) {repeated} appear more than once")
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    if missing:
-        raise TaskDataError(
-            label,
-            "line 1",
-            f"missing column(s) {missing} in the header; found {names} ({_COLUMNS_HELP})",
-        )
+    _check_columns(names, label, "line 1")
     rows = []
     end = reader.line_num
     try:
@@ -364,34 +367,54 @@ def _parse_csv(text: str, label: str, delimiter: str) -> tuple[list[_Row], set[s
     return rows, set(names)
 
 
+def _check_columns(names: list[str], label: str, header_row: str | None) -> None:
+    """Reject repeated or missing columns. ``header_row`` is the header's line in a file
+    (``None`` for a DataFrame, whose columns are not a line)."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise TaskDataError(label, header_row, f"column(s) {repeated} appear more than once")
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    if missing:
+        place = " in the header" if header_row is not None else ""
+        raise TaskDataError(
+            label,
+            header_row,
+            f"missing column(s) {missing}{place}; found {names} ({_COLUMNS_HELP})",
+        )
+
+
 def _read_dataframe(frame: pandas.DataFrame) -> _Table:
     label = "DataFrame"
     names = [str(column).strip().lower() for column in frame.columns]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise TaskDataError(label, None, f"column(s) {repeated} appear more than once")
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    if missing:
-        raise TaskDataError(
-            label, None, f"missing column(s) {missing}; found {names} ({_COLUMNS_HELP})"
-        )
+    _check_columns(names, label, None)
     rows = []
     default_index = list(frame.index) == list(range(len(frame)))
     for position, (label_, record) in enumerate(
         zip(frame.index, frame.itertuples(index=False, name=None), strict=True), start=1
     ):
         where = f"row {position}" if default_index else f"row {position} (index {label_!r})"
-        rows.append(_Row(where, dict(zip(names, record, strict=True))))
+        values = {name: _missing_to_none(value) for name, value in zip(names, record, strict=True)}
+        rows.append(_Row(where, values))
     if not rows:
         raise TaskDataError(label, None, f"the DataFrame has no rows ({_COLUMNS_HELP})")
     return _Table(label, rows, set(names), None)
+
+
+def _missing_to_none(value: Any) -> Any:
+    """``None`` for pandas' missing-value markers (``NaN``, ``pd.NA`` in string and nullable
+    dtypes, ``NaT``); other values unchanged."""
+    import pandas as pd
+
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return value
 
 
 def _cell(row: _Row, table: _Table, name: str, *, required: bool = False) -> str | None:
     """The text of one cell; ``None`` for a missing or empty optional cell."""
     value = row.values.get(name)
     if value is not None and not isinstance(value, str):
-        if isinstance(value, float) and math.isnan(value):  # pandas' empty cell
+        if isinstance(value, float) and math.isnan(value):  # an empty cell, e.g. from pandas
             value = None
         elif isinstance(value, bool) or not _is_integer(value):
             raise TaskDataError(
@@ -417,20 +440,29 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral)
 
 
-def _group(table: _Table, only: str | None, category: str | None) -> list[Task]:
+def _group(
+    table: _Table, only: str | None, category: str | None, *, name_untitled: bool
+) -> tuple[list[Task], set[str]]:
+    """The tasks of one source (only the one named ``only`` if given) and the names of all its
+    tasks. ``name_untitled``: ``only`` names the task of a source without a ``task`` column
+    (one source given); otherwise such a file's task is its stem and ``only`` selects."""
     has_task_column = (
         "task" in table.columns
         if table.columns is not None
         else any("task" in row.values for row in table.rows)
     )
     if not has_task_column:
-        name = only or table.default_name
+        name = (only if name_untitled else None) or table.default_name
         if name is None:
-            raise TaskDataError(
-                table.label,
-                None,
-                "no 'task' column; add one, or name the task with load_tasks(..., task='name')",
+            hint = (
+                "name the task with load_tasks(..., task='name')"
+                if name_untitled
+                else "load it on its own with load_tasks(..., task='name') to name its task"
             )
+            raise TaskDataError(table.label, None, f"no 'task' column; add one, or {hint}")
+        if only is not None and name != only:
+            return [], {name}
+    names: set[str] = set() if has_task_column else {name}
     examples: dict[str, list[Example]] = {}
     # task -> (value, where it was first given) for category and description
     given: dict[str, dict[str, tuple[str, str]]] = {}
@@ -439,6 +471,7 @@ def _group(table: _Table, only: str | None, category: str | None) -> list[Task]:
             raw = _cell(row, table, "task", required=True)
             assert raw is not None
             name = raw.strip()
+            names.add(name)
             if only is not None and name != only:
                 continue
         assert name is not None
@@ -465,9 +498,6 @@ def _group(table: _Table, only: str | None, category: str | None) -> list[Task]:
                     " leave it empty). If these are two different tasks, give them different"
                     " names",
                 )
-    if only is not None and not examples:
-        names = sorted({str(row.values.get("task", "")).strip() for row in table.rows})
-        raise TaskDataError(table.label, None, f"no task named {only!r}; the tasks are {names}")
     tasks = []
     for name, items in examples.items():
         seen = given.get(name, {})
@@ -483,4 +513,4 @@ def _group(table: _Table, only: str | None, category: str | None) -> list[Task]:
             task_category = category
         description = seen["description"][0] if "description" in seen else ""
         tasks.append(Task(name, items, category=task_category, description=description))
-    return tasks
+    return tasks, names

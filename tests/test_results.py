@@ -112,6 +112,33 @@ def test_save_load_round_trip(tmp_path):
     assert HeadScores.load(tmp_path / "scores").tasks == scores.tasks
 
 
+def test_meta_round_trip_keeps_non_finite_floats_and_gives_json_values(tmp_path):
+    meta = {
+        "model": "tiny",
+        "loss": float("nan"),
+        "limits": (float("-inf"), 1.5, float("inf")),
+        "nested": {"scale": np.float32("nan"), "runs": [1, {"best": float("inf")}]},
+        "labels": ("nan", "inf", "-inf"),  # strings stay strings
+        "note": "nan",
+    }
+    scores = HeadScores(np.zeros((1, 2, 2), np.float32), ["t"], meta=meta)
+    loaded = HeadScores.load(scores.save(tmp_path / "meta.npz")).meta
+    assert math.isnan(loaded["loss"]) and isinstance(loaded["loss"], float)
+    assert loaded["limits"] == [float("-inf"), 1.5, float("inf")]  # tuples come back as lists
+    assert math.isnan(loaded["nested"]["scale"])
+    assert loaded["nested"]["runs"] == [1, {"best": float("inf")}]
+    assert loaded["labels"] == ["nan", "inf", "-inf"]
+    assert loaded["note"] == "nan" and loaded["model"] == "tiny"
+    assert set(loaded) == set(meta)
+    # Saving what was loaded changes nothing more.
+    again = HeadScores.load(HeadScores(scores.values, ["t"], meta=loaded).save(tmp_path / "b"))
+    assert json.dumps(again.meta) == json.dumps(loaded)
+    # The header itself stays standard JSON: non-finite floats are strings there.
+    with np.load(tmp_path / "meta.npz", allow_pickle=False) as archive:
+        text = archive["header"].tobytes().decode("utf-8")
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
+
+
 def test_saved_file_is_documented_npz_without_pickles(tmp_path):
     path = make_scores().save(tmp_path / "scores.npz")
     with np.load(path, allow_pickle=False) as archive:
@@ -141,6 +168,16 @@ def test_load_rejects_foreign_and_future_files(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no HeadScores file"):
         HeadScores.load(tmp_path / "absent.npz")
+
+
+def test_load_rejects_a_plain_npy_array(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((1, 2, 3), np.float32))
+    with pytest.raises(ValueError) as info:
+        HeadScores.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} is not a HeadScores file")
+    assert "save with HeadScores.save" in message
 
 
 def test_load_refuses_pickled_payloads(tmp_path):

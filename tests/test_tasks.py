@@ -101,6 +101,24 @@ def test_load_list_of_dicts():
     check_loaded(load_tasks(ROWS))
 
 
+def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):
+    # JSON allows U+2028, U+2029 and U+0085 raw inside strings; only "\n" ends a line.
+    path = tmp_path / "seps.jsonl"
+    rows = [
+        {"prompt": "one\u2028two", "answer": " a"},
+        {"prompt": "three\u2029four\x85five", "answer": " b"},
+    ]
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    assert "\u2028" in lines[0]  # written raw, not escaped
+    path.write_text(lines[0] + "\r\n" + lines[1] + "\n", encoding="utf-8", newline="")
+    (task,) = load_tasks(path)
+    assert [e.prompt for e in task.examples] == ["one\u2028two", "three\u2029four\x85five"]
+    # Line numbers count "\n" only, so an error after such a line names the right one.
+    path.write_text("\n".join([*lines, "", "{not json}"]) + "\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match=rf"^{_re(path)}, line 4: invalid JSON"):
+        load_tasks(path)
+
+
 def test_csv_with_quoted_multiline_prompt_and_bom(tmp_path):
     path = tmp_path / "qa.csv"
     text = 'prompt,answer\n"Question: 2+2?\nAnswer:", 4\n'
@@ -141,6 +159,35 @@ def test_several_sources(tmp_path):
     first = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "answer": " x"}])
     second = write_jsonl(tmp_path / "b.jsonl", [{"prompt": "q", "answer": " y"}])
     assert [task.name for task in load_tasks([first, second])] == ["a", "b"]
+
+
+def test_task_argument_selects_across_several_sources(tmp_path):
+    first = write_jsonl(tmp_path / "a.jsonl", [{"task": "t1", "prompt": "p", "answer": " x"}])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"task": "t2", "prompt": "q", "answer": " y"}])
+    (found,) = load_tasks([first, second], task="t1")
+    assert found.name == "t1" and found.examples == [Example("p", " x")]
+    assert [t.name for t in load_tasks([first, second], task="t2")] == ["t2"]
+    # Files without a task column hold one task named after the file: task= selects, not names.
+    plain = write_jsonl(tmp_path / "c.jsonl", [{"prompt": "r", "answer": " z"}])
+    other = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "s", "answer": " w"}])
+    assert [t.name for t in load_tasks([plain, other], task="c")] == ["c"]
+    assert [t.name for t in load_tasks([first, plain], task="t1")] == ["t1"]
+    with pytest.raises(TaskDataError) as info:
+        load_tasks([first, second, plain], task="nope")
+    message = str(info.value)
+    assert message.startswith(f"{first}, {second}, {plain}: no task named 'nope'")
+    assert message.endswith("the tasks are ['c', 't1', 't2']")
+
+
+def test_several_sources_with_task_argument_still_reject_duplicates_and_untitled_frames(tmp_path):
+    pd = pytest.importorskip("pandas")
+    first = write_jsonl(tmp_path / "a.jsonl", [{"task": "t", "prompt": "p", "answer": " x"}])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"task": "t", "prompt": "q", "answer": " y"}])
+    with pytest.raises(TaskDataError, match=rf"^{_re(second)}: task 't' is also defined in"):
+        load_tasks([first, second], task="t")
+    frame = pd.DataFrame({"prompt": ["q"], "answer": [" y"]})
+    with pytest.raises(TaskDataError, match=r"^DataFrame: no 'task' column; add one, or load it"):
+        load_tasks([first, frame], task="t")
 
 
 def test_pandas_is_imported_only_for_dataframes(tmp_path):
@@ -207,6 +254,31 @@ def test_empty_answer_jsonl_dataframe_and_list(tmp_path):
         load_tasks(frame)
     frame.index = ["first", "second"]
     with pytest.raises(TaskDataError, match=r"^DataFrame, row 2 \(index 'second'\): empty"):
+        load_tasks(frame)
+
+
+@pytest.mark.parametrize("how", ["convert_dtypes", "read_csv"])
+def test_dataframe_with_pandas_string_dtypes_and_missing_cells(tmp_path, how):
+    pd = pytest.importorskip("pandas")
+    rows = [
+        {"task": "t", "prompt": "p", "answer": " a", "distractor": " b", "category": "K"},
+        {"task": "t", "prompt": "q", "answer": " c", "distractor": None, "category": None},
+    ]
+    if how == "convert_dtypes":
+        frame = pd.DataFrame(rows).convert_dtypes()
+    else:
+        path = tmp_path / "rows.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        frame = pd.read_csv(path, dtype="string")
+    assert frame["distractor"].dtype == "string" and frame["distractor"].iloc[1] is pd.NA
+    (task,) = load_tasks(frame)
+    assert task.examples == [Example("p", " a", " b"), Example("q", " c")]
+    assert task.category == "K"
+    # A missing required answer is still the clear "empty" error naming the row.
+    rows[1]["answer"] = None
+    frame = pd.DataFrame(rows).convert_dtypes()
+    assert frame["answer"].iloc[1] is pd.NA
+    with pytest.raises(TaskDataError, match=r"^DataFrame, row 2: empty 'answer'"):
         load_tasks(frame)
 
 
