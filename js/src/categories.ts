@@ -2,19 +2,20 @@
 
 export const UNCLASSIFIED = "Unclassified";
 export const UNCLASSIFIED_COLOR = "#d9d9d9";
-export const CATEGORY_COLORS: Record<string, string> = {
-  Algorithmic: "#1f77b4",
-  Knowledge: "#ff7f0e",
-  Linguistic: "#2ca02c",
-  Translation: "#d62728",
-};
+// Maps, not objects: they are looked up with user-provided names ("__proto__", "constructor").
+export const CATEGORY_COLORS: ReadonlyMap<string, string> = new Map([
+  ["Algorithmic", "#1f77b4"],
+  ["Knowledge", "#ff7f0e"],
+  ["Linguistic", "#2ca02c"],
+  ["Translation", "#d62728"],
+]);
 export const EXTRA_CATEGORY_COLORS = ["#17becf", "#bcbd22", "#7f7f7f"];
-export const MULTI_CATEGORY_COLORS: Record<string, string> = {
-  "2 categories": "#9467bd",
-  "3 categories": "#8c564b",
-  "4 categories": "#e377c2",
-  "5+ categories": "#393b79",
-};
+export const MULTI_CATEGORY_COLORS: ReadonlyMap<string, string> = new Map([
+  ["2 categories", "#9467bd"],
+  ["3 categories", "#8c564b"],
+  ["4 categories", "#e377c2"],
+  ["5+ categories", "#393b79"],
+]);
 
 /** Label of a head in `n` >= 2 categories. */
 export function multiLabel(n: number): string {
@@ -36,15 +37,14 @@ export function legendLabels(names: readonly string[]): string[] {
 }
 
 /** Colour of every label that can occur with these categories. */
-export function categoryColors(names: readonly string[]): Record<string, string> {
-  const colors: Record<string, string> = {};
+export function categoryColors(names: readonly string[]): Map<string, string> {
+  const colors = new Map<string, string>();
   let extra = 0;
   for (const name of names) {
-    if (Object.prototype.hasOwnProperty.call(CATEGORY_COLORS, name)) colors[name] = CATEGORY_COLORS[name];
-    else colors[name] = EXTRA_CATEGORY_COLORS[extra++ % EXTRA_CATEGORY_COLORS.length];
+    colors.set(name, CATEGORY_COLORS.get(name) ?? EXTRA_CATEGORY_COLORS[extra++ % EXTRA_CATEGORY_COLORS.length]);
   }
-  Object.assign(colors, MULTI_CATEGORY_COLORS);
-  colors[UNCLASSIFIED] = UNCLASSIFIED_COLOR;
+  for (const [label, color] of MULTI_CATEGORY_COLORS) colors.set(label, color);
+  colors.set(UNCLASSIFIED, UNCLASSIFIED_COLOR);
   return colors;
 }
 
@@ -111,11 +111,6 @@ export function codeLabel(code: number, names: readonly string[]): string {
   if (code >= 0) return names[code];
   if (code === UNCLASSIFIED_CODE) return UNCLASSIFIED;
   return multiLabel(-code);
-}
-
-/** Label string of every head (flat). */
-export function labels(result: Classification): string[] {
-  return Array.from(result.codes, (c) => codeLabel(c, result.names));
 }
 
 /** Categories a head belongs to, in order of appearance. */

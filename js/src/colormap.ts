@@ -39,18 +39,6 @@ export function lutIndex(v: number, vmin: number, vmax: number): number {
   return Math.min(LUT_SIZE - 1, Math.floor(x * LUT_SIZE));
 }
 
-/** `#rrggbb` of one value, or null for NaN. */
-export function colorHex(name: string, v: number, vmin: number, vmax: number): string | null {
-  const i = lutIndex(v, vmin, vmax);
-  if (i < 0) return null;
-  const t = lut(name);
-  return rgbHex(t[i * 3], t[i * 3 + 1], t[i * 3 + 2]);
-}
-
-export function rgbHex(r: number, g: number, b: number): string {
-  return "#" + [r, g, b].map((c) => c.toString(16).padStart(2, "0")).join("");
-}
-
 /** [r, g, b] of `#rgb` / `#rrggbb` / `rgb(a)(...)`; null when it cannot be parsed. */
 export function parseColor(text: string): [number, number, number] | null {
   const s = text.trim().toLowerCase();

@@ -1,5 +1,5 @@
 // Per-task cutoffs, pass counts and ranks (pure). Same rule as headwidget/categories.py.
-import { lowerBound, upperBound } from "./scale";
+import { upperBound } from "./scale";
 
 export type ThresholdMode = "value" | "top_percent";
 
@@ -28,12 +28,6 @@ export function taskCutoffs(
     }
   }
   return out;
-}
-
-/** Number of values >= cutoff (ties pass; NaN cutoff passes nothing). */
-export function countPassing(sorted: Float32Array, cutoff: number): number {
-  if (Number.isNaN(cutoff)) return 0;
-  return sorted.length - lowerBound(sorted, cutoff);
 }
 
 /** 1 + number of strictly larger values: 1 = most important; 0 for NaN. */

@@ -10,7 +10,7 @@ import {
   UNCLASSIFIED_CODE,
   type Classification,
 } from "./categories";
-import { dimmedLut, isColormap, lut, lutIndex, parseColor, type ColormapName } from "./colormap";
+import { dimmedLut, isColormap, lut, lutIndex, LUT_SIZE, parseColor, type ColormapName } from "./colormap";
 import {
   colorScales,
   computeStats,
@@ -53,6 +53,14 @@ import {
   type SliderRange,
   type ThresholdMode,
 } from "./threshold";
+
+/** Row and column step of each arrow key. */
+const ARROW_MOVES: ReadonlyMap<string, [number, number]> = new Map<string, [number, number]>([
+  ["ArrowUp", [-1, 0]],
+  ["ArrowDown", [1, 0]],
+  ["ArrowLeft", [0, -1]],
+  ["ArrowRight", [0, 1]],
+]);
 
 /** Share of a dimmed (below-threshold) head's colour that is kept; the rest is the background. */
 export const DIM_ALPHA = 0.28;
@@ -242,10 +250,6 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return "all";
   }
 
-  function fmtValue(v: number): string {
-    return formatValue(v);
-  }
-
   function countText(t: number): string {
     const n = classes ? classes.passes[t] : 0;
     const heads = n === 1 ? "head" : "heads";
@@ -338,7 +342,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     // rgb per code: index k for categories, then 2..5 categories, then unclassified
     const entries = [...classes.names, "2 categories", "3 categories", "4 categories", "5+ categories", UNCLASSIFIED];
     catRgb = new Uint8Array(entries.length * 3);
-    entries.forEach((label, i) => catRgb.set(parseColor(colors[label]) ?? [200, 200, 200], i * 3));
+    entries.forEach((label, i) => catRgb.set(parseColor(colors.get(label) ?? "") ?? [200, 200, 200], i * 3));
     for (const p of panels) if (p.countEl) p.countEl.textContent = countText(p.task);
   }
 
@@ -587,7 +591,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     for (const label of legendLabels(catNames())) {
       const item = h(doc, "div", { class: "hw-legend-item", role: "listitem" });
       const sw = h(doc, "span", { class: "hw-swatch", "aria-hidden": "true" });
-      sw.style.background = colors[label];
+      sw.style.background = colors.get(label) ?? "";
       item.append(sw, h(doc, "span", { class: "hw-legend-label" }, label));
       item.dataset.label = label;
       legend.append(item);
@@ -595,21 +599,27 @@ export function createView(model: Model, el: HTMLElement): () => void {
     grid.append(legend);
   }
 
-  function lutStrip(name: string): HTMLCanvasElement | null {
-    // 1 x 256 image, high values at the top
+  /** 1 x LUT_SIZE canvas of a colormap, high values at the top; made once per colormap (drawImage scales it). */
+  const strips = new Map<ColormapName, HTMLCanvasElement | null>();
+  function lutStrip(name: ColormapName): HTMLCanvasElement | null {
+    if (strips.has(name)) return strips.get(name)!;
     const c = doc.createElement("canvas");
     c.width = 1;
-    c.height = 256;
+    c.height = LUT_SIZE;
     const cx = c.getContext?.("2d") as CanvasRenderingContext2D | null;
-    if (!cx) return null;
-    const img = cx.createImageData(1, 256);
-    const t = lut(name);
-    for (let i = 0; i < 256; i++) {
-      const k = 255 - i;
-      img.data.set([t[k * 3], t[k * 3 + 1], t[k * 3 + 2], 255], i * 4);
+    let strip: HTMLCanvasElement | null = null;
+    if (cx) {
+      const img = cx.createImageData(1, LUT_SIZE);
+      const t = lut(name);
+      for (let i = 0; i < LUT_SIZE; i++) {
+        const k = LUT_SIZE - 1 - i;
+        img.data.set([t[k * 3], t[k * 3 + 1], t[k * 3 + 2], 255], i * 4);
+      }
+      cx.putImageData(img, 0, 0);
+      strip = c;
     }
-    cx.putImageData(img, 0, 0);
-    return c;
+    strips.set(name, strip);
+    return strip;
   }
 
   function drawColorbar() {
@@ -626,7 +636,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       const strip = lutStrip(colormap());
       ctx.imageSmoothingEnabled = false;
-      if (strip) ctx.drawImage(strip, 0, 0, 1, 256, 0, 0, 14, H);
+      if (strip) ctx.drawImage(strip, 0, 0, 1, LUT_SIZE, 0, 0, 14, H);
       ctx.strokeStyle = theme.border;
       ctx.lineWidth = 1;
       ctx.strokeRect(0.5, 0.5, 13, H - 1);
@@ -839,7 +849,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     const { plot } = p.box;
     const x = plot.left + plot.width + 8;
     const strip = lutStrip(colormap());
-    if (strip) ctx.drawImage(strip, 0, 0, 1, 256, x, plot.top, 7, plot.height);
+    if (strip) ctx.drawImage(strip, 0, 0, 1, LUT_SIZE, x, plot.top, 7, plot.height);
     ctx.strokeStyle = theme.border;
     ctx.strokeRect(x - 0.5, plot.top - 0.5, 8, plot.height + 1);
     const { ticks } = colorbarTicks(s.vmin, s.vmax, s.clippedTop, 2);
@@ -950,11 +960,18 @@ export function createView(model: Model, el: HTMLElement): () => void {
       setField(formatExact(threshold()), "");
       slider.setAttribute("aria-valuetext", `importance at least ${formatSig(threshold(), sliderDecimals)}`);
     }
-    const prog = get("progress") as { text?: string; fraction?: number; running?: boolean } | null;
-    const running = !!prog && prog.running === true;
-    progressEl.hidden = !running;
-    progressText.textContent = running ? String(prog?.text ?? "") : "";
-    progressFill.style.width = `${Math.round(100 * Math.min(1, Math.max(0, num(prog?.fraction, 0))))}%`;
+    // {text, fraction, running, error?} (headwidget/widget.py): the text shows whenever there is
+    // one ("waiting to score …" before, "error after …" / "interrupted after …" when scoring
+    // stopped); the bar only while running
+    const raw = get("progress");
+    const prog = (raw && typeof raw === "object" ? raw : {}) as { text?: unknown; fraction?: unknown; running?: unknown; error?: unknown };
+    const running = prog.running === true;
+    const text = prog.text == null ? "" : String(prog.text);
+    progressEl.hidden = !text && !running;
+    progressEl.classList.toggle("hw-progress-error", !!prog.error);
+    progressText.textContent = text;
+    progressBar.hidden = !running;
+    progressFill.style.width = `${Math.round(100 * Math.min(1, Math.max(0, num(prog.fraction, 0))))}%`;
   }
 
   const saver = throttle(() => model.save_changes(), 120);
@@ -1054,7 +1071,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       return [
         p.name,
         where,
-        `importance ${Number.isNaN(v) ? "n/a" : fmtValue(v)}`,
+        `importance ${Number.isNaN(v) ? "n/a" : formatValue(v)}`,
         Number.isNaN(v) ? `rank n/a of ${nValid}` : `rank ${rankOf(stats!.sorted[p.task], v)} of ${nValid}`,
         catLine,
       ];
@@ -1076,7 +1093,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     return [
       p.name,
       where,
-      `importance ${fmtValue(bestV)} (${tasks[best].name})`,
+      `importance ${formatValue(bestV)} (${tasks[best].name})`,
       `rank ${rankOf(stats!.sorted[best], bestV)} of ${stats!.sorted[best].length}`,
       p.kind === "allcats" ? `${catLine} (${label})` : catLine,
     ];
@@ -1106,7 +1123,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     const i = layer * shape[2] + head;
     if (p.kind === "task") {
       const v = norm[p.task * size + i];
-      live.textContent = `Layer ${layer}, head ${head}, importance ${Number.isNaN(v) ? "n/a" : fmtValue(v)}`;
+      live.textContent = `Layer ${layer}, head ${head}, importance ${Number.isNaN(v) ? "n/a" : formatValue(v)}`;
     } else {
       const cats = classes ? headCategories(classes, i) : [];
       live.textContent = `Layer ${layer}, head ${head}, categories: ${cats.length ? cats.join(", ") : "none"}`;
@@ -1164,13 +1181,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
         e.preventDefault();
         return;
       }
-      const moves: Record<string, [number, number]> = {
-        ArrowUp: [-1, 0],
-        ArrowDown: [1, 0],
-        ArrowLeft: [0, -1],
-        ArrowRight: [0, 1],
-      };
-      const mv = moves[e.key];
+      const mv = ARROW_MOVES.get(e.key);
       if (!mv) return;
       e.preventDefault();
       const sel = selection();
@@ -1268,7 +1279,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       ctx.textBaseline = "middle";
       legendLabels(catNames()).forEach((label, k) => {
         const y = oy + g.top + 2 + k * LEGEND_ROW;
-        ctx.fillStyle = colors[label];
+        ctx.fillStyle = colors.get(label) ?? theme.muted;
         ctx.fillRect(ox + g.left, y, 12, 12);
         ctx.fillStyle = theme.fg;
         ctx.fillText(label, ox + g.left + 18, y + 6);

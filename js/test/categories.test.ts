@@ -6,9 +6,10 @@ import {
   categoryColors,
   categoryNames,
   classify,
+  codeLabel,
   headCategories,
-  labels,
   legendLabels,
+  type Classification,
 } from "../src/categories";
 import { computeStats } from "../src/data";
 import { taskCutoffs } from "../src/threshold";
@@ -36,6 +37,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const fixturePath = resolve(here, "../../tests/fixtures/categories_cases.json");
 const fixture = JSON.parse(readFileSync(fixturePath, "utf-8")) as { cases: Case[] } | Case[];
 const cases: Case[] = Array.isArray(fixture) ? fixture : fixture.cases;
+
+/** Label of every head, as the view shows them (tooltips of the All Categories panel). */
+const labels = (r: Classification) => Array.from(r.codes, (c) => codeLabel(c, r.names));
 
 /** Run the whole JS pipeline the view uses: float32 values -> sorted stats -> cutoffs -> classify. */
 function run(c: Case) {
@@ -69,7 +73,7 @@ describe("category rule matches headwidget/categories.py (tests/fixtures/categor
       });
       it("legend and colours", () => {
         expect(legendLabels(result.names)).toEqual(c.expected.legend);
-        expect(categoryColors(result.names)).toEqual(c.expected.colors);
+        expect(Object.fromEntries(categoryColors(result.names))).toEqual(c.expected.colors);
       });
     });
   }
@@ -111,9 +115,34 @@ describe("category rule, hand-computed", () => {
       "Unclassified",
     ]);
     const colors = categoryColors([...names, "Syntax", "Memory", "Math", "Other"]);
-    expect(colors.Algorithmic).toBe("#1f77b4");
-    expect(colors.Translation).toBe("#d62728");
-    expect([colors.Syntax, colors.Memory, colors.Math, colors.Other]).toEqual(["#17becf", "#bcbd22", "#7f7f7f", "#17becf"]);
-    expect(colors["Unclassified"]).toBe("#d9d9d9");
+    expect(colors.get("Algorithmic")).toBe("#1f77b4");
+    expect(colors.get("Translation")).toBe("#d62728");
+    expect(["Syntax", "Memory", "Math", "Other"].map((n) => colors.get(n))).toEqual(["#17becf", "#bcbd22", "#7f7f7f", "#17becf"]);
+    expect(colors.get("Unclassified")).toBe("#d9d9d9");
+  });
+});
+
+describe("category names that are Object.prototype keys", () => {
+  const names = ["__proto__", "constructor", "toString"];
+
+  it("get their own colours, legend entries and labels", () => {
+    const colors = categoryColors(names);
+    expect(names.map((n) => colors.get(n))).toEqual(["#17becf", "#bcbd22", "#7f7f7f"]);
+    expect(colors.get("hasOwnProperty")).toBeUndefined();
+    for (const label of legendLabels(names)) expect(colors.get(label)).toMatch(/^#[0-9a-f]{6}$/);
+    // 3 tasks x 1 layer x 3 heads: head 0 passes task 0 only, head 1 tasks 1 and 2, head 2 none
+    const values = new Float32Array([0.9, 0, 0, 0, 0.9, 0, 0, 0.9, 0]);
+    const r = classify(values, [3, 1, 3], names, [0.5, 0.5, 0.5]);
+    expect(r.names).toEqual(names);
+    expect(labels(r)).toEqual(["__proto__", "2 categories", "Unclassified"]);
+    expect(headCategories(r, 1)).toEqual(["constructor", "toString"]);
+    expect(categoryNames(["toString", null, "toString", "__proto__"])).toEqual(["toString", "__proto__"]);
+  });
+
+  it("do not change the colours of other categories", () => {
+    const colors = categoryColors(["__proto__", "Knowledge", "constructor"]);
+    expect(colors.get("Knowledge")).toBe("#ff7f0e");
+    expect([colors.get("__proto__"), colors.get("constructor")]).toEqual(["#17becf", "#bcbd22"]);
+    expect(Object.getPrototypeOf(Object.fromEntries(colors))).toBe(Object.prototype);
   });
 });

@@ -1,4 +1,7 @@
 // @vitest-environment happy-dom
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../src/index";
 
@@ -332,6 +335,136 @@ describe("render() with a fake model", () => {
     model.set("progress", {});
     await tick();
     expect(p.hidden).toBe(true);
+  });
+
+  it("shows the waiting text before scoring and an error when scoring stopped, without a bar", async () => {
+    // the dicts headwidget/widget.py writes to `progress`
+    const { root, model } = mount({ progress: { text: "waiting to score 3 tasks · 4 layers", fraction: 0, running: false } });
+    const p = root.querySelector<HTMLElement>(".hw-progress")!;
+    const bar = root.querySelector<HTMLElement>(".hw-progress-bar")!;
+    expect(p.hidden).toBe(false);
+    expect(p.textContent).toBe("waiting to score 3 tasks · 4 layers");
+    expect(bar.hidden).toBe(true);
+    expect(p.classList.contains("hw-progress-error")).toBe(false);
+    model.set("progress", { text: "task 1/3 · layer 3/4 · ETA 2s", fraction: 0.25, running: true });
+    await tick();
+    expect(p.hidden).toBe(false);
+    expect(bar.hidden).toBe(false);
+    expect(p.classList.contains("hw-progress-error")).toBe(false);
+    model.set("progress", { text: "error after 3/4 layers: out of memory", fraction: 0.75, running: false, error: true });
+    await tick();
+    expect(p.hidden).toBe(false);
+    expect(p.textContent).toBe("error after 3/4 layers: out of memory");
+    expect(p.classList.contains("hw-progress-error")).toBe(true);
+    expect(bar.hidden).toBe(true);
+    expect(p.getAttribute("role")).toBe("status");
+    model.set("progress", { text: "interrupted after 1/4 layers", fraction: 0.25, running: false, error: true });
+    await tick();
+    expect(p.textContent).toBe("interrupted after 1/4 layers");
+    expect(p.classList.contains("hw-progress-error")).toBe(true);
+    // a new run clears the error style; scoring done clears everything
+    model.set("progress", { text: "scoring 3 tasks…", fraction: 0, running: true });
+    await tick();
+    expect(p.classList.contains("hw-progress-error")).toBe(false);
+    model.set("progress", {});
+    await tick();
+    expect(p.hidden).toBe(true);
+  });
+
+  it("styles the progress error with the error colour", async () => {
+    const css = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), "../src/widget.css"), "utf-8");
+    const style = document.createElement("style");
+    style.textContent = css;
+    document.head.append(style);
+    try {
+      const { root, model } = mount({ progress: { text: "error after 3/4 layers: out of memory", fraction: 0.75, running: false, error: true } });
+      await tick();
+      const p = root.querySelector<HTMLElement>(".hw-progress")!;
+      const color = getComputedStyle(p).color;
+      expect(color).toBe("#c62828"); // --hw-error outside JupyterLab and VS Code (light theme)
+      model.set("progress", { text: "waiting to score 3 tasks · 4 layers", fraction: 0, running: false });
+      await tick();
+      expect(color).not.toBe(getComputedStyle(p).color);
+      expect(getComputedStyle(p).display).not.toBe("none");
+    } finally {
+      style.remove();
+    }
+  });
+
+  it("handles tasks and categories named like Object.prototype keys", async () => {
+    const names = ["__proto__", "constructor", "toString"];
+    const { root, model } = mount({ tasks: names.map((name) => ({ name, category: name, description: "", baseline: null })) });
+    expect(root.dataset.ready).toBe("true");
+    expect(Array.from(root.querySelectorAll("button[role=tab]")).map((t) => t.textContent)).toEqual([
+      "All tasks",
+      "Categories",
+      ...names,
+    ]);
+    expect(Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.hw-canvas")).map((c) => c.dataset.panel)).toEqual(names);
+    model.set("tab", "categories");
+    await tick();
+    expect(root.querySelector(".hw-message")!.textContent).toBe("");
+    expect(Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.hw-canvas")).map((c) => c.dataset.panel)).toEqual([
+      "All Categories",
+      ...names,
+    ]);
+    const swatches = Array.from(root.querySelectorAll<HTMLElement>(".hw-legend-item")).map((i) => [
+      i.dataset.label,
+      i.querySelector<HTMLElement>(".hw-swatch")!.style.background,
+    ]);
+    expect(swatches.map(([label]) => label)).toEqual(["3 categories", "2 categories", "toString", "constructor", "__proto__", "Unclassified"]);
+    for (const [, bg] of swatches) expect(bg).not.toBe("");
+    model.set("tab", "task:__proto__");
+    await tick();
+    expect(root.dataset.tab).toBe("task:__proto__");
+    expect(root.querySelector(".hw-task-meta")!.textContent).toBe("category: __proto__");
+  });
+
+  it("makes the colour-bar strip once per colormap", async () => {
+    // happy-dom has no 2D context: stand one in so that the drawing code runs
+    const proto = HTMLCanvasElement.prototype as unknown as { getContext: unknown };
+    const original = proto.getContext;
+    const noop = () => {};
+    proto.getContext = function () {
+      const state: Record<string | symbol, unknown> = {
+        createImageData: (w: number, hgt: number) => ({ width: w, height: hgt, data: new Uint8ClampedArray(w * hgt * 4) }),
+        measureText: (text: string) => ({ width: text.length * 6 }),
+        createPattern: () => null,
+        fillStyle: "#000000",
+      };
+      return new Proxy(state, { get: (t, k) => (k in t ? t[k] : noop), set: (t, k, v) => ((t[k] = v), true) });
+    };
+    const created = { canvases: 0 };
+    const createElement = document.createElement.bind(document);
+    const spy = (tag: string, opts?: ElementCreationOptions) => {
+      if (tag.toLowerCase() === "canvas") created.canvases++;
+      return createElement(tag, opts);
+    };
+    (document as { createElement: unknown }).createElement = spy;
+    try {
+      const { root, model } = mount();
+      expect(root.querySelector("canvas.hw-colorbar")).not.toBeNull();
+      const redraw = async (trait: string, value: unknown) => {
+        created.canvases = 0;
+        model.set(trait, value);
+        await tick();
+        return created.canvases;
+      };
+      // redraws that only recolour (selection, threshold) make no canvas at all
+      expect(await redraw("selected_head", [1, 1])).toBe(0);
+      expect(await redraw("threshold", 0.05)).toBe(0);
+      // a new colormap: one strip; back to the first one: cached
+      expect(await redraw("colormap", "magma")).toBe(1);
+      expect(await redraw("colormap", "viridis")).toBe(0);
+      // per-task bars (one per panel) share the cached strip
+      await redraw("color_range", "per_task");
+      expect(root.querySelector("canvas.hw-colorbar")).toBeNull();
+      expect(await redraw("threshold", 0.06)).toBe(0);
+      expect(await redraw("colormap", "cividis")).toBe(1);
+    } finally {
+      delete (document as { createElement?: unknown }).createElement;
+      proto.getContext = original;
+    }
   });
 
   it("redraws when streamed values arrive", async () => {

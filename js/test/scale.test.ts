@@ -6,7 +6,6 @@ import {
   formatPercent,
   formatSig,
   intTicks,
-  lowerBound,
   niceStep,
   percentileSorted,
   upperBound,
@@ -137,9 +136,8 @@ describe("sorted-array helpers", () => {
     expect(percentileSorted([], 50)).toBeNaN();
   });
   it("finds bounds", () => {
-    expect(lowerBound(a, 2)).toBe(1);
     expect(upperBound(a, 2)).toBe(3);
-    expect(lowerBound(a, 0)).toBe(0);
+    expect(upperBound(a, 0)).toBe(0);
     expect(upperBound(a, 9)).toBe(5);
   });
 });
