@@ -108,10 +108,13 @@ class HeadScores:
             return self._replace(self.values.copy())
         if how != "share":
             raise ValueError(f"normalized() takes 'share' or 'raw', got {how!r}")
-        totals = np.nansum(np.abs(self.values), axis=(1, 2), keepdims=True)
+        # in float64, rounded to float32 once: as the widget's front end computes it, so that
+        # grid.assignment() agrees with the browser to the last bit
+        values = self.values.astype(np.float64)
+        totals = np.nansum(np.abs(values), axis=(1, 2), keepdims=True)
         safe = np.where(totals > 0, totals, 1.0)
         meta = {**self.meta, "normalization": "share"}
-        return self._replace((self.values / safe).astype(np.float32), meta=meta)
+        return self._replace((values / safe).astype(np.float32), meta=meta)
 
     def _replace(self, values: np.ndarray, meta: Mapping[str, Any] | None = None) -> HeadScores:
         return HeadScores(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 import traitlets as t
 
 from . import categories as cat
+from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task
 
@@ -107,6 +109,10 @@ def _task_dicts(
     ]
 
 
+def _has_categories(tasks: Sequence[Mapping[str, Any]]) -> bool:
+    return any(task.get("category") for task in tasks)
+
+
 def _format_seconds(seconds: float) -> str:
     seconds = max(0, round(seconds))
     if seconds < 60:
@@ -116,6 +122,44 @@ def _format_seconds(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _task_list(tasks: Any) -> list[Task]:
+    """The ``tasks`` argument as a checked list (``None``: the built-in "operations" suite)."""
+    if tasks is None:
+        from .suites import load_suite
+
+        return load_suite("operations")
+    if isinstance(tasks, str):
+        raise TypeError(
+            f"tasks must be a Task or a list of Task, got str {tasks!r}; for a built-in suite"
+            f" pass its tasks: tasks=load_suite({tasks!r}) (from headwidget import load_suite),"
+            " or tasks=load_tasks(path) for your own task file"
+        )
+    if isinstance(tasks, (bytes, Path)):
+        raise TypeError(
+            f"tasks must be a Task or a list of Task, got {type(tasks).__name__} {tasks!r};"
+            " for a task file pass tasks=load_tasks(path) (from headwidget import load_tasks)"
+        )
+    if isinstance(tasks, Task):
+        return [tasks]
+    try:
+        task_list = list(tasks)
+    except TypeError:
+        raise TypeError(
+            f"tasks must be a Task or a list of Task, got {type(tasks).__name__}"
+        ) from None
+    wrong = sorted({type(task).__name__ for task in task_list if not isinstance(task, Task)})
+    if not task_list or wrong:
+        got = f"a list holding {', '.join(wrong)}" if wrong else "an empty list"
+        raise TypeError(
+            f"tasks must be a Task or a non-empty list of Task, got {got}; build tasks with"
+            " Task(name, examples), load_suite(name) or load_tasks(path)"
+        )
+    names = [task.name for task in task_list]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be unique, got {names}")
+    return task_list
 
 
 def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
@@ -132,6 +176,8 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
 
 
 _HTML_TRAITS = ("shape", "tasks", *TRAIT_OPTIONS)
+# state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
+_HTML_DEFAULT_THRESHOLDS = "_default_thresholds"
 
 # A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
 # the Jupyter widget manager, and the bundle is imported from a blob: URL.
@@ -152,11 +198,25 @@ _HTML_PAGE = """<!doctype html>
 const bytes = (id) =>
   Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
 class Model {{
-  constructor(state) {{ this.state = state; this.listeners = new Map(); }}
+  // defaults: the automatic thresholds per normalization, when the threshold was automatic
+  constructor(state, defaults) {{
+    this.state = state;
+    this.defaults = defaults || null;
+    this.listeners = new Map();
+  }}
   get(name) {{ return this.state[name]; }}
   set(name, value) {{
+    const changed = [name];
+    const d = this.defaults;
+    const before = this.state.normalization;
+    // as in Python: a threshold still at its automatic value follows the new units
+    if (name === "normalization" && d && value !== before && typeof d[value] === "number"
+        && this.state.threshold === d[before]) {{
+      this.state.threshold = d[value];
+      changed.push("threshold");
+    }}
     this.state[name] = value;
-    this.emit(`change:${{name}}`, this, value);
+    for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
     this.emit("change", this);
   }}
   on(event, callback) {{
@@ -179,8 +239,10 @@ class Model {{
   send() {{}}
 }}
 const state = JSON.parse(document.getElementById("headwidget-state").textContent);
+const defaults = state.{defaults_key};
+delete state.{defaults_key};
 state.values = new DataView(bytes("headwidget-values").buffer);
-const model = new Model(state);
+const model = new Model(state, defaults);
 const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
 const module = await import(URL.createObjectURL(code));
 let widget = module.default ?? module;
@@ -199,7 +261,10 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     ``source`` is a :class:`~headwidget.HeadScores` (shown as is), a path to a saved ``.npz``, or a
     Hugging Face causal LM, which is scored with :func:`headwidget.score_heads` when the grid is
-    displayed (or :meth:`compute` is called), the heatmaps filling in as layers finish.
+    displayed (or :meth:`compute` is called), the heatmaps filling in as layers finish. Only
+    displaying the grid itself (last expression of a cell, ``display(grid)``) starts scoring: a
+    grid shown inside a container, ``VBox([grid, grid.head_profile()])``, waits ("waiting to
+    score …") until you call ``grid.compute()``.
 
     ``tokenizer`` defaults to ``AutoTokenizer.from_pretrained(model.name_or_path)`` and ``tasks``
     to the built-in ``"operations"`` suite. ``options`` are any of the synced traits below
@@ -219,7 +284,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ``selected_task``, ``progress``, ``title``.
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
-    >>> grid.threshold = 0.002                                            # doctest: +SKIP
+    >>> grid.top_percent = 2                                              # doctest: +SKIP
     """
 
     values = t.Bytes(b"", help="float32 little-endian, C order [n_tasks, n_layers, n_heads]").tag(
@@ -231,9 +296,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     threshold_mode = t.Enum(("value", "top_percent"), default_value="value").tag(sync=True)
     threshold = t.Float(0.0).tag(sync=True)
     top_percent = t.Float(5.0).tag(sync=True)
-    colormap = t.Enum(("viridis", "magma", "cividis", "diverging"), default_value="viridis").tag(
-        sync=True
-    )
+    colormap = t.Enum(tuple(COLORMAPS), default_value="viridis").tag(sync=True)
     color_range = t.Enum(("shared", "per_task"), default_value="shared").tag(sync=True)
     vmax = t.Float(None, allow_none=True).tag(sync=True)
     vmin = t.Float(None, allow_none=True).tag(sync=True)
@@ -271,9 +334,20 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._auto_threshold = "threshold" not in trait_options
         self._auto_title = "title" not in trait_options
         self._auto_threshold_value: float | None = None
+        self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
+        self._profiles_observed = False
 
         if isinstance(source, (str, Path)):
-            source = HeadScores.load(source)
+            try:
+                source = HeadScores.load(source)
+            except FileNotFoundError as err:
+                if not isinstance(source, str):
+                    raise
+                raise FileNotFoundError(
+                    f"{err}; to score a model, load it"
+                    f" (AutoModelForCausalLM.from_pretrained({source!r})) and pass the model"
+                    " object"
+                ) from None
         if isinstance(source, HeadScores):
             if tokenizer is not None or tasks is not None or scoring:
                 given = [
@@ -334,6 +408,12 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     def _check_tab(self, proposal: t.Bunch) -> str:
         tab = proposal["value"]
         names = [task["name"] for task in self.tasks]
+        if tab == "categories" and names and not _has_categories(self.tasks):
+            raise t.TraitError(
+                "tab='categories' needs tasks with a category, and none of these tasks"
+                f" {names} has one; give the tasks categories (Task(..., category=...) or"
+                " HeadScores(..., categories={...})) or use tab='all'"
+            )
         if tab in ("all", "categories"):
             return tab
         if tab.startswith("task:") and tab[5:] in names:
@@ -413,7 +493,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             if tasks is not None:
                 names = [task["name"] for task in tasks]
                 self.tasks = tasks
-                if self.tab.startswith("task:") and self.tab[5:] not in names:
+                if (self.tab.startswith("task:") and self.tab[5:] not in names) or (
+                    self.tab == "categories" and not _has_categories(tasks)
+                ):
                     self.tab = "all"
                 if self.selected_task not in ("", *names):
                     self.selected_task = ""
@@ -428,8 +510,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             if self._auto_threshold:
                 self._update_default_threshold(values)
 
-    def _normalized(self, values: np.ndarray) -> np.ndarray:
-        if self.normalization == "raw":
+    def _normalized(self, values: np.ndarray, normalization: str | None = None) -> np.ndarray:
+        if (normalization or self.normalization) == "raw":
             return values
         names = [f"t{i}" for i in range(values.shape[0])]
         return HeadScores(values, names).normalized("share").values
@@ -439,7 +521,11 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             values = self.values_array()
         if values.size == 0 or np.isnan(values).all():
             return
-        self._set_threshold(cat.default_threshold(self._normalized(values)), auto=True)
+        self._set_threshold(self._default_threshold(values, self.normalization), auto=True)
+
+    def _default_threshold(self, values: np.ndarray, normalization: str) -> float:
+        """The automatic threshold of ``values`` under ``normalization`` ("share" or "raw")."""
+        return cat.default_threshold(self._normalized(values, normalization))
 
     def _set_threshold(self, value: float, *, auto: bool) -> None:
         self._auto_threshold_value = float(value) if auto else None
@@ -491,13 +577,28 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         state = {name: getattr(self, name) for name in _HTML_TRAITS}
         state["progress"] = {}
         state["selected_head"] = list(self.selected_head) if self.selected_head else None
-        # "</" cannot end the JSON's script element early when escaped as "<\/"
-        state_json = json.dumps(state, allow_nan=False).replace("</", "<\\/")
+        values = self.values_array()
+        if self._auto_threshold and values.size and not np.isnan(values).all():
+            # the page has no Python to recompute an automatic threshold when normalization
+            # changes: it switches between these (see _HTML_PAGE's Model)
+            state[_HTML_DEFAULT_THRESHOLDS] = {
+                how: self._default_threshold(values, how) for how in ("share", "raw")
+            }
+        # No "<" at all in the script element's text (nor ">", "&"): "</script" would end it
+        # early and "<!--<script" would put the parser in the double-escaped state; JSON reads
+        # the \u escapes back as the same characters.
+        state_json = (
+            json.dumps(state, allow_nan=False)
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+        )
         css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
         page = _HTML_PAGE.format(
             title=html.escape(self.title or "headwidget"),
             css=css.replace("</", "<\\/"),
             state=state_json,
+            defaults_key=_HTML_DEFAULT_THRESHOLDS,
             values=base64.b64encode(self.values).decode("ascii"),
             bundle=base64.b64encode(_ESM_PATH.read_bytes()).decode("ascii"),
         )
@@ -511,6 +612,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
+        task_list = _task_list(tasks)  # before the possibly slow tokenizer download
         # fail at construction, not later when the grid is displayed
         from .metrics import check_metric
 
@@ -530,16 +632,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     f"could not load a tokenizer for model {name!r} ({type(err).__name__}: {err});"
                     " pass it: HeadImportanceGrid(model, tokenizer=tokenizer)"
                 ) from err
-        if tasks is None:
-            from .suites import load_suite
-
-            tasks = load_suite("operations")
-        task_list = [tasks] if isinstance(tasks, Task) else list(tasks)
-        if not task_list or not all(isinstance(task, Task) for task in task_list):
-            raise TypeError("tasks must be a Task or a non-empty list of Task")
         names = [task.name for task in task_list]
-        if len(set(names)) != len(names):
-            raise ValueError(f"task names must be unique, got {names}")
         self._pending = (model, tokenizer, task_list, scoring)
         task_dicts = _task_dicts(
             names,
@@ -552,8 +645,12 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             # what the engine records as meta["model"], so the title does not change at the end
             config = getattr(model, "config", None)
             self.title = str(getattr(config, "name_or_path", "") or type(model).__name__)
+        # displaying the grid itself scores it; shown inside a container it waits for compute()
         self.progress = {
-            "text": f"waiting to score {len(task_list)} tasks · {n_layers} layers",
+            "text": (
+                f"waiting to score {len(task_list)} tasks · {n_layers} layers: call"
+                " grid.compute() (displaying the grid by itself also starts it)"
+            ),
             "fraction": 0.0,
             "running": False,
         }
@@ -561,8 +658,10 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     def compute(self, *, progress_bar: bool = False) -> HeadScores:
         """Score the model now, in this thread, streaming partial results to any open view.
 
-        Displaying the grid calls this; call it yourself in scripts. Once scored it just returns
-        the scores. If scoring fails, the layers already scored stay shown, the error text goes
+        Displaying the grid by itself calls this. Call it yourself in scripts, and when the grid
+        is shown inside a container: ``VBox([grid, grid.head_profile()])`` does not start
+        scoring, so run ``grid.compute()`` after displaying it. Once scored it just returns the
+        scores. If scoring fails, the layers already scored stay shown, the error text goes
         to ``progress`` and the error is raised again. ``progress_bar=True`` also prints the
         engine's tqdm bar (handy in scripts; the grid has its own progress line).
 
@@ -650,10 +749,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     def head_profile(self, *, height: int = 220) -> Any:
         """A small bqplot bar chart of the selected head's importance in every task, kept in
-        sync with ``selected_head`` (normalized like the grid). Needs ``pip install bqplot``.
+        sync with ``selected_head`` (normalized like the grid) until ``figure.close()``. Needs
+        ``pip install bqplot``. A grid of a model shown this way, inside a container, is scored
+        only when you call ``grid.compute()``.
 
         >>> from ipywidgets import VBox                    # doctest: +SKIP
         >>> VBox([grid, grid.head_profile()])              # doctest: +SKIP
+        >>> grid.compute()     # a model's grid: score it now  # doctest: +SKIP
         """
         try:
             import bqplot as bq
@@ -677,21 +779,39 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             fig_margin={"top": 30, "bottom": 70, "left": 50, "right": 10},
             layout={"height": f"{height}px", "width": "100%"},
         )
+        # One observer on the grid for all its profiles, which it holds weakly: a profile that
+        # is closed (figure.close()) or no longer referenced stops being updated and is dropped.
+        if not self._profiles_observed:
+            self.observe(
+                self._update_profiles, names=["selected_head", "values", "normalization", "tasks"]
+            )
+            self._profiles_observed = True
+        self._profiles.add(figure)
+        self._update_profiles(figures=[figure])
+        return figure
 
-        def update(_: Any = None) -> None:
-            names = [task["name"] for task in self.tasks]
-            head = self.selected_head
-            if head is None or not names:
-                heights = np.zeros(len(names))
-                figure.title = "select a head"
-            else:
-                heights = self._normalized(self.values_array())[:, head[0], head[1]]
-                heights = np.nan_to_num(heights, nan=0.0)
-                figure.title = f"Layer {head[0]} · Head {head[1]} ({self.normalization})"
+    def _update_profiles(self, change: Any = None, *, figures: Sequence[Any] | None = None) -> None:
+        for figure in [figure for figure in self._profiles if figure.comm is None]:
+            self._profiles.discard(figure)  # closed
+        figures = [
+            figure
+            for figure in (self._profiles if figures is None else figures)
+            if figure.comm is not None
+        ]
+        if not figures:
+            return
+        names = [task["name"] for task in self.tasks]
+        head = self.selected_head
+        if head is None or not names:
+            heights = np.zeros(len(names))
+            title = "select a head"
+        else:
+            heights = self._normalized(self.values_array())[:, head[0], head[1]]
+            heights = np.nan_to_num(heights, nan=0.0)
+            title = f"Layer {head[0]} · Head {head[1]} ({self.normalization})"
+        for figure in figures:
+            bars = figure.marks[0]
+            figure.title = title
             with bars.hold_sync():
                 bars.x = names
                 bars.y = heights
-
-        self.observe(update, names=["selected_head", "values", "normalization", "tasks"])
-        update()
-        return figure

@@ -76,6 +76,27 @@ def test_share_normalization_ignores_nan_cells():
     assert np.nansum(np.abs(task)) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_share_normalization_rounds_to_float32_once_like_the_front_end():
+    # js/src/data.ts sums |v| in float64 (in order, skipping NaN) and rounds each quotient to
+    # float32 once; a float32 total would be off by up to an ulp in many cells
+    rng = np.random.default_rng(3)
+    values = rng.gamma(0.5, 1.0, size=(2, 24, 32)).astype(np.float32)
+    values[1, 5, 7] = np.nan
+    share = HeadScores(values, ["a", "b"]).normalized("share").values
+    assert share.dtype == np.float32
+    expected = np.empty_like(values)
+    for task in range(values.shape[0]):
+        total = 0.0
+        for v in values[task].ravel().tolist():
+            if v == v:
+                total += abs(v)
+        expected[task] = [[v / total for v in row] for row in values[task].tolist()]
+    np.testing.assert_array_equal(share, expected)
+    # the float32 route this replaces does differ in the last bit
+    float32_total = np.nansum(np.abs(values), axis=(1, 2), keepdims=True)
+    assert (values / float32_total != expected).any()
+
+
 def test_top_heads_orders_by_importance_and_skips_nan():
     values = np.zeros((1, 2, 3), np.float32)
     values[0, 1, 2] = 5

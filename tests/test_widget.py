@@ -519,3 +519,180 @@ def test_bad_scoring_options_fail_at_construction() -> None:
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="bogus")
     with pytest.raises(ValueError, match="ablation must be"):
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), ablation="noise")
+
+
+# -- review fixes: HTML export, head_profile, tab, messages, shared names -------------------------
+
+
+def html_script_texts(page: str) -> dict[str, str]:
+    """The text of each <script id=...> element, as an HTML parser reads the page."""
+    from html.parser import HTMLParser
+
+    texts: dict[str, str] = {}
+
+    class Scripts(HTMLParser):
+        current: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "script":
+                self.current = dict(attrs).get("id") or f"script{len(texts)}"
+                texts[self.current] = ""
+
+        def handle_endtag(self, tag):
+            if tag == "script":
+                self.current = None
+
+        def handle_data(self, data):
+            if self.current is not None:
+                texts[self.current] += data
+
+    Scripts().feed(page)
+    return texts
+
+
+def test_save_html_escapes_every_angle_bracket_in_the_state(tmp_path) -> None:
+    tricky = "<!--<script>x</script>"
+    values = np.random.default_rng(0).gamma(0.5, 1.0, size=(2, 3, 4)).astype(np.float32)
+    scores = HeadScores(
+        values,
+        [tricky, "a & b > c"],
+        categories={tricky: "Knowledge"},
+        descriptions={tricky: tricky},
+    )
+    grid = HeadImportanceGrid(scores, title=tricky)
+    page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
+    texts = html_script_texts(page)
+    # the state element ends where it should: the values and the bundle still follow it
+    assert list(texts)[:3] == ["headwidget-state", "headwidget-values", "headwidget-bundle"]
+    text = texts["headwidget-state"]
+    assert not set("<>&") & set(text)
+    state = json.loads(text)
+    assert [task["name"] for task in state["tasks"]] == [tricky, "a & b > c"]
+    assert state["tasks"][0]["description"] == tricky and state["title"] == tricky
+    assert state["tasks"] == grid.tasks
+
+
+def test_save_html_inlines_the_automatic_threshold_of_each_normalization(tmp_path) -> None:
+    scores = make_scores(n_layers=8, n_heads=8)
+    defaults = {
+        "share": cat.default_threshold(scores.normalized("share").values),
+        "raw": cat.default_threshold(scores.values),
+    }
+    assert defaults["share"] != defaults["raw"]
+
+    def saved_state(grid: HeadImportanceGrid) -> dict:
+        page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
+        return json.loads(html_script_texts(page)["headwidget-state"])
+
+    for normalization in ("share", "raw"):
+        grid = HeadImportanceGrid(scores, normalization=normalization)
+        state = saved_state(grid)
+        assert state["_default_thresholds"] == defaults
+        assert state["threshold"] == grid.threshold == defaults[normalization]
+    # the page's model reads them out of the state and switches on a change of normalization
+    page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
+    assert "delete state._default_thresholds" in page
+    assert "new Model(state, defaults)" in page
+    # a threshold the user chose is kept as it is: nothing to switch to
+    grid.threshold = 0.5
+    assert "_default_thresholds" not in saved_state(grid)
+    assert "_default_thresholds" not in saved_state(HeadImportanceGrid(scores, threshold=0.01))
+
+
+def test_head_profile_adds_one_observer_however_many_profiles() -> None:
+    pytest.importorskip("bqplot")
+
+    def n_observers() -> int:
+        return sum(
+            len(handlers)
+            for by_type in grid._trait_notifiers.values()
+            for handlers in by_type.values()
+        )
+
+    scores = make_scores()
+    grid = HeadImportanceGrid(scores)
+    before = n_observers()
+    first = grid.head_profile()
+    once = n_observers()
+    assert once == before + 4  # selected_head, values, normalization, tasks
+    others = [grid.head_profile() for _ in range(2)]
+    assert n_observers() == once
+    grid.selected_head = (1, 4)
+    share = scores.normalized("share").values
+    for figure in (first, *others):
+        np.testing.assert_allclose(figure.marks[0].y, np.nan_to_num(share[:, 1, 4]))
+        assert figure.title == "Layer 1 · Head 4 (share)"
+    first.close()
+    grid.selected_head = (0, 0)  # a closed profile is no longer updated, and let go
+    assert first not in grid._profiles and len(grid._profiles) == 2
+    assert first.title == "Layer 1 · Head 4 (share)"
+    assert others[0].title == "Layer 0 · Head 0 (share)"
+
+
+def test_categories_tab_needs_tasks_with_a_category() -> None:
+    plain = HeadScores(np.ones((2, 2, 3), np.float32), ["x", "y"])
+    with pytest.raises(traitlets.TraitError, match=r"tab='categories' needs tasks with a category"):
+        HeadImportanceGrid(plain, tab="categories")
+    grid = HeadImportanceGrid(plain)
+    with pytest.raises(traitlets.TraitError, match="none of these tasks"):
+        grid.tab = "categories"
+    assert grid.tab == "all"
+    # new scores without categories take the grid off the Categories tab, as off a task: tab
+    grid = HeadImportanceGrid(make_scores(), tab="categories")
+    grid.set_scores(plain)
+    assert grid.tab == "all"
+    grid.set_scores(make_scores())
+    grid.tab = "categories"
+    assert grid.tab == "categories"
+
+
+def test_tasks_given_as_a_suite_name_point_to_load_suite(monkeypatch) -> None:
+    import transformers
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the tokenizer was loaded before the tasks were checked")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_download)
+    model, _ = tiny_llama_and_tokenizer()
+    with pytest.raises(TypeError, match=r"got str 'operations'.*load_suite\('operations'\)"):
+        HeadImportanceGrid(model, tasks="operations")
+    with pytest.raises(TypeError, match="got a list holding str"):
+        HeadImportanceGrid(model, tasks=["copying"])
+    with pytest.raises(TypeError, match="got an empty list"):
+        HeadImportanceGrid(model, tasks=[])
+    with pytest.raises(TypeError, match="got int"):
+        HeadImportanceGrid(model, tasks=3)
+
+
+def test_a_model_name_as_source_says_how_to_score_a_model(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        HeadImportanceGrid("gpt2")
+    message = str(info.value)
+    assert "no HeadScores file at 'gpt2'" in message
+    assert "AutoModelForCausalLM.from_pretrained('gpt2')) and pass the model object" in message
+
+
+def test_colormap_names_are_plottings_and_the_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    from headwidget.plotting import COLORMAPS
+
+    assert HeadImportanceGrid.class_traits()["colormap"].values == tuple(COLORMAPS)
+    code = "import sys, headwidget.widget; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_an_unscored_model_grid_says_to_call_compute(monkeypatch) -> None:
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    assert grid.progress["running"] is False
+    text = grid.progress["text"]
+    assert text.startswith("waiting to score 2 tasks · 2 layers") and "grid.compute()" in text
+    assert "grid.compute()" in HeadImportanceGrid.__doc__
+    assert "VBox" in HeadImportanceGrid.__doc__ and "VBox" in HeadImportanceGrid.compute.__doc__
+    grid.compute()
+    assert grid.progress == {}
