@@ -35,7 +35,7 @@ from torch import nn
 from .adapters import HeadLayout, ResolvedLayout, UnsupportedModelError, resolve_layout
 from .metrics import check_metric, compute_metric
 from .results import HeadScores
-from .tasks import Task
+from .tasks import Task, as_task_list
 
 __all__ = [
     "ABLATIONS",
@@ -622,24 +622,6 @@ class _Engine:
         return self.score_output(hidden, batch, n_copies=n)
 
 
-def _as_tasks(tasks: Task | Sequence[Task]) -> list[Task]:
-    if isinstance(tasks, Task):
-        return [tasks]
-    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence):
-        raise TypeError(f"tasks must be a Task or a list of Task, got {type(tasks).__name__}")
-    tasks = list(tasks)
-    if not tasks:
-        raise ValueError("no tasks given; pass a Task or a non-empty list of Task")
-    for i, task in enumerate(tasks):
-        if not isinstance(task, Task):
-            raise TypeError(f"tasks[{i}] is a {type(task).__name__}, not a Task")
-    names = [t.name for t in tasks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"task names must be unique; repeated: {duplicates}")
-    return tasks
-
-
 def score_heads(
     model: nn.Module,
     tokenizer: Any,
@@ -704,7 +686,7 @@ def score_heads(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-    task_list = _as_tasks(tasks)
+    task_list = as_task_list(tasks)
     layout = resolve_layout(model, head_layout)
 
     model_device = _model_device(model)

@@ -162,6 +162,47 @@ class _Table:
     default_name: str | None  # the task name when there is no task column (the file stem)
 
 
+def as_task_list(tasks: Any) -> list[Task]:
+    """``tasks`` (a :class:`Task` or a list of them) as a checked list of uniquely named tasks.
+
+    Raises a TypeError that says what was given and how to build tasks (a suite name points to
+    ``load_suite``), or a ValueError for no tasks or repeated names.
+
+    >>> as_task_list(Task("capitals", [("France ->", " Paris"), ("Japan ->", " Tokyo")]))
+    [Task('capitals', 2 examples)]
+    """
+    if isinstance(tasks, Task):
+        return [tasks]
+    expected = "tasks must be a Task or a list of Task"
+    if isinstance(tasks, str):
+        raise TypeError(
+            f"{expected}, got str {tasks!r}; for a built-in suite pass its tasks:"
+            f" tasks=load_suite({tasks!r}) (from headwidget import load_suite), or"
+            " tasks=load_tasks(path) for your own task file"
+        )
+    if isinstance(tasks, (bytes, Path)):
+        raise TypeError(
+            f"{expected}, got {type(tasks).__name__} {tasks!r}; for a task file pass"
+            " tasks=load_tasks(path) (from headwidget import load_tasks)"
+        )
+    if not isinstance(tasks, Iterable):
+        raise TypeError(f"{expected}, got {type(tasks).__name__}")
+    task_list = list(tasks)
+    if not task_list:
+        raise ValueError("no tasks given; pass a Task or a non-empty list of Task")
+    wrong = sorted({type(task).__name__ for task in task_list if not isinstance(task, Task)})
+    if wrong:
+        raise TypeError(
+            f"{expected}, got a list holding {', '.join(wrong)}; build tasks with"
+            " Task(name, examples), load_suite(name) or load_tasks(path)"
+        )
+    names = [task.name for task in task_list]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"task names must be unique; repeated: {repeated}")
+    return task_list
+
+
 def load_tasks(
     source: TaskSource | Sequence[PathLike | pandas.DataFrame],
     *,

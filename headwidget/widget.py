@@ -26,7 +26,7 @@ import traitlets as t
 from . import categories as cat
 from .plotting import COLORMAPS
 from .results import HeadScores
-from .tasks import Task
+from .tasks import Task, as_task_list
 
 __all__ = ["BUNDLE_DIR", "HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
 
@@ -130,36 +130,9 @@ def _task_list(tasks: Any) -> list[Task]:
         from .suites import load_suite
 
         return load_suite("operations")
-    if isinstance(tasks, str):
-        raise TypeError(
-            f"tasks must be a Task or a list of Task, got str {tasks!r}; for a built-in suite"
-            f" pass its tasks: tasks=load_suite({tasks!r}) (from headwidget import load_suite),"
-            " or tasks=load_tasks(path) for your own task file"
-        )
-    if isinstance(tasks, (bytes, Path)):
-        raise TypeError(
-            f"tasks must be a Task or a list of Task, got {type(tasks).__name__} {tasks!r};"
-            " for a task file pass tasks=load_tasks(path) (from headwidget import load_tasks)"
-        )
-    if isinstance(tasks, Task):
-        return [tasks]
-    try:
-        task_list = list(tasks)
-    except TypeError:
-        raise TypeError(
-            f"tasks must be a Task or a list of Task, got {type(tasks).__name__}"
-        ) from None
-    wrong = sorted({type(task).__name__ for task in task_list if not isinstance(task, Task)})
-    if not task_list or wrong:
-        got = f"a list holding {', '.join(wrong)}" if wrong else "an empty list"
-        raise TypeError(
-            f"tasks must be a Task or a non-empty list of Task, got {got}; build tasks with"
-            " Task(name, examples), load_suite(name) or load_tasks(path)"
-        )
-    names = [task.name for task in task_list]
-    if len(set(names)) != len(names):
-        raise ValueError(f"task names must be unique, got {names}")
-    return task_list
+    if isinstance(tasks, Sequence) and not isinstance(tasks, (str, bytes)) and not tasks:
+        raise TypeError("tasks must be a Task or a non-empty list of Task, got an empty list")
+    return as_task_list(tasks)
 
 
 def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
