@@ -252,6 +252,20 @@ class HeadScores:
             header.get("descriptions", {}),
         )
 
+    def validate(self, model: Any, tokenizer: Any, tasks: Any, **kwargs: Any) -> Any:
+        """Ablate each task's top-k heads together vs. k random heads and measure the task.
+
+        Returns a :class:`~headwidget.validation.ValidationResult`; keyword arguments (``k``,
+        ``n_random``, ``seed``, ``metric``, ``ablation``, ...) go to
+        :func:`headwidget.validation.validate_scores`.
+
+        >>> check = scores.validate(model, tokenizer, tasks, k=(5, 10, 20))  # doctest: +SKIP
+        >>> print(check.to_markdown())                                       # doctest: +SKIP
+        """
+        from .validation import validate_scores
+
+        return validate_scores(self, model, tokenizer, tasks, **kwargs)
+
     def plot(self, **kwargs: Any) -> Any:
         """A static matplotlib figure in the published style.
 

@@ -299,7 +299,7 @@ def few_shot_task(
         examples,
         category=category,
         description=description,
-        metadata={"n_shots": n_shots, "seed": seed, "template": template},
+        metadata={"n_shots": n_shots, "seed": seed, "template": template, "separator": separator},
     )
 
 

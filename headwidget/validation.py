@@ -1,0 +1,391 @@
+"""Do the top-scored heads matter? Ablate them together and compare with random heads.
+
+Single-head scores can mislead (heads back each other up, or only matter together), so the
+check is causal: for each task and each ``k``, ablate the task's ``k`` top-scored heads *at
+once* and measure the task's metric; then do the same for ``n_random`` sets of ``k`` heads drawn
+uniformly from all heads. Top-k ablation should hurt more than random-k ablation.
+
+Cost per task: ``1 + len(k) * (1 + n_random)`` forward passes over the task's examples.
+
+>>> scores = score_heads(model, tokenizer, tasks)                     # doctest: +SKIP
+>>> check = scores.validate(model, tokenizer, tasks, k=(5, 10, 20))   # doctest: +SKIP
+>>> check.summary()          # mean over tasks: clean, top-k and random-k accuracy  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adapters import HeadLayout, resolve_layout
+from .engine import (
+    ABLATIONS,
+    _context_limit,
+    _encode_task,
+    _last_layer_hook,
+    _make_batch,
+    _model_device,
+    _pad_id,
+    _State,
+    _StopForward,
+)
+from .metrics import check_metric, compute_metric
+from .results import HeadScores
+from .tasks import Task, as_task_list
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["ValidationResult", "evaluate_tasks", "validate_scores"]
+
+
+@dataclass
+class ValidationResult:
+    """Task metric with the top-k heads ablated together vs. ``n_random`` random sets of k.
+
+    ``clean[task]`` is the metric with nothing ablated, ``top[task][k]`` with the task's k
+    top-scored heads ablated, and ``random[task][k]`` the metric for each random draw (a list of
+    ``n_random`` values). ``heads[task][k]`` lists the ablated ``(layer, head)`` pairs.
+    """
+
+    metric: str
+    ablation: str
+    k: tuple[int, ...]
+    n_random: int
+    clean: dict[str, float]
+    top: dict[str, dict[int, float]]
+    random: dict[str, dict[int, list[float]]]
+    heads: dict[str, dict[int, list[tuple[int, int]]]] = field(repr=False)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.clean)
+
+    def random_mean(self, task: str, k: int) -> float:
+        return float(np.mean(self.random[task][k]))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per (task, k): ``task, k, clean, top_k, random_k, random_k_std``."""
+        return [
+            {
+                "task": task,
+                "k": k,
+                "clean": self.clean[task],
+                "top_k": self.top[task][k],
+                "random_k": self.random_mean(task, k),
+                "random_k_std": float(np.std(self.random[task][k])),
+            }
+            for task in self.tasks
+            for k in self.k
+        ]
+
+    def summary(self) -> dict[int, dict[str, float]]:
+        """Mean over tasks, per k: ``{k: {"clean", "top_k", "random_k", "tasks_hurt_more"}}``.
+
+        ``tasks_hurt_more`` is the fraction of tasks where top-k ablation left a lower metric
+        than the mean random-k ablation.
+        """
+        out = {}
+        for k in self.k:
+            top = np.array([self.top[t][k] for t in self.tasks])
+            rand = np.array([self.random_mean(t, k) for t in self.tasks])
+            out[k] = {
+                "clean": float(np.mean([self.clean[t] for t in self.tasks])),
+                "top_k": float(top.mean()),
+                "random_k": float(rand.mean()),
+                "tasks_hurt_more": float((top < rand).mean()),
+            }
+        return out
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """:meth:`rows` as a DataFrame (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def to_markdown(self) -> str:
+        """A Markdown table: one row per task, clean then top-k / random-k for every k."""
+        head = ["task", f"clean {self.metric}"]
+        for k in self.k:
+            head += [f"top-{k}", f"random-{k}"]
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        for task in self.tasks:
+            cells = [task.replace("|", "\\|"), f"{self.clean[task]:.2f}"]
+            for k in self.k:
+                cells += [f"{self.top[task][k]:.2f}", f"{self.random_mean(task, k):.2f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+        summary = self.summary()
+        cells = ["**mean**", f"**{summary[self.k[0]]['clean']:.2f}**"]
+        for k in self.k:
+            cells += [f"**{summary[k]['top_k']:.2f}**", f"**{summary[k]['random_k']:.2f}**"]
+        lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        parts = [
+            f"k={k}: top {s['top_k']:.3f} vs random {s['random_k']:.3f}"
+            f" ({s['tasks_hurt_more']:.0%} of tasks hurt more)"
+            for k, s in self.summary().items()
+        ]
+        clean = np.mean(list(self.clean.values()))
+        return (
+            f"ValidationResult({len(self.tasks)} tasks, {self.metric} clean {clean:.3f}; "
+            + "; ".join(parts)
+            + ")"
+        )
+
+
+class _Ablator:
+    """Pre-hooks on every attention output projection: record head means, or ablate a set."""
+
+    def __init__(self, layout: Any) -> None:
+        self.layout = layout
+        self.mode = "off"  # "off" | "record" | "ablate"
+        self.token_mask: torch.Tensor | None = None
+        self.sums: list[torch.Tensor | None] = [None] * layout.n_layers
+        self.counts = [0] * layout.n_layers
+        self.fills: list[torch.Tensor] = []  # [n_heads, head_dim] per layer
+        self.ablate: dict[int, torch.Tensor] = {}  # layer -> heads
+        self.handles = [
+            proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
+        ]
+
+    def _hook(self, index: int):
+        n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
+
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            x = args[0]
+            if self.mode == "record":
+                flat = x.reshape(-1, x.shape[-1])[self.token_mask.to(x.device)]
+                total = flat.sum(0, dtype=torch.float32)
+                prev = self.sums[index]
+                self.sums[index] = total if prev is None else prev + total
+                self.counts[index] += flat.shape[0]
+                return None
+            if self.mode != "ablate" or index not in self.ablate:
+                return None
+            heads = self.ablate[index].to(x.device)
+            view = x.reshape(*x.shape[:-1], n_heads, head_dim).clone()
+            view[..., heads, :] = self.fills[index][heads].to(device=x.device, dtype=x.dtype)
+            return (view.reshape(x.shape), *args[1:])
+
+        return hook
+
+    def means(self) -> None:
+        """Turn the recorded sums into per-head mean outputs (mean ablation's fill)."""
+        self.fills = [
+            (total / count).view(self.layout.n_heads, self.layout.head_dim)
+            for total, count in zip(self.sums, self.counts, strict=True)
+        ]
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def validate_scores(
+    scores: HeadScores,
+    model: nn.Module,
+    tokenizer: Any,
+    tasks: Task | Sequence[Task],
+    *,
+    k: int | Sequence[int] = (5, 10, 20),
+    n_random: int = 10,
+    seed: int = 0,
+    metric: str = "accuracy",
+    ablation: str | None = None,
+    batch_size: int = 16,
+    head_layout: HeadLayout | None = None,
+) -> ValidationResult:
+    """Ablate each task's top-k heads together, and k random heads, and measure the task.
+
+    Args:
+        scores: the head scores to check (from :func:`~headwidget.score_heads`).
+        model, tokenizer: the model they were computed on (same layers and heads).
+        tasks: the tasks to measure on; every name must be in ``scores.tasks``. The examples
+            used for scoring work; held-out examples of the same task make a stricter check.
+        k: how many heads to ablate together (one value or several).
+        n_random: random draws of k heads per (task, k), uniform over all heads.
+        seed: seeds the random draws.
+        metric: ``"accuracy"`` (default), ``"logprob"``, ``"prob"`` or ``"logit_diff"``.
+        ablation: ``"mean"`` or ``"zero"``; default: the ablation the scores were made with.
+        batch_size: examples per forward pass.
+        head_layout: as for :func:`~headwidget.score_heads`.
+
+    >>> check = validate_scores(scores, model, tokenizer, tasks, k=5)   # doctest: +SKIP
+    >>> check.top["copying"][5], check.random_mean("copying", 5)         # doctest: +SKIP
+    """
+    check_metric(metric)
+    if ablation is None:
+        ablation = str(scores.meta.get("ablation", "mean"))
+    if ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+    ks = (k,) if isinstance(k, int) else tuple(k)
+    total_heads = scores.n_layers * scores.n_heads
+    if not ks or any(
+        isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= total_heads for v in ks
+    ):
+        raise ValueError(
+            f"k must be a whole number (or several) from 1 to the {total_heads} heads the scores"
+            f" have, got {k!r}"
+        )
+    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
+        raise ValueError(f"n_random must be a positive whole number, got {n_random!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    task_list = as_task_list(tasks)
+    unknown = [t.name for t in task_list if t.name not in scores.tasks]
+    if unknown:
+        raise ValueError(
+            f"the scores have no task(s) {unknown}; they have {scores.tasks}. Validate with the"
+            " tasks the scores were computed for"
+        )
+    layout = resolve_layout(model, head_layout)
+    if (layout.n_layers, layout.n_heads) != (scores.n_layers, scores.n_heads):
+        raise ValueError(
+            f"the scores are for {scores.n_layers} layers × {scores.n_heads} heads but the model"
+            f" has {layout.n_layers} × {layout.n_heads}; validate on the model that was scored"
+        )
+    for task in task_list:
+        finite = int(np.isfinite(scores[task.name]).sum())
+        if finite < max(ks):
+            raise ValueError(
+                f"task {task.name!r} has {finite} finite scores, fewer than k={max(ks)}"
+            )
+
+    rng = np.random.default_rng(seed)
+    result = ValidationResult(metric, ablation, ks, n_random, {}, {}, {}, {})
+    ablator = _Ablator(layout)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for task in task_list:
+                batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+                measure = partial(_mean_metric, model, layout, batches, metric, ablator)
+                ablator.sums, ablator.counts = [None] * layout.n_layers, [0] * layout.n_layers
+                result.clean[task.name] = measure({}, "record")
+                if ablation == "mean":
+                    ablator.means()
+                else:
+                    ablator.fills = [
+                        torch.zeros(layout.n_heads, layout.head_dim) for _ in layout.out_projs
+                    ]
+                result.top[task.name], result.random[task.name] = {}, {}
+                result.heads[task.name] = {}
+                for size in ks:
+                    top = [(layer, head) for layer, head, _ in scores.top_heads(task.name, size)]
+                    result.heads[task.name][size] = top
+                    result.top[task.name][size] = measure(_by_layer(top), "ablate")
+                    draws = []
+                    for _ in range(n_random):
+                        flat = rng.choice(total_heads, size=size, replace=False)
+                        picked = [(int(i // layout.n_heads), int(i % layout.n_heads)) for i in flat]
+                        draws.append(measure(_by_layer(picked), "ablate"))
+                    result.random[task.name][size] = draws
+    finally:
+        ablator.close()
+        model.train(was_training)
+    return result
+
+
+def evaluate_tasks(
+    model: nn.Module,
+    tokenizer: Any,
+    tasks: Task | Sequence[Task],
+    *,
+    metric: str = "accuracy",
+    batch_size: int = 16,
+    head_layout: HeadLayout | None = None,
+) -> dict[str, float]:
+    """The model's mean ``metric`` per task, nothing ablated (e.g. accuracy on held-out tasks).
+
+    >>> evaluate_tasks(model, tokenizer, load_suite("operations"))   # doctest: +SKIP
+    {'copying': 1.0, 'first letter': 0.96, ...}
+    """
+    check_metric(metric)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    layout = resolve_layout(model, head_layout)
+    was_training = model.training
+    model.eval()
+    out = {}
+    try:
+        with torch.inference_mode():
+            for task in as_task_list(tasks):
+                batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+                out[task.name] = _mean_metric(model, layout, batches, metric)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _batches(
+    task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
+) -> list[Any]:
+    items = _encode_task(task, tokenizer, metric, _context_limit(model))
+    # similar lengths together: less padding
+    items.sort(key=lambda e: len(e.prompt) + len(e.answer))
+    pad_id, device = _pad_id(tokenizer, model), _model_device(model)
+    return [
+        _make_batch(items[i : i + batch_size], metric, pad_id, layout.n_heads, device)
+        for i in range(0, len(items), batch_size)
+    ]
+
+
+def _mean_metric(
+    model: nn.Module,
+    layout: Any,
+    batches: list[Any],
+    metric: str,
+    ablator: _Ablator | None = None,
+    ablate: dict[int, torch.Tensor] | None = None,
+    mode: str = "off",
+) -> float:
+    """Mean metric over all examples of ``batches``, with ``ablator`` in ``mode``."""
+    total, count = 0.0, 0
+    if ablator is not None:
+        ablator.ablate, ablator.mode = ablate or {}, mode
+    try:
+        for batch in batches:
+            if ablator is not None:
+                ablator.token_mask = batch.attention_mask.reshape(-1).bool()
+            total += float(_metric(model, layout, batch, metric).double().sum())
+            count += batch.size
+    finally:
+        if ablator is not None:
+            ablator.mode = "off"
+    return total / count
+
+
+def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
+    grouped: dict[int, list[int]] = {}
+    for layer, head in heads:
+        grouped.setdefault(layer, []).append(head)
+    return {layer: torch.tensor(sorted(hs)) for layer, hs in grouped.items()}
+
+
+def _metric(model: nn.Module, layout: Any, batch: Any, metric: str) -> torch.Tensor:
+    """The metric per example of ``batch`` [B], reading logits only at the scored positions."""
+    state = _State()
+    stop = layout.layers[-1].register_forward_hook(_last_layer_hook(state))
+    try:
+        model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        stop.remove()
+    hidden = state.last_output
+    picked = hidden[batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
+    logits = layout.final(picked).unsqueeze(0)
+    dev = logits.device
+    distractors = None if batch.distractors is None else batch.distractors.to(dev)
+    return compute_metric(
+        metric, logits, batch.targets.to(dev), batch.rows.to(dev), batch.size, distractors
+    )[0]

@@ -1,0 +1,158 @@
+"""scores.validate(): top-k vs random-k ablation, checked against models with heads cut out."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_model
+
+from headwidget import HeadScores, Task, score_heads
+from headwidget.validation import ValidationResult, evaluate_tasks, validate_scores
+
+EXAMPLES = [
+    ("the cat is", " red"),
+    ("one two three four five six", " seven eight"),
+    ("paris is the capital of", " france"),
+    ("big dog", " up down left"),
+    ("tokyo is in", " japan"),
+    ("red blue green", " yes"),
+]
+TASKS = [Task("mixed", EXAMPLES), Task("short", EXAMPLES[:3])]
+
+
+@pytest.fixture(scope="module")
+def model(word_tok):
+    return tiny_model("llama", vocab_size=len(word_tok), n_layers=3)
+
+
+@pytest.fixture(scope="module")
+def scores(model, word_tok):
+    return score_heads(model, word_tok, TASKS, ablation="zero", progress=False)
+
+
+def _without_heads(model, heads):
+    """A copy of ``model`` whose listed (layer, head) outputs are cut from o_proj's weight: what
+    zero ablation of those heads means, done without any hooks."""
+    cut = copy.deepcopy(model)
+    head_dim = cut.config.hidden_size // cut.config.num_attention_heads
+    with torch.no_grad():
+        for layer, head in heads:
+            weight = cut.model.layers[layer].self_attn.o_proj.weight
+            weight[:, head * head_dim : (head + 1) * head_dim] = 0
+    return cut
+
+
+def test_top_k_ablation_matches_a_model_with_those_heads_removed(model, word_tok, scores):
+    check = scores.validate(
+        model, word_tok, TASKS, k=(1, 3, 5), metric="logprob", ablation="zero", n_random=2
+    )
+    for task in TASKS:
+        clean = evaluate_tasks(model, word_tok, task, metric="logprob")[task.name]
+        assert check.clean[task.name] == pytest.approx(clean, abs=1e-5)
+        for k in (1, 3, 5):
+            heads = check.heads[task.name][k]
+            assert heads == [(la, h) for la, h, _ in scores.top_heads(task.name, k)]
+            cut = _without_heads(model, heads)
+            expected = evaluate_tasks(cut, word_tok, task, metric="logprob")[task.name]
+            assert check.top[task.name][k] == pytest.approx(expected, abs=1e-4)
+
+
+def test_single_head_ablation_agrees_with_the_head_scores(model, word_tok):
+    # k=1 ablates the top head alone: its drop is that head's importance (mean ablation too).
+    scores = score_heads(model, word_tok, TASKS, metric="logprob", progress=False)
+    check = scores.validate(model, word_tok, TASKS, k=1, metric="logprob", n_random=1)
+    assert check.ablation == "mean"
+    for task in TASKS:
+        layer, head, importance = scores.top_heads(task.name, 1)[0]
+        drop = check.clean[task.name] - check.top[task.name][1]
+        assert drop == pytest.approx(importance, abs=1e-4)
+        assert check.clean[task.name] == pytest.approx(scores.baseline[task.name], abs=1e-5)
+
+
+def test_random_draws_are_seeded_and_summarised(model, word_tok, scores):
+    kwargs = {"k": (2, 4), "metric": "logprob", "n_random": 4}
+    first = scores.validate(model, word_tok, TASKS, seed=1, **kwargs)
+    again = scores.validate(model, word_tok, TASKS, seed=1, **kwargs)
+    other = scores.validate(model, word_tok, TASKS, seed=2, **kwargs)
+    assert first.random == again.random
+    assert first.random != other.random
+    assert all(len(first.random[t][k]) == 4 for t in first.tasks for k in (2, 4))
+
+    summary = first.summary()
+    for k in (2, 4):
+        top = [first.top[t][k] for t in first.tasks]
+        rand = [np.mean(first.random[t][k]) for t in first.tasks]
+        assert summary[k]["top_k"] == pytest.approx(np.mean(top))
+        assert summary[k]["random_k"] == pytest.approx(np.mean(rand))
+        hurt = np.mean([a < b for a, b in zip(top, rand, strict=True)])
+        assert summary[k]["tasks_hurt_more"] == pytest.approx(hurt)
+
+    rows = first.rows()
+    assert [(r["task"], r["k"]) for r in rows] == [
+        ("mixed", 2),
+        ("mixed", 4),
+        ("short", 2),
+        ("short", 4),
+    ]
+    table = first.to_markdown().splitlines()
+    assert table[0] == "| task | clean logprob | top-2 | random-2 | top-4 | random-4 |"
+    assert table[2].startswith("| mixed | ") and table[-1].startswith("| **mean** |")
+    assert "random" in repr(first) and "2 tasks" in repr(first)
+    frame = first.to_pandas()
+    assert list(frame.columns) == ["task", "k", "clean", "top_k", "random_k", "random_k_std"]
+
+
+def test_accuracy_is_the_default_metric(model, word_tok, scores):
+    check = validate_scores(scores, model, word_tok, TASKS, k=2, n_random=1)
+    assert isinstance(check, ValidationResult) and check.metric == "accuracy"
+    values = [check.clean[t] for t in check.tasks] + [check.top[t][2] for t in check.tasks]
+    assert all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_validate_leaves_the_model_as_it_was(model, word_tok, scores):
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    model.train()
+    try:
+        scores.validate(model, word_tok, TASKS, k=3, n_random=1)
+        assert model.training
+    finally:
+        model.eval()
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
+    for name, p in model.state_dict().items():
+        assert torch.equal(p, before[name])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k must be a whole number"),
+        ({"k": 13}, "from 1 to the 12 heads"),
+        ({"k": (5, True)}, "k must be a whole number"),
+        ({"k": ()}, "k must be a whole number"),
+        ({"n_random": 0}, "n_random must be a positive whole number"),
+        ({"batch_size": 0}, "batch_size must be a positive whole number"),
+        ({"metric": "bleu"}, "unknown metric 'bleu'"),
+        ({"ablation": "noise"}, "unknown ablation 'noise'"),
+    ],
+)
+def test_bad_arguments_are_named(model, word_tok, scores, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        scores.validate(model, word_tok, TASKS, **{"k": 3, **kwargs})
+
+
+def test_tasks_and_model_must_match_the_scores(model, word_tok, scores):
+    with pytest.raises(
+        ValueError, match=r"no task\(s\) \['other'\]; they have \['mixed', 'short'\]"
+    ):
+        scores.validate(model, word_tok, [Task("other", EXAMPLES)], k=3)
+    bigger = tiny_model("llama", vocab_size=len(word_tok), n_layers=4)
+    with pytest.raises(ValueError, match="3 layers × 4 heads but the model has 4 × 4"):
+        scores.validate(bigger, word_tok, TASKS, k=3)
+    nan_scores = HeadScores(
+        np.full((1, 3, 4), np.nan, dtype=np.float32), ["mixed"], {}, {}, {"ablation": "zero"}, {}
+    )
+    with pytest.raises(ValueError, match="'mixed' has 0 finite scores, fewer than k=5"):
+        nan_scores.validate(model, word_tok, TASKS[:1], k=5)
