@@ -2,9 +2,9 @@
 
 Renders the standalone page that ``HeadImportanceGrid.save("grid.html")`` writes in headless
 Chromium (Debian's ``chromium`` through Playwright) and screenshots the widget. The scores come
-from the headless demo (``python scripts/demo.py`` writes demo-output/scores.npz).
+from the headless demo (``python scripts/demo.py`` writes demo-output/<suite>.npz).
 
-    python scripts/readme_picture.py demo-output/scores.npz --out docs/grid.png
+    python scripts/readme_picture.py demo-output/operations.npz --tab categories --out docs/grid.png
 """
 
 from __future__ import annotations
