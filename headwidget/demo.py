@@ -119,7 +119,8 @@ def _demo_dir():
 def load_demo_model(*, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
     """The shipped demo model and its tokenizer, loaded offline with ``from_pretrained``.
 
-    ``dtype`` defaults to float32 (the weights are stored in float16 to keep the package small).
+    ``dtype`` (a ``torch.dtype`` or its name, e.g. ``"bfloat16"``) defaults to float32; the
+    weights are stored in float16 to keep the package small.
 
     >>> model, tokenizer = load_demo_model()                    # doctest: +SKIP
     >>> model.config.num_hidden_layers, model.config.num_attention_heads  # doctest: +SKIP
@@ -128,6 +129,14 @@ def load_demo_model(*, device: str | None = None, dtype: Any = None) -> tuple[An
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if dtype is None:
+        dtype = torch.float32
+    elif isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(
+                f"dtype={dtype!r} is not a torch dtype; use e.g. torch.float32 or 'bfloat16'"
+            )
+        dtype = getattr(torch, dtype)
     with resources.as_file(_demo_dir()) as directory:
         missing = [name for name in DEMO_MODEL_FILES if not (Path(directory) / name).is_file()]
         if missing:
@@ -139,7 +148,7 @@ def load_demo_model(*, device: str | None = None, dtype: Any = None) -> tuple[An
         # Converting after loading works the same under transformers 4.x (float32 by default)
         # and 5.x (the stored float16 by default).
         model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True)
-        model.to(dtype or torch.float32)
+        model.to(dtype)
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     # The name scores and the widget show, instead of a path inside site-packages.
     model.config.name_or_path = DEMO_MODEL_NAME
@@ -153,7 +162,7 @@ def demo_training_report() -> dict[str, Any]:
     """How the demo model was trained and its accuracy per task (``training_report.json``).
 
     >>> report = demo_training_report()                         # doctest: +SKIP
-    >>> report["heldout_accuracy"]["country → capital"]          # doctest: +SKIP
+    >>> report["tasks"]["country → capital"]["heldout_accuracy"]  # doctest: +SKIP
     """
     path = _demo_dir() / "training_report.json"
     return json.loads(path.read_text(encoding="utf-8"))

@@ -70,7 +70,8 @@ def main() -> None:
     path = args.out / "validation.md"
     path.write_text(
         "Accuracy with each task's top-k heads ablated together (top-k) and with k random heads"
-        f" ({args.random} draws, mean: random-k); mean ablation.\n\n" + "\n".join(report),
+        f" ({args.random} draws, mean: random-k); {check.ablation} ablation.\n\n"
+        + "\n".join(report),
         encoding="utf-8",
     )
     print(f"saved {path}")

@@ -7,12 +7,12 @@ over the built-in suites' vocabulary, trained on few-shot prompts of the "operat
 pairs, in the suites' own templates; the loss is on every target (demonstrations' and query's),
 plus a quarter weight on the other tokens. Two additions teach copying as a skill rather than a
 table: the copying tasks also copy other vocabulary words (never their held-out sources), and a
-stream of runs of random vocabulary words said twice makes every word a prediction target
-somewhere. Held-out accuracy is measured on prompts whose query
-is a held-out pair (demonstrations from the train pairs), after reloading the saved float16
-weights, i.e. on exactly what ships.
+stream of runs of random vocabulary words said twice (any word, held-out sources included: a run
+is not a copying pair) makes every word a prediction target somewhere. Held-out accuracy is
+measured on prompts whose query is a held-out pair (demonstrations from the train pairs), after
+reloading the saved float16 weights, i.e. on exactly what ships.
 
-    python scripts/train_demo_model.py                # ~12 min on one CPU core
+    python scripts/train_demo_model.py                # ~11 min on one CPU core
     python scripts/train_demo_model.py --steps 20 --out /tmp/demo   # a quick smoke run
 
 Same seed, same thread count, same machine: the same weights, bit for bit (the report records
@@ -267,6 +267,12 @@ def train(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.to(torch.float16).save_pretrained(out)
     tokenizer.save_pretrained(out)
+    # transformers 5 writes its own class name ("TokenizersBackend"), which 4.x cannot load;
+    # PreTrainedTokenizerFast loads under both.
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     report_accuracy(args, data, out, n_params, seconds, final_loss)
 
 

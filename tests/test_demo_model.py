@@ -55,6 +55,10 @@ def test_demo_model_loads_offline_as_described(demo, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     half, _ = load_demo_model(dtype=torch.float16)
     assert next(half.parameters()).dtype == torch.float16
+    bf16, _ = load_demo_model(dtype="bfloat16")
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype='fp8' is not a torch dtype"):
+        load_demo_model(dtype="fp8")
 
 
 def test_the_tokenizer_covers_every_suite_word(demo):

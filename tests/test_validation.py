@@ -60,6 +60,58 @@ def test_top_k_ablation_matches_a_model_with_those_heads_removed(model, word_tok
             assert check.top[task.name][k] == pytest.approx(expected, abs=1e-4)
 
 
+def _with_heads_fixed_at_their_mean(model, tokenizer, task, heads):
+    """A copy of ``model`` in which each listed head's output is its mean over the task's
+    positions, built into o_proj's weights: the head's columns are cut and their product with
+    the mean becomes a bias. The means come from one unpadded forward per example."""
+    head_dim = model.config.hidden_size // model.config.num_attention_heads
+    sums, counts = {}, {}
+
+    def recorder(layer):
+        def hook(module, args):
+            x = args[0].reshape(-1, args[0].shape[-1])
+            sums[layer] = sums.get(layer, 0) + x.sum(0)
+            counts[layer] = counts.get(layer, 0) + x.shape[0]
+
+        return hook
+
+    handles = [
+        layer.self_attn.o_proj.register_forward_pre_hook(recorder(i))
+        for i, layer in enumerate(model.model.layers)
+    ]
+    try:
+        with torch.no_grad():
+            for example in task.examples:
+                ids = tokenizer(example.prompt + example.answer)["input_ids"][:-1]
+                model(input_ids=torch.tensor([ids]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    fixed = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer, head in heads:
+            old = fixed.model.layers[layer].self_attn.o_proj
+            part = slice(head * head_dim, (head + 1) * head_dim)
+            mean = (sums[layer] / counts[layer])[part]
+            new = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+            new.weight.copy_(old.weight)
+            new.bias.copy_(old.bias if old.bias is not None else torch.zeros(old.out_features))
+            new.bias += old.weight[:, part] @ mean
+            new.weight[:, part] = 0
+            fixed.model.layers[layer].self_attn.o_proj = new
+    return fixed
+
+
+def test_top_k_mean_ablation_matches_a_model_with_those_heads_fixed(model, word_tok):
+    scores = score_heads(model, word_tok, TASKS[:1], ablation="mean", progress=False)
+    check = scores.validate(model, word_tok, TASKS[:1], k=(2, 6), metric="logprob", n_random=1)
+    for k in (2, 6):
+        heads = check.heads["mixed"][k]
+        fixed = _with_heads_fixed_at_their_mean(model, word_tok, TASKS[0], heads)
+        expected = evaluate_tasks(fixed, word_tok, TASKS[0], metric="logprob")["mixed"]
+        assert check.top["mixed"][k] == pytest.approx(expected, abs=1e-4)
+
+
 def test_single_head_ablation_agrees_with_the_head_scores(model, word_tok):
     # k=1 ablates the top head alone: its drop is that head's importance (mean ablation too).
     scores = score_heads(model, word_tok, TASKS, metric="logprob", progress=False)
@@ -103,6 +155,46 @@ def test_random_draws_are_seeded_and_summarised(model, word_tok, scores):
     assert "random" in repr(first) and "2 tasks" in repr(first)
     frame = first.to_pandas()
     assert list(frame.columns) == ["task", "k", "clean", "top_k", "random_k", "random_k_std"]
+
+
+def test_summary_and_table_of_known_numbers():
+    result = ValidationResult(
+        "accuracy",
+        "mean",
+        (5,),
+        2,
+        clean={"a": 1.0, "b": 0.5},
+        top={"a": {5: 0.2}, "b": {5: 0.5}},
+        random={"a": {5: [0.8, 0.6]}, "b": {5: [0.3, 0.5]}},
+        heads={"a": {5: []}, "b": {5: []}},
+    )
+    summary = result.summary()[5]
+    assert summary["clean"] == pytest.approx(0.75)
+    assert summary["top_k"] == pytest.approx(0.35)
+    assert summary["random_k"] == pytest.approx(0.55)  # (0.7 + 0.4) / 2
+    assert summary["tasks_hurt_more"] == pytest.approx(0.5)  # a: 0.2 < 0.7; b: 0.5 > 0.4
+    assert result.rows()[1] == {
+        "task": "b",
+        "k": 5,
+        "clean": 0.5,
+        "top_k": 0.5,
+        "random_k": pytest.approx(0.4),
+        "random_k_std": pytest.approx(0.1),
+    }
+    assert result.to_markdown().splitlines()[2:] == [
+        "| a | 1.00 | 0.20 | 0.70 |",
+        "| b | 0.50 | 0.50 | 0.40 |",
+        "| **mean** | **0.75** | **0.35** | **0.55** |",
+    ]
+
+
+def test_an_error_part_way_leaves_no_hooks(model, word_tok, scores):
+    # the first task is measured, then the second fails: it has no distractor for logit_diff
+    with_distractor = Task("mixed", [(p, a, " no") for p, a in EXAMPLES])
+    broken = [with_distractor, Task("short", EXAMPLES[:3])]
+    with pytest.raises(ValueError, match="needs a distractor on every example"):
+        scores.validate(model, word_tok, broken, k=3, n_random=1, metric="logit_diff")
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
 
 
 def test_accuracy_is_the_default_metric(model, word_tok, scores):
