@@ -256,18 +256,47 @@ class _State:
     last_output: torch.Tensor | None = None
 
 
+def _add_head_sums(
+    x: torch.Tensor,
+    token_mask: torch.Tensor,
+    sums: list[torch.Tensor | None],
+    counts: list[int],
+    index: int,
+) -> None:
+    """Add layer ``index``'s head outputs ``x`` at the non-pad positions (``token_mask``, one
+    flag per batch x time) to ``sums[index]`` in float32 and count them: mean ablation's mean."""
+    flat = x.reshape(-1, x.shape[-1])[token_mask.to(x.device)]
+    total = flat.sum(0, dtype=torch.float32)
+    prev = sums[index]
+    sums[index] = total if prev is None else prev + total
+    counts[index] += flat.shape[0]
+
+
+def _head_means(
+    sums: list[torch.Tensor | None], counts: list[int], n_heads: int, head_dim: int
+) -> list[torch.Tensor]:
+    """Per layer, each head's mean output ``[n_heads, head_dim]`` from :func:`_add_head_sums`."""
+    missing = [
+        i for i, (total, n) in enumerate(zip(sums, counts, strict=True)) if total is None or not n
+    ]
+    if missing:
+        raise RuntimeError(
+            f"the attention output projection of layer(s) {missing} was never called; the"
+            " HeadLayout's out_proj must be the modules the model runs"
+        )
+    return [
+        (total / n).view(n_heads, head_dim)  # type: ignore[operator]
+        for total, n in zip(sums, counts, strict=True)
+    ]
+
+
 def _out_proj_hook(state: _State, index: int, n_heads: int, head_dim: int) -> Callable:
     def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         if state.layer != index or state.mode == "off":
             return None
         x = args[0]
         if state.mode == "record":
-            # Sum of the head outputs over non-pad positions, for mean ablation.
-            flat = x.reshape(-1, x.shape[-1])[state.token_mask.to(x.device)]
-            total = flat.sum(0, dtype=torch.float32)
-            prev = state.sums[index]
-            state.sums[index] = total if prev is None else prev + total
-            state.counts[index] += flat.shape[0]
+            _add_head_sums(x, state.token_mask, state.sums, state.counts, index)
             return None
         # "ablate": copy c (of n) of the batch gets head heads[c] replaced.
         # reshape is a view for the usual contiguous input (then the edit is in place, which is
@@ -801,12 +830,7 @@ def _score_task(
     baseline[task.name] = float(clean_all.double().mean())
 
     if engine.ablation == "mean":
-        means = []
-        for i in range(n_layers):
-            total = state.sums[i]
-            if total is None or state.counts[i] == 0:
-                raise RuntimeError(f"layer {i}'s attention output projection was never called")
-            means.append((total / state.counts[i]).view(n_heads, layout.head_dim))
+        means = _head_means(state.sums, state.counts, n_heads, layout.head_dim)
         state.sums = [None] * n_layers
 
     chunks = [

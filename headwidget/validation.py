@@ -26,8 +26,10 @@ from torch import nn
 from .adapters import HeadLayout, resolve_layout
 from .engine import (
     ABLATIONS,
+    _add_head_sums,
     _context_limit,
     _encode_task,
+    _head_means,
     _last_layer_hook,
     _make_batch,
     _model_device,
@@ -162,11 +164,7 @@ class _Ablator:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
             x = args[0]
             if self.mode == "record":
-                flat = x.reshape(-1, x.shape[-1])[self.token_mask.to(x.device)]
-                total = flat.sum(0, dtype=torch.float32)
-                prev = self.sums[index]
-                self.sums[index] = total if prev is None else prev + total
-                self.counts[index] += flat.shape[0]
+                _add_head_sums(x, self.token_mask, self.sums, self.counts, index)
                 return None
             if self.mode != "ablate" or index not in self.ablate:
                 return None
@@ -180,16 +178,8 @@ class _Ablator:
 
     def means(self) -> None:
         """Turn the recorded sums into per-head mean outputs (mean ablation's fill)."""
-        missing = [i for i, total in enumerate(self.sums) if total is None]
-        if missing:
-            raise RuntimeError(
-                f"the attention output projection of layer(s) {missing} was never called; the"
-                " HeadLayout's out_proj must be the modules the model runs"
-            )
-        self.fills = [
-            (total / count).view(self.layout.n_heads, self.layout.head_dim).cpu()
-            for total, count in zip(self.sums, self.counts, strict=True)
-        ]
+        means = _head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
+        self.fills = [mean.cpu() for mean in means]
 
     def close(self) -> None:
         for handle in self.handles:

@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model, word_tokenizer
+from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
 
 from headwidget import HeadScores, Task
 from headwidget.adapters import HeadLayout, UnsupportedModelError, describe_model
 from headwidget.engine import NonFiniteMetricError, _split, score_heads
 
-EXAMPLES = [
-    ("the cat is", " red"),
-    ("one two three four five six", " seven eight"),
-    ("paris is the capital of", " france"),
-    ("big dog", " up down left"),
-    ("tokyo is in", " japan"),
-]
+EXAMPLES = list(MIXED_EXAMPLES)
 TASK = Task("mixed", EXAMPLES)
 
 

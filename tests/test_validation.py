@@ -7,19 +7,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_model
+from tiny_models import MIXED_EXAMPLES, tiny_model
 
 from headwidget import HeadScores, Task, score_heads
 from headwidget.validation import ValidationResult, evaluate_tasks, validate_scores
 
-EXAMPLES = [
-    ("the cat is", " red"),
-    ("one two three four five six", " seven eight"),
-    ("paris is the capital of", " france"),
-    ("big dog", " up down left"),
-    ("tokyo is in", " japan"),
-    ("red blue green", " yes"),
-]
+EXAMPLES = [*MIXED_EXAMPLES, ("red blue green", " yes")]
 TASKS = [Task("mixed", EXAMPLES), Task("short", EXAMPLES[:3])]
 
 

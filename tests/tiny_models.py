@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["FAMILIES", "WORDS", "tiny_config", "tiny_model", "word_tokenizer"]
+__all__ = ["FAMILIES", "MIXED_EXAMPLES", "WORDS", "tiny_config", "tiny_model", "word_tokenizer"]
 
 # Enough words for prompts like "one two three ->" and multi-token answers.
 _WORD_TEXT = (
@@ -24,6 +24,15 @@ _WORD_TEXT = (
     " capital city country color number yes no up down left right big small hot cold -> : ."
 )
 WORDS: tuple[str, ...] = tuple(_WORD_TEXT.split())
+
+# (prompt, answer) pairs in that vocabulary: unequal lengths (padding) and multi-token answers.
+MIXED_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("the cat is", " red"),
+    ("one two three four five six", " seven eight"),
+    ("paris is the capital of", " france"),
+    ("big dog", " up down left"),
+    ("tokyo is in", " japan"),
+)
 
 # model_type -> config kwargs on top of the shared tiny sizes. GQA (fewer key/value heads than
 # query heads) wherever the family supports it, and head_dim != hidden / heads where the family
