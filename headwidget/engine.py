@@ -566,40 +566,25 @@ class _Engine:
         state.mode = "record" if self.ablation == "mean" else "off"
         state.capturing = True
         state.token_mask = batch.attention_mask.reshape(-1).bool()
-        stop = self.layout.layers[-1].register_forward_hook(_last_layer_hook(state))
         try:
-            self.model(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
-            )
-        except _StopForward:
-            pass
+            last = _run_to_last_layer(self.model, self.layout, batch, state)
         finally:
-            stop.remove()
             state.capturing = False
             state.mode = "off"
             state.layer = -1
         calls = list(state.calls)
         missing = [i for i, c in enumerate(calls) if c is None]
-        if missing or state.last_output is None:
+        if missing or last is None:
             raise RuntimeError(
                 f"the model's forward pass did not call decoder layer(s) {missing}; the"
                 " HeadLayout's layers must be the modules the model runs, in order"
             )
-        last, state.last_output = state.last_output, None
         clean = self.score_output(last, batch, n_copies=1)[0]
         return calls, clean  # type: ignore[return-value]
 
     def score_output(self, hidden: torch.Tensor, batch: _Batch, n_copies: int) -> torch.Tensor:
         """Metric [n_copies, B] from the last layer's output, reading only scored positions."""
-        hidden = hidden.reshape(n_copies, batch.size, *hidden.shape[1:])
-        # with device_map the last layer and the LM head may sit on other devices than the inputs
-        picked = hidden[:, batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
-        logits = self.layout.final(picked)
-        dev = logits.device
-        distractors = None if batch.distractors is None else batch.distractors.to(dev)
-        return compute_metric(
-            self.metric, logits, batch.targets.to(dev), batch.rows.to(dev), batch.size, distractors
-        )
+        return _score_output(self.layout, self.metric, hidden, batch, n_copies)
 
     def replay(
         self,
@@ -649,6 +634,37 @@ class _Engine:
             state.mode = "off"
             state.layer = -1
         return self.score_output(hidden, batch, n_copies=n)
+
+
+def _run_to_last_layer(
+    model: nn.Module, layout: ResolvedLayout, batch: _Batch, state: _State
+) -> torch.Tensor | None:
+    """Run ``model`` on ``batch`` and stop after its last decoder layer; return that layer's
+    output (None if it never ran). The hooks installed on ``state`` see the run."""
+    stop = layout.layers[-1].register_forward_hook(_last_layer_hook(state))
+    try:
+        model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        stop.remove()
+    last, state.last_output = state.last_output, None
+    return last
+
+
+def _score_output(
+    layout: ResolvedLayout, metric: str, hidden: torch.Tensor, batch: _Batch, n_copies: int
+) -> torch.Tensor:
+    """Metric [n_copies, B] from the last layer's output, reading only scored positions."""
+    hidden = hidden.reshape(n_copies, batch.size, *hidden.shape[1:])
+    # with device_map the last layer and the LM head may sit on other devices than the inputs
+    picked = hidden[:, batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
+    logits = layout.final(picked)
+    dev = logits.device
+    distractors = None if batch.distractors is None else batch.distractors.to(dev)
+    return compute_metric(
+        metric, logits, batch.targets.to(dev), batch.rows.to(dev), batch.size, distractors
+    )
 
 
 def score_heads(

@@ -30,14 +30,14 @@ from .engine import (
     _context_limit,
     _encode_task,
     _head_means,
-    _last_layer_hook,
     _make_batch,
     _model_device,
     _pad_id,
+    _run_to_last_layer,
+    _score_output,
     _State,
-    _StopForward,
 )
-from .metrics import check_metric, compute_metric
+from .metrics import check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
 
@@ -370,19 +370,10 @@ def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
 
 def _metric(model: nn.Module, layout: Any, batch: Any, metric: str) -> torch.Tensor:
     """The metric per example of ``batch`` [B], reading logits only at the scored positions."""
-    state = _State()
-    stop = layout.layers[-1].register_forward_hook(_last_layer_hook(state))
-    try:
-        model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
-    except _StopForward:
-        pass
-    finally:
-        stop.remove()
-    hidden = state.last_output
-    picked = hidden[batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
-    logits = layout.final(picked).unsqueeze(0)
-    dev = logits.device
-    distractors = None if batch.distractors is None else batch.distractors.to(dev)
-    return compute_metric(
-        metric, logits, batch.targets.to(dev), batch.rows.to(dev), batch.size, distractors
-    )[0]
+    last = _run_to_last_layer(model, layout, batch, _State())
+    if last is None:
+        raise RuntimeError(
+            "the model's forward pass did not call its last decoder layer; the HeadLayout's"
+            " layers must be the modules the model runs, in order"
+        )
+    return _score_output(layout, metric, last, batch, n_copies=1)[0]
