@@ -11,7 +11,10 @@ cd "$(dirname "$0")/.."
 . scripts/setup-env.sh test
 case "${1:-lab}" in
     lab)
-        exec python -m jupyter lab notebooks/quickstart.ipynb ;;
+        # Jupyter refuses to run as root (containers) unless told it may
+        extra=()
+        if [ "$(id -u)" = 0 ]; then extra=(--allow-root); fi
+        exec python -m jupyter lab "${extra[@]}" notebooks/quickstart.ipynb ;;
     headless)
         python scripts/demo.py --out demo-output ;;
     docs)
