@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["HeadScores", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "headwidget.scores"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -25,7 +25,10 @@ class HeadScores:
     """Importance of every attention head for every task.
 
     ``values[t, l, h]`` is the mean drop of the task's metric when head ``h`` of layer ``l`` is
-    ablated (positive = the head helps the task). ``baseline[task]`` is the clean metric.
+    ablated (positive = the head helps the task). ``baseline[task]`` is the clean metric and
+    ``accuracy[task]`` the clean accuracy (every answer token the argmax), where measured.
+    ``method`` names how the values were computed; ``exact`` (bool, same shape as ``values``)
+    marks the cells computed exactly, where a method approximates (``None``: all exact).
 
     >>> import numpy as np
     >>> scores = HeadScores(np.ones((1, 2, 3), np.float32), ["copying"])
@@ -39,6 +42,9 @@ class HeadScores:
     baseline: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    method: str = "ablation"
+    exact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
@@ -65,6 +71,19 @@ class HeadScores:
         self.categories = {name: self.categories.get(name) for name in self.tasks}
         self.baseline = {name: float(v) for name, v in self.baseline.items()}
         self.descriptions = {name: str(v) for name, v in self.descriptions.items()}
+        unknown = set(self.accuracy) - set(self.tasks)
+        if unknown:
+            raise ValueError(f"accuracy given for unknown task(s) {sorted(unknown)}")
+        self.accuracy = {name: float(v) for name, v in self.accuracy.items()}
+        self.method = str(self.method)
+        if self.exact is not None:
+            exact = np.asarray(self.exact)
+            if exact.shape != values.shape:
+                raise ValueError(
+                    f"HeadScores.exact must have the shape of values {values.shape}, got"
+                    f" {exact.shape}"
+                )
+            self.exact = None if exact.all() else np.ascontiguousarray(exact, dtype=bool)
         self.meta = dict(self.meta)
 
     @property
@@ -124,6 +143,9 @@ class HeadScores:
             dict(self.baseline),
             dict(meta if meta is not None else self.meta),
             dict(self.descriptions),
+            dict(self.accuracy),
+            self.method,
+            None if self.exact is None else self.exact.copy(),
         )
 
     def top_heads(self, task: str, k: int = 10) -> list[tuple[int, int, float]]:
@@ -159,14 +181,17 @@ class HeadScores:
     def save(self, path: str | Path) -> Path:
         """Write the scores to ``path`` (``.npz`` is appended if missing).
 
-        Format (version 1): an uncompressed NumPy ``.npz`` archive with two arrays and no pickled
-        objects: ``values`` (float32, ``[n_tasks, n_layers, n_heads]``) and ``header`` (uint8,
-        the UTF-8 bytes of a JSON object ``{"format": "headwidget.scores", "version": 1,
-        "tasks": [...], "categories": {...}, "baseline": {...}, "descriptions": {...},
-        "meta": {...}, "meta_nonfinite": [...]}``). Non-finite floats in the header are written
-        as strings (``"nan"``, ``"inf"``, ``"-inf"``); ``meta_nonfinite`` lists where they are in
-        ``meta`` (each as a path of keys and list indices), so that :meth:`load` reads them back
-        as floats and leaves strings such as ``"nan"`` alone.
+        Format (version 2): an uncompressed NumPy ``.npz`` archive with no pickled objects:
+        ``values`` (float32, ``[n_tasks, n_layers, n_heads]``), ``header`` (uint8, the UTF-8
+        bytes of a JSON object ``{"format": "headwidget.scores", "version": 2, "tasks": [...],
+        "categories": {...}, "baseline": {...}, "accuracy": {...}, "method": "...",
+        "descriptions": {...}, "meta": {...}, "meta_nonfinite": [...]}``) and, only when some
+        cells are approximate, ``exact`` (bool, the shape of ``values``). Version 1 files (no
+        ``accuracy``, ``method`` or ``exact``) load as exact ablation scores. Non-finite floats in
+        the header are written as strings (``"nan"``, ``"inf"``, ``"-inf"``);
+        ``meta_nonfinite`` lists where they are in ``meta`` (each as a path of keys and list
+        indices), so that :meth:`load` reads them back as floats and leaves strings such as
+        ``"nan"`` alone.
 
         ``meta`` is stored as JSON, so it comes back as JSON values: tuples and other sequences
         become lists, dict keys become strings, NumPy scalars become Python numbers and any
@@ -183,6 +208,8 @@ class HeadScores:
             "tasks": self.tasks,
             "categories": self.categories,
             "baseline": {k: _json_float(v) for k, v in self.baseline.items()},
+            "accuracy": {k: _json_float(v) for k, v in self.accuracy.items()},
+            "method": self.method,
             "descriptions": self.descriptions,
             "meta": meta,
             "meta_nonfinite": nonfinite,
@@ -190,7 +217,10 @@ class HeadScores:
         encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            np.savez(fh, values=self.values, header=encoded)
+            arrays = {"values": self.values, "header": encoded}
+            if self.exact is not None:
+                arrays["exact"] = self.exact
+            np.savez(fh, **arrays)
         return path
 
     @classmethod
@@ -223,6 +253,7 @@ class HeadScores:
                 )
             try:
                 values = archive["values"]
+                exact = archive.get("exact")
                 header = json.loads(archive["header"].tobytes().decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as err:
                 # Object arrays (pickles) land here too: allow_pickle=False refuses them.
@@ -250,6 +281,9 @@ class HeadScores:
             {k: float(v) for k, v in header.get("baseline", {}).items()},
             meta,
             header.get("descriptions", {}),
+            {k: float(v) for k, v in header.get("accuracy", {}).items()},
+            header.get("method", "ablation"),
+            exact,
         )
 
     def validate(self, model: Any, tokenizer: Any, tasks: Any, **kwargs: Any) -> Any:

@@ -133,6 +133,44 @@ def test_save_load_round_trip(tmp_path):
     assert HeadScores.load(tmp_path / "scores").tasks == scores.tasks
 
 
+def test_version_2_round_trips_method_accuracy_and_the_exact_mask(tmp_path):
+    values = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    exact = np.zeros(values.shape, bool)
+    exact[0, 1, 2] = exact[1, 0, 0] = True
+    scores = HeadScores(values, ["a", "b"], accuracy={"a": 0.75}, method="attribution", exact=exact)
+    loaded = HeadScores.load(scores.save(tmp_path / "v2.npz"))
+    assert loaded.method == "attribution"
+    assert loaded.accuracy == {"a": 0.75}
+    np.testing.assert_array_equal(loaded.exact, exact)
+    assert loaded.normalized("share").exact is not loaded.exact
+    np.testing.assert_array_equal(loaded.normalized("share").exact, exact)
+    # An all-exact mask is stored as no mask at all.
+    assert HeadScores(values, ["a", "b"], exact=np.ones_like(exact)).exact is None
+    with pytest.raises(ValueError, match="shape of values"):
+        HeadScores(values, ["a", "b"], exact=exact[:1])
+    with pytest.raises(ValueError, match="accuracy given for unknown task"):
+        HeadScores(values, ["a", "b"], accuracy={"c": 1.0})
+
+
+def test_version_1_files_load_as_exact_ablation(tmp_path):
+    header = {
+        "format": FORMAT_NAME,
+        "version": 1,
+        "tasks": ["a"],
+        "categories": {"a": None},
+        "baseline": {"a": -1.5},
+        "descriptions": {},
+        "meta": {"model": "old"},
+        "meta_nonfinite": [],
+    }
+    path = tmp_path / "v1.npz"
+    encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    np.savez(path, values=np.ones((1, 2, 2), np.float32), header=encoded)
+    loaded = HeadScores.load(path)
+    assert (loaded.method, loaded.exact, loaded.accuracy) == ("ablation", None, {})
+    assert loaded.baseline == {"a": -1.5} and loaded.meta == {"model": "old"}
+
+
 def test_meta_round_trip_keeps_non_finite_floats_and_gives_json_values(tmp_path):
     meta = {
         "model": "tiny",
