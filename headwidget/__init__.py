@@ -14,8 +14,8 @@ from .results import HeadScores
 from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
-    from .adapters import HeadLayout, UnsupportedModelError
-    from .engine import NonFiniteMetricError, score_heads
+    from .modeling.adapters import HeadLayout, UnsupportedModelError
+    from .scoring import NonFiniteMetricError, score_heads
     from .suites import load_suite
     from .widget import HeadImportanceGrid
 
@@ -37,10 +37,10 @@ __all__ = [
 # torch, transformers and the widget stack are imported on first use, so that reading saved
 # scores or building tasks stays quick.
 _LAZY = {
-    "score_heads": "engine",
-    "NonFiniteMetricError": "engine",
-    "HeadLayout": "adapters",
-    "UnsupportedModelError": "adapters",
+    "score_heads": "scoring",
+    "NonFiniteMetricError": "scoring",
+    "HeadLayout": "modeling.adapters",
+    "UnsupportedModelError": "modeling.adapters",
     "load_suite": "suites",
     "HeadImportanceGrid": "widget",
 }

@@ -23,21 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapters import HeadLayout, resolve_layout
-from .engine import (
-    ABLATIONS,
-    _add_head_sums,
-    _context_limit,
-    _encode_task,
-    _head_means,
-    _make_batch,
-    _model_device,
-    _pad_id,
-    _run_to_last_layer,
-    _score_output,
-    _State,
-)
-from .metrics import check_metric
+from .modeling.adapters import HeadLayout, resolve_layout
+from .modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
+from .modeling.inputs import context_limit, encode_task, make_batches, model_device, pad_id
+from .options import ABLATIONS, check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
 
@@ -164,7 +153,7 @@ class _Ablator:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
             x = args[0]
             if self.mode == "record":
-                _add_head_sums(x, self.token_mask, self.sums, self.counts, index)
+                add_head_sums(x, self.token_mask, self.sums, self.counts, index)
                 return None
             if self.mode != "ablate" or index not in self.ablate:
                 return None
@@ -178,7 +167,7 @@ class _Ablator:
 
     def means(self) -> None:
         """Turn the recorded sums into per-head mean outputs (mean ablation's fill)."""
-        means = _head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
+        means = head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
         self.fills = [mean.cpu() for mean in means]
 
     def close(self) -> None:
@@ -326,14 +315,9 @@ def evaluate_tasks(
 def _batches(
     task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
 ) -> list[Any]:
-    items = _encode_task(task, tokenizer, metric, _context_limit(model))
-    # similar lengths together: less padding
-    items.sort(key=lambda e: len(e.prompt) + len(e.answer))
-    pad_id, device = _pad_id(tokenizer, model), _model_device(model)
-    return [
-        _make_batch(items[i : i + batch_size], metric, pad_id, layout.n_heads, device)
-        for i in range(0, len(items), batch_size)
-    ]
+    items = encode_task(task, tokenizer, metric, context_limit(model))
+    pad, device = pad_id(tokenizer, model), model_device(model)
+    return make_batches(items, metric, pad, layout.n_heads, device, batch_size)[1]
 
 
 def _mean_metric(
@@ -370,10 +354,10 @@ def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
 
 def _metric(model: nn.Module, layout: Any, batch: Any, metric: str) -> torch.Tensor:
     """The metric per example of ``batch`` [B], reading logits only at the scored positions."""
-    last = _run_to_last_layer(model, layout, batch, _State())
+    last = run_to_last_layer(model, layout, batch)
     if last is None:
         raise RuntimeError(
             "the model's forward pass did not call its last decoder layer; the HeadLayout's"
             " layers must be the modules the model runs, in order"
         )
-    return _score_output(layout, metric, last, batch, n_copies=1)[0]
+    return score_output(layout, metric, last, batch, n_copies=1)[0]

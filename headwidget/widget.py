@@ -24,6 +24,7 @@ import numpy as np
 import traitlets as t
 
 from . import categories as cat
+from .options import SCORING_OPTIONS, check_options
 from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -51,8 +52,6 @@ TRAIT_OPTIONS = (
     "selected_head",
     "selected_task",
 )
-#: Options passed on to :func:`headwidget.engine.score_heads` when the source is a model.
-SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout")
 
 
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
@@ -142,7 +141,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
             "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
             f" causal LM; got {type(model).__name__}"
         )
-    from .adapters import resolve_layout
+    from .modeling.adapters import resolve_layout
 
     layout = resolve_layout(model, head_layout)
     return layout.n_layers, layout.n_heads
@@ -241,8 +240,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     ``tokenizer`` defaults to ``AutoTokenizer.from_pretrained(model.name_or_path)`` and ``tasks``
     to the built-in ``"operations"`` suite. ``options`` are any of the synced traits below
-    (:data:`TRAIT_OPTIONS`) and, for a model, ``ablation``, ``metric``, ``batch_size``,
-    ``device`` and ``head_layout`` (passed to ``score_heads``).
+    (:data:`TRAIT_OPTIONS`) and, for a model, the scoring options (:data:`SCORING_OPTIONS`:
+    ``method``, ``ablation``, ``metric``, ``batch_size``, ``device``, ``head_layout`` and the
+    methods' own, passed to ``score_heads``).
 
     Traits (synced with the browser; read or set them from Python, ``jslink`` them):
     ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
@@ -586,12 +586,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
         task_list = _task_list(tasks)  # before the possibly slow tokenizer download
-        # fail at construction, not later when the grid is displayed
-        from .metrics import check_metric
-
-        check_metric(scoring.get("metric", "logprob"))
-        if scoring.get("ablation", "mean") not in ("mean", "zero"):
-            raise ValueError(f"ablation must be 'mean' or 'zero', got {scoring['ablation']!r}")
+        check_options(**scoring)  # fail at construction, not later when the grid is displayed
         if tokenizer is None:
             name = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "name_or_path", None
@@ -645,7 +640,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             return self._scores
         if self._running:
             raise RuntimeError("this grid is already scoring its model")
-        from .engine import score_heads
+        from .scoring import score_heads
 
         model, tokenizer, task_list, scoring = self._pending
         n_tasks, n_layers, n_heads = self.shape

@@ -11,7 +11,7 @@ import torch
 from tiny_models import FAMILIES, tiny_model
 
 from headwidget import Task
-from headwidget.engine import score_heads
+from headwidget.scoring import score_heads
 
 # Path of the attention output projection inside each decoder layer, and where the layers are:
 # written out here independently of headwidget.adapters so the test checks the adapters too.

@@ -315,7 +315,7 @@ class Recorder:
 
 
 def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[dict]:
-    """Replace headwidget.engine with a fake whose layer rows are ``10 * task + layer``."""
+    """Replace headwidget.scoring with a fake whose layer rows are ``10 * task + layer``."""
     import types
 
     calls: list[dict] = []
@@ -341,9 +341,9 @@ def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[d
                 done += 1
         return HeadScores(values, [task.name for task in tasks], meta={"model": "fake"})
 
-    fake = types.ModuleType("headwidget.engine")
+    fake = types.ModuleType("headwidget.scoring")
     fake.score_heads = score_heads
-    monkeypatch.setitem(__import__("sys").modules, "headwidget.engine", fake)
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
     return calls
 
 
@@ -436,7 +436,7 @@ def test_a_model_without_a_findable_tokenizer_asks_for_one() -> None:
 
 
 def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
-    from headwidget.engine import score_heads
+    from headwidget.scoring import score_heads
 
     model, tokenizer = tiny_llama_and_tokenizer()
     tasks = word_tasks()
@@ -517,7 +517,7 @@ def test_bad_scoring_options_fail_at_construction() -> None:
     model, tokenizer = tiny_llama_and_tokenizer()
     with pytest.raises(ValueError, match="bogus"):
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="bogus")
-    with pytest.raises(ValueError, match="ablation must be"):
+    with pytest.raises(ValueError, match="unknown ablation .noise."):
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), ablation="noise")
 
 

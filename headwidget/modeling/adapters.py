@@ -1,6 +1,6 @@
-"""Where the heads are: per-architecture descriptions of a causal LM for the ablation engine.
+"""Where the heads are: per-architecture descriptions of a causal LM for the scoring methods.
 
-The engine needs four things from a model: the list of decoder layers (in order), each layer's
+The methods need four things from a model: the list of decoder layers (in order), each layer's
 attention output projection (whose *input* is the concatenation of the per-head outputs, so one
 head is one slice of it), the number of query heads, and a function turning the last decoder
 layer's output into logits. :class:`HeadLayout` holds exactly that; :func:`describe_model` builds
@@ -46,7 +46,7 @@ class HeadLayout:
     Attributes:
         layers: the decoder layers in the order the model runs them (e.g. ``model.model.layers``).
             Each is called as the model calls it, with the hidden state as the first positional
-            argument or as ``hidden_states=``; the engine replays those calls. The model itself
+            argument or as ``hidden_states=``; exact ablation replays those calls. The model itself
             is called as ``model(input_ids=..., attention_mask=..., use_cache=False)``.
         out_proj: the attention output projection of each layer: either a dotted path inside every
             layer (``"self_attn.o_proj"``) or one module per layer. Its input must be the
@@ -75,7 +75,7 @@ class HeadLayout:
 
 @dataclass
 class ResolvedLayout:
-    """A checked :class:`HeadLayout`: concrete modules and sizes (what the engine uses)."""
+    """A checked :class:`HeadLayout`: concrete modules and sizes (what the methods use)."""
 
     layers: list[nn.Module]
     out_projs: list[nn.Module]
@@ -148,7 +148,7 @@ def _unsupported(model: Any, why: str) -> UnsupportedModelError:
         f" architectures: {', '.join(SUPPORTED_ARCHITECTURES)}. For another decoder-only model,"
         " describe it by hand and pass it as score_heads(..., head_layout=HeadLayout(layers=...,"
         " out_proj='path.inside.each.layer', n_heads=..., final=lambda h: logits)); see"
-        " help(headwidget.adapters.HeadLayout)"
+        " help(headwidget.HeadLayout)"
     )
 
 
