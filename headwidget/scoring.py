@@ -181,13 +181,13 @@ def score_heads(
     target = resolve_device(model, device)
     limit = context_limit(model)
     encoded = [encode_task(task, tokenizer, metric, limit) for task in task_list]
+    names = [t.name for t in task_list]
     context = ScoringContext(
-        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model)
+        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model), names
     )
     scorer = load_method(method)(context, **own)
 
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
-    names = [t.name for t in task_list]
     values = np.full((n_tasks, n_layers, n_heads), np.nan, dtype=np.float32)
     exact = np.ones((n_tasks, n_layers, n_heads), dtype=bool)
     filled = np.zeros((n_tasks, n_layers, n_heads), dtype=bool)

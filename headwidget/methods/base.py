@@ -41,6 +41,7 @@ class ScoringContext:
     device: torch.device
     batch_size: int | None
     pad_id: int
+    tasks: list[str]  # the task names, in the order of the task indices
 
 
 @dataclass
