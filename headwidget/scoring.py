@@ -131,7 +131,14 @@ def score_heads(
         tokenizer: its tokenizer. Used read-only; one without a pad token works (padding is
             masked, so any id will do).
         tasks: a :class:`~headwidget.tasks.Task` or a list of them (unique names).
-        method: ``"ablation"``: exact, about half a forward pass per head.
+        method: ``"ablation"``: exact, about half a forward pass per head (its option
+            ``heads={layer: [head, ...]}`` scores only those heads; the rest stay NaN).
+            ``"attribution"``: gradient x activation for every head at once, about two forward
+            passes, approximate; its options ``steps`` (integrated-gradient points, default 1),
+            ``screen`` (heads found by an exact first-position screen and scored exactly,
+            default 5), ``refine`` (the K largest |attribution| scored exactly, default 0),
+            ``refine_random`` (a seeded random sample of the rest scored exactly too, default
+            K // 2) and ``seed``. See :mod:`headwidget.methods.attribution`.
         ablation: ``"mean"`` replaces a head's output (its slice of the attention output
             projection's input) with its mean over the task's examples and all non-pad positions
             the model reads (prompt and answer tokens but the last); ``"zero"`` with zeros.
@@ -168,6 +175,8 @@ def score_heads(
 
     >>> scores = score_heads(model, tokenizer, [task_a, task_b], metric="logprob")  # doctest: +SKIP
     >>> scores.top_heads("task_a", k=3)                                             # doctest: +SKIP
+    >>> quick = score_heads(model, tokenizer, tasks, method="attribution", refine=20)  # doctest: +SKIP
+    >>> quick.exact.sum(), quick.meta["agreement"]["task_a"]["spearman"]            # doctest: +SKIP
     """
     started = time.perf_counter()
     options = check_options(

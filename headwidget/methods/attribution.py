@@ -5,25 +5,32 @@ A head's importance is ``metric(clean) - metric(head ablated)``. To first order 
 output projection input, summed over positions and averaged over examples (Nanda 2022; AtP*,
 Kramár et al. 2024). One forward and one backward pass per batch give it for every head.
 
-First order misses large, nonlinear effects (an early head whose ablation derails everything
-after it). ``steps > 1`` averages the gradient over points between the clean and the ablated run,
+First order misses large, nonlinear effects. On SmolLM2-135M the worst misses are heads of the
+first layers that build the first-token attention sink: nearly all of their effect comes from
+ablating them at the first position, which derails the sink that later heads attend to (their
+softmax is saturated, so the gradient sees nothing). ``screen=S`` finds them exactly and cheaply
+(the first position sees only itself: one forward of one-token sequences, a copy per head, see
+:meth:`AttributionMethod.first_position_screen`) and scores the ``S`` most disruptive heads
+exactly. ``steps > 1`` averages the gradient over points between the clean and the ablated run,
 as integrated gradients do (EAP-IG, Hanna et al. 2024): at step ``i`` every head's activation is
-moved the fraction ``alpha_i = i / steps`` of the way to its ablated value, all heads together,
-and the gradient there counts; ``steps`` forward + backward passes per batch.
+moved the fraction ``i / steps`` of the way to its ablated value, all heads together; ``steps``
+forward + backward passes per batch. (Measured on the real model it agrees less with exact
+ablation than ``steps=1``: moving every head at once is far from ablating one; see the README.)
 
 ``refine=K`` then scores exactly, with the ablation engine restricted to those heads, the ``K``
-heads per task with the largest ``|attribution|`` plus a seeded random sample of ``refine_random``
-others (default ``K // 2``); their exact values replace the approximations (``HeadScores.exact``
-marks them) and ``meta["agreement"]`` records, per task, the Spearman correlation of attribution
-and exact on the refined cells and the fraction of the random sample that beat the K-th refined
-head (an estimate of how many true top heads the approximation missed).
+heads per task with the largest ``|attribution|`` (apart from screened ones) plus a seeded
+random sample of ``refine_random`` others (default ``K // 2``); their exact values replace the
+approximations (``HeadScores.exact`` marks them) and ``meta["agreement"]`` records, per task,
+the Spearman correlation of attribution and exact over the exact cells and the fraction of the
+random sample that beat the K-th refined head (an estimate of how many true top heads the
+approximation missed). Blocks stream in that order: every layer approximate, then exact cells.
 
 No gradient reaches the weights: ``requires_grad`` is off on every parameter during the passes
 (restored after), and only the hooks' zero-valued probes are leaves. Sums are float32 whatever
 the model's dtype.
 
 >>> scores = score_heads(model, tok, tasks, method="attribution", refine=20)  # doctest: +SKIP
->>> scores.exact.sum(axis=(1, 2))   # 30 exact cells per task                 # doctest: +SKIP
+>>> scores.exact.sum(axis=(1, 2))   # 5 screened + 20 + 10 random per task  # doctest: +SKIP
 """
 
 from __future__ import annotations
