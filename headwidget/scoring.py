@@ -175,7 +175,7 @@ def score_heads(
 
     >>> scores = score_heads(model, tokenizer, [task_a, task_b], metric="logprob")  # doctest: +SKIP
     >>> scores.top_heads("task_a", k=3)                                             # doctest: +SKIP
-    >>> quick = score_heads(model, tokenizer, tasks, method="attribution", refine=20)  # doctest: +SKIP
+    >>> quick = score_heads(model, tokenizer, tasks, method="attribution")  # doctest: +SKIP
     >>> quick.exact.sum(), quick.meta["agreement"]["task_a"]["spearman"]            # doctest: +SKIP
     """
     started = time.perf_counter()
