@@ -54,3 +54,21 @@ export function throttle(fn: () => void, ms: number): { call: () => void; flush:
 export function fileSlug(tab: string): string {
   return tab.replace(/^task:/, "task-").replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80) || "view";
 }
+
+/** Text width for a CSS font, from canvas metrics (an estimate where there is no canvas). */
+export function measurer(doc: Document, font: string, charWidth: number): (s: string) => number {
+  const ctx = doc.createElement("canvas").getContext?.("2d") as CanvasRenderingContext2D | null;
+  if (!ctx) return (s) => s.length * charWidth;
+  ctx.font = font;
+  // a little slack: DOM text and canvas metrics can differ by a pixel or two
+  return (s) => ctx.measureText(s).width * 1.04 + 1;
+}
+
+/** A CSS colour as the canvas resolves it (e.g. a var() fallback chain's result), or `fallback`. */
+export function resolveColor(doc: Document, text: string, fallback: string): string {
+  const probe = doc.createElement("canvas").getContext?.("2d") as CanvasRenderingContext2D | null;
+  if (!probe) return text || fallback;
+  probe.fillStyle = fallback;
+  probe.fillStyle = text;
+  return String(probe.fillStyle);
+}

@@ -1,0 +1,209 @@
+// Drawing the panels: cell colours into each panel's buffer, then axes, hover and selection.
+import { UNCLASSIFIED_CODE } from "./categories";
+import { dimmedLut, lut } from "./colormap";
+import type { Panel, View } from "./context";
+import { drawColorbar, drawMiniBar } from "./legend";
+import { axisNames, cellRect, gridShape, headToCell, rowOfTick } from "./layout";
+import { intTicks } from "./scale";
+import { codeRgbIndex } from "./state";
+
+/** Share of a dimmed (below-threshold) head's colour that is kept; the rest is the background. */
+export const DIM_ALPHA = 0.28;
+
+const dimCache = new Map<string, Uint8Array>();
+function dimLut(name: string, bg: [number, number, number]): Uint8Array {
+  const key = `${name}|${bg.join(",")}`;
+  let d = dimCache.get(key);
+  if (!d) {
+    d = dimmedLut(lut(name), bg, DIM_ALPHA);
+    dimCache.set(key, d);
+  }
+  return d;
+}
+
+const hatches = new WeakMap<Document, { key: string; pattern: CanvasPattern | null }>();
+/** Diagonal hatching (cells without a value), or the muted colour where patterns are missing. */
+function hatchPattern(v: View, ctx: CanvasRenderingContext2D): CanvasPattern | string {
+  const { theme, dpr, doc } = v;
+  const key = `${theme.bg}|${theme.muted}|${dpr}`;
+  let hatch = hatches.get(doc);
+  if (!hatch || hatch.key !== key) {
+    const size = Math.round(6 * dpr);
+    const c = doc.createElement("canvas");
+    c.width = size;
+    c.height = size;
+    const cx = c.getContext?.("2d") as CanvasRenderingContext2D | null;
+    let pattern: CanvasPattern | null = null;
+    if (cx) {
+      cx.fillStyle = theme.bg;
+      cx.fillRect(0, 0, size, size);
+      cx.strokeStyle = theme.muted;
+      cx.lineWidth = Math.max(1, dpr * 0.9);
+      cx.beginPath();
+      // diagonal lines that tile seamlessly
+      cx.moveTo(-1, size + 1);
+      cx.lineTo(size + 1, -1);
+      cx.moveTo(-1, 1);
+      cx.lineTo(1, -1);
+      cx.moveTo(size - 1, size + 1);
+      cx.lineTo(size + 1, size - 1);
+      cx.stroke();
+      pattern = ctx.createPattern(c, "repeat");
+      pattern?.setTransform?.(new DOMMatrix().scale(1 / dpr));
+    }
+    hatch = { key, pattern };
+    hatches.set(doc, hatch);
+  }
+  return hatch.pattern ?? theme.muted;
+}
+
+/** Colour every cell of a panel into its buffer (one pixel per head). */
+export function fillBuffer(v: View, p: Panel): void {
+  const img = p.image;
+  if (!img) return;
+  const data = img.data;
+  const { norm } = v.data;
+  const [, nL, nH] = v.data.shape;
+  const { classes, catRgb, cutoffs } = v.thresh;
+  const size = nL * nH;
+  const layerX = v.traits.orientation === "layer_x";
+  const cols = layerX ? nL : nH;
+  if (p.kind === "task") {
+    const t = p.task;
+    const idx = v.scale.lutIdx[t];
+    const full = lut(v.traits.colormap);
+    const dim = dimLut(v.traits.colormap, v.theme.bgRgb);
+    const cut = cutoffs[t];
+    const base = t * size;
+    for (let i = 0; i < size; i++) {
+      const l = (i / nH) | 0;
+      const hh = i - l * nH;
+      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
+      const k = idx[i];
+      if (k < 0) {
+        data[o + 3] = 0;
+        continue;
+      }
+      const table = norm[base + i] >= cut ? full : dim;
+      data[o] = table[k * 3];
+      data[o + 1] = table[k * 3 + 1];
+      data[o + 2] = table[k * 3 + 2];
+      data[o + 3] = 255;
+    }
+  } else if (classes) {
+    const n = classes.names.length;
+    const codes = classes.codes;
+    const mem = p.kind === "category" ? classes.membership[p.category] : null;
+    const grey = codeRgbIndex(UNCLASSIFIED_CODE, n) * 3;
+    const own = p.kind === "category" ? p.category * 3 : 0;
+    for (let i = 0; i < size; i++) {
+      const l = (i / nH) | 0;
+      const hh = i - l * nH;
+      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
+      const c = mem ? (mem[i] ? own : grey) : codeRgbIndex(codes[i], n) * 3;
+      data[o] = catRgb[c];
+      data[o + 1] = catRgb[c + 1];
+      data[o + 2] = catRgb[c + 2];
+      data[o + 3] = 255;
+    }
+  }
+  p.bctx!.putImageData(img, 0, 0);
+}
+
+/** Draw a panel's canvas from its buffer: cells, frame, ticks, axis titles, hover, selection. */
+export function drawPanel(v: View, p: Panel): void {
+  const ctx = p.ctx;
+  if (!ctx || !p.bctx) return;
+  const { theme, dpr } = v;
+  const { plot } = p.box;
+  const [, nL, nH] = v.data.shape;
+  const orient = v.traits.orientation;
+  const { rows, cols } = gridShape(orient, nL, nH);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, p.canvas.width, p.canvas.height);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  // NaN cells are transparent in the buffer, so the hatch shows through them
+  ctx.fillStyle = hatchPattern(v, ctx);
+  ctx.fillRect(plot.left, plot.top, plot.width, plot.height);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(p.buffer, 0, 0, cols, rows, plot.left, plot.top, plot.width, plot.height);
+  ctx.strokeStyle = theme.border;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(plot.left - 0.5, plot.top - 0.5, plot.width + 1, plot.height + 1);
+
+  // ticks at cell centres, like matplotlib's imshow
+  ctx.fillStyle = theme.fg;
+  ctx.strokeStyle = theme.fg;
+  ctx.font = `11px ${theme.font}`;
+  ctx.beginPath();
+  const rowTicks = intTicks(rows, Math.max(2, Math.min(6, Math.floor(plot.height / 22))));
+  const colTicks = intTicks(cols, Math.max(2, Math.min(6, Math.floor(plot.width / 26))));
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const r of rowTicks) {
+    // layer_x: the head axis points up (head 0 in the bottom row)
+    const y = Math.round(plot.top + ((rowOfTick(orient, r, rows) + 0.5) * plot.height) / rows) + 0.5;
+    ctx.moveTo(plot.left - 4, y);
+    ctx.lineTo(plot.left - 1, y);
+    ctx.fillText(String(r), plot.left - 6, y);
+  }
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  const bottom = plot.top + plot.height;
+  for (const c of colTicks) {
+    const x = Math.round(plot.left + ((c + 0.5) * plot.width) / cols) + 0.5;
+    ctx.moveTo(x, bottom + 1);
+    ctx.lineTo(x, bottom + 4);
+    ctx.fillText(String(c), x, bottom + 5);
+  }
+  ctx.lineWidth = 1;
+  ctx.stroke();
+  const { row: rowName, col: colName } = axisNames(orient);
+  ctx.font = `12px ${theme.font}`;
+  if (p.box.showRowLabel) {
+    ctx.save();
+    ctx.translate(9, plot.top + plot.height / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(rowName, 0, 0);
+    ctx.restore();
+  }
+  if (p.box.showColLabel) {
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    ctx.fillText(colName, plot.left + plot.width / 2, bottom + 20);
+  }
+  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p);
+
+  // hovered and selected heads
+  const hover = v.hover;
+  if (hover && hover.panel === p) {
+    const r = cellRect(plot, rows, cols, hover.row, hover.col);
+    ctx.strokeStyle = theme.fg;
+    ctx.globalAlpha = 0.7;
+    ctx.strokeRect(r.left + 0.5, r.top + 0.5, Math.max(1, r.width - 1), Math.max(1, r.height - 1));
+    ctx.globalAlpha = 1;
+  }
+  const sel = v.traits.selection(nL, nH);
+  if (sel) {
+    const { row, col } = headToCell(orient, sel.layer, sel.head, nH);
+    const r = cellRect(plot, rows, cols, row, col);
+    const selectedTask = v.traits.selectedTask;
+    const mine = p.kind !== "task" || selectedTask === "" || selectedTask === p.name;
+    ctx.lineWidth = mine ? 2 : 1;
+    ctx.strokeStyle = theme.bg;
+    ctx.strokeRect(r.left - 2, r.top - 2, r.width + 4, r.height + 4);
+    ctx.strokeStyle = mine ? theme.fg : theme.muted;
+    ctx.strokeRect(r.left - 1, r.top - 1, r.width + 2, r.height + 2);
+    ctx.lineWidth = 1;
+  }
+}
+
+export function drawAll(v: View): void {
+  for (const p of v.panels) {
+    fillBuffer(v, p);
+    drawPanel(v, p);
+  }
+  drawColorbar(v);
+}
