@@ -16,6 +16,7 @@ import math
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,12 @@ TRAIT_OPTIONS = (
     "title",
     "selected_head",
     "selected_task",
+    "min_accuracy",
+    "exact_only",
+    "fade_below",
 )
 #: Options passed on to :func:`headwidget.engine.score_heads` when the source is a model.
-SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout")
+SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout", "method", "refine")
 
 
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
@@ -85,6 +89,13 @@ def _encode(values: np.ndarray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
+def _encode_exact(exact: np.ndarray | None) -> bytes:
+    """The ``exact`` trait: one uint8 per cell (1 exact, 0 approximate); b"" when all are exact."""
+    if exact is None or bool(np.all(exact)):
+        return b""
+    return np.ascontiguousarray(exact, dtype=np.uint8).tobytes()
+
+
 def _finite_or_none(value: Any) -> float | None:
     if value is None:
         return None
@@ -97,16 +108,34 @@ def _task_dicts(
     categories: Mapping[str, str | None],
     descriptions: Mapping[str, str],
     baseline: Mapping[str, float],
+    accuracy: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
+    accuracy = accuracy or {}
     return [
         {
             "name": name,
             "category": categories.get(name),
             "description": descriptions.get(name, ""),
             "baseline": _finite_or_none(baseline.get(name)),
+            "accuracy": _finite_or_none(accuracy.get(name)),
         }
         for name in names
     ]
+
+
+def _provenance(meta: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """What produced the scores, for the provenance line: model, method, metric, ablation,
+    examples per task and date (each only when known)."""
+    out: dict[str, Any] = {"method": method}
+    for key in ("model", "metric", "ablation"):
+        if meta.get(key):
+            out[key] = str(meta[key])
+    examples = meta.get("examples")
+    if isinstance(examples, Mapping) and examples:
+        out["examples"] = {str(k): int(v) for k, v in examples.items()}
+    if meta.get("created"):
+        out["date"] = str(meta["created"])[:10]
+    return out
 
 
 def _has_categories(tasks: Sequence[Mapping[str, Any]]) -> bool:
@@ -148,7 +177,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
     return layout.n_layers, layout.n_heads
 
 
-_HTML_TRAITS = ("shape", "tasks", *TRAIT_OPTIONS)
+_HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 # state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
 _HTML_DEFAULT_THRESHOLDS = "_default_thresholds"
 
@@ -166,6 +195,7 @@ _HTML_PAGE = """<!doctype html>
 <div id="headwidget-root"></div>
 <script type="application/json" id="headwidget-state">{state}</script>
 <script type="text/plain" id="headwidget-values">{values}</script>
+<script type="text/plain" id="headwidget-exact">{exact}</script>
 <script type="text/plain" id="headwidget-bundle">{bundle}</script>
 <script type="module">
 const bytes = (id) =>
@@ -215,6 +245,7 @@ const state = JSON.parse(document.getElementById("headwidget-state").textContent
 const defaults = state.{defaults_key};
 delete state.{defaults_key};
 state.values = new DataView(bytes("headwidget-values").buffer);
+state.exact = new DataView(bytes("headwidget-exact").buffer);
 const model = new Model(state, defaults);
 const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
 const module = await import(URL.createObjectURL(code));
@@ -227,6 +258,21 @@ await widget.render({{ model, el, experimental: {{}} }});
 </body>
 </html>
 """
+
+
+@dataclass
+class _Stream:
+    """The scores of a :meth:`HeadImportanceGrid.compute` in progress, as blocks arrive."""
+
+    values: np.ndarray
+    exact: np.ndarray
+    start: float
+    last_sync: float = -math.inf
+    seen: set[tuple[int, int]] = field(default_factory=set)  # (task, layer) with any block
+
+    @property
+    def total(self) -> int:
+        return self.values.shape[0] * self.values.shape[1]
 
 
 class HeadImportanceGrid(anywidget.AnyWidget):
@@ -254,7 +300,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ``vmin``, ``orientation`` ("layer_y": layer on y, 0 at the top, as figure A; "layer_x": layer
     on x, head on y with head 0 at the bottom, as figure B), ``tab`` ("all", "categories" or
     "task:<name>"), ``grid_columns``, ``selected_head`` (``(layer, head)`` or None),
-    ``selected_task``, ``progress``, ``title``.
+    ``selected_task``, ``progress``, ``title``; ``exact`` (one uint8 per cell, 1 where the value
+    is exact; empty: all exact) and ``exact_only`` (show only exact cells), for a method that
+    approximates (``HeadScores.exact``); ``provenance`` (model, method, metric, ablation, examples
+    per task, date); ``min_accuracy`` (tasks whose clean accuracy, ``HeadScores.accuracy``, is
+    below it are marked "model fails this task"; default 0.2); ``fade_below`` (fade heads below
+    the threshold toward the background; by default every head has its colour map colour and
+    heads that pass are outlined).
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
@@ -280,6 +332,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     selected_task = t.Unicode("").tag(sync=True)
     progress = t.Dict().tag(sync=True)
     title = t.Unicode("").tag(sync=True)
+    exact = t.Bytes(b"", help="uint8 per cell, C order like values: 1 exact; b'' all exact").tag(
+        sync=True
+    )
+    exact_only = t.Bool(False).tag(sync=True)
+    provenance = t.Dict().tag(sync=True)
+    min_accuracy = t.Float(0.2).tag(sync=True)
+    fade_below = t.Bool(False).tag(sync=True)
 
     #: Seconds between ``values`` updates while scoring (the last one is always sent).
     sync_interval: float = 0.25
@@ -307,6 +366,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._auto_threshold = "threshold" not in trait_options
         self._auto_title = "title" not in trait_options
         self._auto_threshold_value: float | None = None
+        self._threshold_held = False  # an automatic threshold held while scores stream in
+        self._stream: _Stream | None = None  # buffers of the scoring in progress
         self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
         self._profiles_observed = False
 
@@ -356,6 +417,16 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             )
         return data
 
+    @t.validate("exact")
+    def _check_exact(self, proposal: t.Bunch) -> bytes:
+        data = proposal["value"]
+        if data and len(data) != math.prod(self.shape):
+            raise t.TraitError(
+                f"exact has {len(data)} bytes but shape {list(self.shape)} needs"
+                f" {math.prod(self.shape)} (one uint8 per cell) or none (all exact)"
+            )
+        return data
+
     @t.validate("shape")
     def _check_shape(self, proposal: t.Bunch) -> list[int]:
         shape = list(proposal["value"])
@@ -363,7 +434,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             raise t.TraitError(f"shape must be 3 non-negative sizes, got {shape}")
         return shape
 
-    @t.validate("threshold", "vmax", "vmin")
+    @t.validate("threshold", "vmax", "vmin", "min_accuracy")
     def _check_finite(self, proposal: t.Bunch) -> float | None:
         value = proposal["value"]
         if value is not None and not math.isfinite(value):
@@ -455,13 +526,27 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores
-        tasks = _task_dicts(scores.tasks, scores.categories, scores.descriptions, scores.baseline)
-        self._publish(scores.values, tasks)
+        tasks = _task_dicts(
+            scores.tasks, scores.categories, scores.descriptions, scores.baseline, scores.accuracy
+        )
+        self._publish(scores.values, tasks, exact=scores.exact, final=True)
+        self.provenance = _provenance(scores.meta, scores.method)
         if self._auto_title:
             self.title = str(scores.meta.get("model") or "")
 
-    def _publish(self, values: np.ndarray, tasks: list[dict[str, Any]] | None = None) -> None:
-        """Send values (and the task list / shape when they change) in one message."""
+    def _publish(
+        self,
+        values: np.ndarray,
+        tasks: list[dict[str, Any]] | None = None,
+        *,
+        exact: np.ndarray | None = None,
+        final: bool = False,
+    ) -> None:
+        """Send values and exact (and the task list / shape when they change) in one message.
+
+        An automatic threshold is set from the first values and then held while scores stream
+        in, so colours and outlines do not reshuffle; ``final`` scores set it once more.
+        """
         with self.hold_sync(), self.hold_trait_notifications():
             if tasks is not None:
                 names = [task["name"] for task in tasks]
@@ -478,10 +563,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 ):
                     self.selected_head = None
             if list(values.shape) != list(self.shape):
+                self.exact = b""
                 self.shape = list(values.shape)
             self.values = _encode(values)
-            if self._auto_threshold:
+            self.exact = _encode_exact(exact)
+            if self._auto_threshold and (final or not self._threshold_held):
                 self._update_default_threshold(values)
+                self._threshold_held = not final and not np.isnan(values).all()
 
     def _normalized(self, values: np.ndarray, normalization: str | None = None) -> np.ndarray:
         if (normalization or self.normalization) == "raw":
@@ -573,6 +661,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             state=state_json,
             defaults_key=_HTML_DEFAULT_THRESHOLDS,
             values=base64.b64encode(self.values).decode("ascii"),
+            exact=base64.b64encode(self.exact).decode("ascii"),
             bundle=base64.b64encode(_ESM_PATH.read_bytes()).decode("ascii"),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -614,10 +703,20 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             {},
         )
         self._publish(np.full((len(task_list), n_layers, n_heads), np.nan, np.float32), task_dicts)
+        # what the engine records as meta["model"], so the title does not change at the end
+        config = getattr(model, "config", None)
+        model_name = str(getattr(config, "name_or_path", "") or type(model).__name__)
         if self._auto_title:
-            # what the engine records as meta["model"], so the title does not change at the end
-            config = getattr(model, "config", None)
-            self.title = str(getattr(config, "name_or_path", "") or type(model).__name__)
+            self.title = model_name
+        self.provenance = _provenance(
+            {
+                "model": model_name,
+                "metric": scoring.get("metric", "logprob"),
+                "ablation": scoring.get("ablation", "mean"),
+                "examples": {task.name: len(task) for task in task_list},
+            },
+            scoring.get("method", "ablation"),
+        )
         # displaying the grid itself scores it; shown inside a container it waits for compute()
         self.progress = {
             "text": (
@@ -635,7 +734,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         is shown inside a container: ``VBox([grid, grid.head_profile()])`` does not start
         scoring, so run ``grid.compute()`` after displaying it. Once scored it just returns the
         scores. If scoring fails, the layers already scored stay shown, the error text goes
-        to ``progress`` and the error is raised again. ``progress_bar=True`` also prints the
+        to ``progress`` and the error is raised again; when it ends, ``progress`` says how long
+        it took ("done in …"). ``progress_bar=True`` also prints the
         engine's tqdm bar (handy in scripts; the grid has its own progress line).
 
         >>> scores = HeadImportanceGrid(model, tokenizer, tasks=tasks).compute()   # doctest: +SKIP
@@ -649,29 +749,15 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
         model, tokenizer, task_list, scoring = self._pending
         n_tasks, n_layers, n_heads = self.shape
-        names = [task.name for task in task_list]
-        index = {name: i for i, name in enumerate(names)}
-        buffer = np.full((n_tasks, n_layers, n_heads), np.nan, np.float32)
-        total = n_tasks * n_layers
-        state = {"done": 0, "last_sync": -math.inf, "text": ""}
-        start = time.monotonic()
+        index = {task.name: i for i, task in enumerate(task_list)}
+        stream = self._stream = _Stream(
+            np.full((n_tasks, n_layers, n_heads), np.nan, np.float32),
+            np.ones((n_tasks, n_layers, n_heads), bool),
+            time.monotonic(),
+        )
 
         def on_layer(task: str, layer: int, partial: np.ndarray) -> None:
-            row = np.asarray(partial, dtype=np.float32).reshape(-1)
-            buffer[index[task], layer, : row.size] = row
-            state["done"] += 1
-            now = time.monotonic()
-            fraction = state["done"] / total
-            eta = (now - start) * (1 - fraction) / fraction
-            state["text"] = (
-                f"task {index[task] + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
-                f" {_format_seconds(eta)}"
-            )
-            if now - state["last_sync"] >= self.sync_interval:
-                state["last_sync"] = now
-                with self.hold_sync():  # one message: values, threshold and progress
-                    self._publish(buffer)
-                    self.progress = {"text": state["text"], "fraction": fraction, "running": True}
+            self._apply_block(index[task], layer, slice(None), partial, True)
 
         self._running = True
         self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
@@ -681,16 +767,18 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             )
         except BaseException as err:
             partial = getattr(err, "partial", None)
+            buffer = stream.values
             if isinstance(partial, HeadScores) and partial.shape[1:] == (n_layers, n_heads):
                 for name in partial.tasks:
                     if name in index:
                         got = partial[name]
                         buffer[index[name]] = np.where(np.isnan(got), buffer[index[name]], got)
-            self._publish(buffer)
+            self._publish(buffer, exact=stream.exact)
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+            done = len(stream.seen)
             self.progress = {
-                "text": f"{reason} after {state['done']}/{total} layers: {err}".rstrip(": "),
-                "fraction": state["done"] / total,
+                "text": f"{reason} after {done}/{stream.total} layers: {err}".rstrip(": "),
+                "fraction": done / stream.total,
                 "running": False,
                 "error": True,
             }
@@ -699,10 +787,57 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             raise
         finally:
             self._running = False
+            self._stream = None
         self._pending = None
         self._show(scores)
-        self.progress = {}
+        seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
+        self.progress = {
+            "text": f"done in {_format_seconds(seconds)}",
+            "fraction": 1.0,
+            "running": False,
+        }
         return scores
+
+    def _apply_block(
+        self,
+        task_index: int,
+        layer: int,
+        heads: slice | Sequence[int] | np.ndarray,
+        values: np.ndarray,
+        exact: bool | np.ndarray = True,
+    ) -> None:
+        """Take one streamed block of scores while :meth:`compute` runs: ``values`` of
+        ``heads`` (indices or a slice) of ``layer`` of task ``task_index``, exact or approximate
+        (a bool, or one per head). An exact value later replaces an approximate one. The grid
+        is sent to the browser at most every :attr:`sync_interval` seconds (values, exact mask,
+        progress in one message).
+
+        >>> grid._apply_block(0, 3, [1, 4], np.array([0.2, 0.5]), exact=False)  # doctest: +SKIP
+        """
+        stream = self._stream
+        if stream is None:
+            raise RuntimeError(
+                "_apply_block() takes the scores compute() streams, and compute() is not running"
+            )
+        n_tasks, n_layers, _ = stream.values.shape
+        stream.values[task_index, layer, heads] = np.asarray(values, np.float32).reshape(-1)
+        stream.exact[task_index, layer, heads] = exact
+        stream.seen.add((task_index, layer))
+        now = time.monotonic()
+        fraction = len(stream.seen) / stream.total
+        eta = (now - stream.start) * (1 - fraction) / fraction
+        text = (
+            f"task {task_index + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
+            f" {_format_seconds(eta)}"
+        )
+        approximate = int(stream.exact.size - np.count_nonzero(stream.exact))
+        if approximate:
+            text = f"{text} · {approximate} cells approximate"
+        if now - stream.last_sync >= self.sync_interval:
+            stream.last_sync = now
+            with self.hold_sync():  # one message: values, exact, threshold and progress
+                self._publish(stream.values, exact=stream.exact)
+                self.progress = {"text": text, "fraction": fraction, "running": True}
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         """Show the view first, then score (if needed) in the cell's own thread.

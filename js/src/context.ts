@@ -27,6 +27,8 @@ export interface Panel extends PanelSpec {
   bctx: CanvasRenderingContext2D | null;
   image: ImageData | null;
   countEl: HTMLElement | null;
+  /** cols x rows alpha mask of the cells still approximate (made when some are) */
+  approx: { canvas: HTMLCanvasElement; image: ImageData; any: boolean } | null;
 }
 
 export interface Hover {

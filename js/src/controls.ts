@@ -4,6 +4,7 @@ import { h, option } from "./dom";
 import { exportPng } from "./export";
 import { formatPercent, formatSig } from "./scale";
 import { hasCategories } from "./state";
+import { convertThreshold, provenanceLine } from "./units";
 import { formatExact, parseTyped, SLIDER_STEPS, sliderThreshold, thresholdToPosition } from "./threshold";
 
 export interface Controls {
@@ -21,13 +22,14 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   const { doc, traits } = v;
   const header = h(doc, "div", { class: "hw-header" });
   const titleEl = h(doc, "div", { class: "hw-title" });
+  const provenanceEl = h(doc, "div", { class: "hw-provenance" });
   const progressEl = h(doc, "div", { class: "hw-progress", role: "status" });
   const progressText = h(doc, "span", { class: "hw-progress-text" });
   const progressBar = h(doc, "span", { class: "hw-progress-bar", "aria-hidden": "true" });
   const progressFill = h(doc, "span", { class: "hw-progress-fill" });
   progressBar.append(progressFill);
   progressEl.append(progressText, progressBar);
-  header.append(titleEl, progressEl);
+  header.append(titleEl, progressEl, provenanceEl);
 
   const tablist = h(doc, "div", { class: "hw-tabs", role: "tablist", "aria-label": "Views" });
 
@@ -98,6 +100,8 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   function sync() {
     titleEl.textContent = traits.title;
     titleEl.hidden = !titleEl.textContent;
+    provenanceEl.textContent = v.data.stats ? provenanceLine(traits.provenance) : "";
+    provenanceEl.hidden = !provenanceEl.textContent;
     const mode = traits.mode;
     modeSel.value = mode;
     cmapSel.value = traits.colormap;
@@ -181,7 +185,15 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   v.listen(slider, "change", () => v.flushSave());
   v.listen(modeSel, "change", () => v.setTrait("threshold_mode", modeSel.value));
   v.listen(cmapSel, "change", () => v.setTrait("colormap", cmapSel.value));
-  v.listen(normSel, "change", () => v.setTrait("normalization", normSel.value));
+  v.listen(normSel, "change", () => {
+    // the threshold follows into the new units, letting as many heads pass as before
+    const from = traits.normalization;
+    const to = normSel.value === "raw" ? "raw" : "share";
+    const threshold = convertThreshold(v.data, traits.threshold, from, to);
+    v.model.set("normalization", to);
+    if (traits.mode === "value" && v.data.stats) v.model.set("threshold", threshold);
+    v.setTrait("normalization", to);
+  });
   v.listen(rangeSel, "change", () => v.setTrait("color_range", rangeSel.value));
   v.listen(orientSel, "change", () => v.setTrait("orientation", orientSel.value));
   v.listen(exportBtn, "click", () => exportPng(v));

@@ -57,10 +57,56 @@ function hatchPattern(v: View, ctx: CanvasRenderingContext2D): CanvasPattern | s
   return hatch.pattern ?? theme.muted;
 }
 
+/** Mark in the panel's approximate-cell mask the heads still approximate in any of its tasks. */
+function fillApprox(v: View, p: Panel, tasks: number[]): void {
+  const { exact, shape, exactOnly } = v.data;
+  if (!exact || exactOnly) {
+    if (p.approx) p.approx.any = false;
+    return;
+  }
+  const [, nL, nH] = shape;
+  const layerX = v.traits.orientation === "layer_x";
+  const cols = layerX ? nL : nH;
+  const rows = layerX ? nH : nL;
+  if (!p.approx) {
+    const canvas = v.doc.createElement("canvas");
+    canvas.width = cols;
+    canvas.height = rows;
+    const cx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
+    if (!cx) return;
+    p.approx = { canvas, image: cx.createImageData(cols, rows), any: false };
+  }
+  const data = p.approx.image.data;
+  const size = nL * nH;
+  let any = false;
+  for (let i = 0; i < size; i++) {
+    let approximate = false;
+    for (const t of tasks) if (!exact[t * size + i] && v.data.values[t * size + i] === v.data.values[t * size + i]) approximate = true;
+    const l = (i / nH) | 0;
+    const o = (layerX ? (nH - 1 - (i - l * nH)) * cols + l : i) * 4 + 3;
+    data[o] = approximate ? 255 : 0;
+    any ||= approximate;
+  }
+  p.approx.any = any;
+  (p.approx.canvas.getContext("2d") as CanvasRenderingContext2D).putImageData(p.approx.image, 0, 0);
+}
+
+/** Tasks whose values a panel shows (a task, a category's tasks, or every categorised task). */
+function panelTasks(v: View, p: Panel): number[] {
+  if (p.kind === "task") return [p.task];
+  const names = v.thresh.classes?.names ?? [];
+  const out: number[] = [];
+  v.data.tasks.forEach((t, i) => {
+    if (t.category != null && (p.kind === "allcats" || t.category === names[p.category])) out.push(i);
+  });
+  return out;
+}
+
 /** Colour every cell of a panel into its buffer (one pixel per head). */
 export function fillBuffer(v: View, p: Panel): void {
   const img = p.image;
   if (!img) return;
+  fillApprox(v, p, panelTasks(v, p));
   const data = img.data;
   const { norm } = v.data;
   const [, nL, nH] = v.data.shape;
@@ -72,7 +118,8 @@ export function fillBuffer(v: View, p: Panel): void {
     const t = p.task;
     const idx = v.scale.lutIdx[t];
     const full = lut(v.traits.colormap);
-    const dim = dimLut(v.traits.colormap, v.theme.bgRgb);
+    // true colours unless fading below the threshold was asked for (fade_below)
+    const dim = v.traits.fadeBelow ? dimLut(v.traits.colormap, v.theme.bgRgb) : full;
     const cut = cutoffs[t];
     const base = t * size;
     for (let i = 0; i < size; i++) {
@@ -175,6 +222,8 @@ export function drawPanel(v: View, p: Panel): void {
     ctx.fillText(colName, plot.left + plot.width / 2, bottom + 20);
   }
   if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p);
+  if (p.approx?.any) drawApprox(v, p);
+  if (p.kind === "task") drawPassing(v, p, rows, cols);
 
   // hovered and selected heads
   const hover = v.hover;
@@ -198,6 +247,97 @@ export function drawPanel(v: View, p: Panel): void {
     ctx.strokeRect(r.left - 1, r.top - 1, r.width + 2, r.height + 2);
     ctx.lineWidth = 1;
   }
+}
+
+/** Outline colours of passing heads: dark on light cell colours, light on dark ones. */
+export const OUTLINE_ON_LIGHT = "rgba(0, 0, 0, 0.9)";
+export const OUTLINE_ON_DARK = "rgba(255, 255, 255, 0.95)";
+
+/** Smallest cell (CSS px) on which the threshold outlines are drawn; smaller cells: zoom in. */
+export const MIN_OUTLINE_CELL = 4;
+
+/**
+ * Outline the heads that pass the threshold, dark on light colours and light on dark ones, so
+ * that the cells keep their colour map colour.
+ */
+function drawPassing(v: View, p: Panel, rows: number, cols: number): void {
+  const ctx = p.ctx!;
+  const { plot } = p.box;
+  const cw = plot.width / cols;
+  const ch = plot.height / rows;
+  if (Math.min(cw, ch) < MIN_OUTLINE_CELL) return;
+  const [, nL, nH] = v.data.shape;
+  const size = nL * nH;
+  const t = p.task;
+  const cut = v.thresh.cutoffs[t];
+  const idx = v.scale.lutIdx[t];
+  const table = lut(v.traits.colormap);
+  const layerX = v.traits.orientation === "layer_x";
+  const lw = Math.min(2, Math.max(1, Math.min(cw, ch) / 6));
+  // top-left corners of the outlined cells, on dark and on light colours
+  const dark: number[] = [];
+  const light: number[] = [];
+  for (let i = 0; i < size; i++) {
+    if (!(v.data.norm[t * size + i] >= cut)) continue;
+    const l = (i / nH) | 0;
+    const hh = i - l * nH;
+    const row = layerX ? nH - 1 - hh : l;
+    const col = layerX ? l : hh;
+    const k = idx[i] * 3;
+    // relative luminance of the cell's colour picks the outline that shows on it
+    const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
+    (lum > 0.45 ? dark : light).push(plot.left + col * cw + lw / 2, plot.top + row * ch + lw / 2);
+  }
+  ctx.lineWidth = lw;
+  for (const [corners, color] of [
+    [dark, OUTLINE_ON_LIGHT],
+    [light, OUTLINE_ON_DARK],
+  ] as const) {
+    if (!corners.length) continue;
+    ctx.strokeStyle = color;
+    ctx.beginPath();
+    for (let j = 0; j < corners.length; j += 2) ctx.rect(corners[j], corners[j + 1], cw - lw, ch - lw);
+    ctx.stroke();
+  }
+  ctx.lineWidth = 1;
+}
+
+const dots = new WeakMap<Document, { dpr: number; tile: HTMLCanvasElement; scratch: HTMLCanvasElement }>();
+/** Dot the cells that are still approximate (a dark and a light dot every 4 px). */
+function drawApprox(v: View, p: Panel): void {
+  const { doc, dpr } = v;
+  let d = dots.get(doc);
+  if (!d || d.dpr !== dpr) {
+    const tile = doc.createElement("canvas");
+    const n = Math.max(4, Math.round(4 * dpr));
+    tile.width = tile.height = n;
+    const tx = tile.getContext("2d");
+    if (!tx) return;
+    const dot = Math.max(1, Math.round(dpr));
+    tx.fillStyle = "rgba(0, 0, 0, 0.75)";
+    tx.fillRect(0, 0, dot, dot);
+    tx.fillStyle = "rgba(255, 255, 255, 0.85)";
+    tx.fillRect(dot, dot, dot, dot);
+    d = { dpr, tile, scratch: doc.createElement("canvas") };
+    dots.set(doc, d);
+  }
+  const { plot } = p.box;
+  const w = Math.max(1, Math.round(plot.width * dpr));
+  const h = Math.max(1, Math.round(plot.height * dpr));
+  const s = d.scratch;
+  if (s.width !== w) s.width = w;
+  if (s.height !== h) s.height = h;
+  const sx = s.getContext("2d");
+  const pattern = sx?.createPattern(d.tile, "repeat");
+  if (!sx || !pattern) return;
+  sx.globalCompositeOperation = "copy";
+  sx.fillStyle = pattern;
+  sx.fillRect(0, 0, w, h);
+  sx.globalCompositeOperation = "destination-in";
+  sx.imageSmoothingEnabled = false;
+  sx.drawImage(p.approx!.canvas, 0, 0, w, h);
+  sx.globalCompositeOperation = "source-over";
+  p.ctx!.drawImage(s, plot.left, plot.top, plot.width, plot.height);
 }
 
 export function drawAll(v: View): void {

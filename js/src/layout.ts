@@ -210,14 +210,24 @@ export function gridLayout(o: GridOptions): GridLayout {
   };
 }
 
+/** `text` cut to fit `width`, ending in "…" when cut. */
+export function ellipsize(text: string, width: number, measure: (s: string) => number): string {
+  if (measure(text) <= width) return text;
+  let n = text.length - 1;
+  while (n > 0 && measure(`${text.slice(0, n)}…`) > width) n--;
+  return `${text.slice(0, n).trimEnd()}…`;
+}
+
 /**
- * Greedy wrapping at spaces to `width`; a word wider than a line is broken between characters
- * (as CSS overflow-wrap: anywhere does). `measure` gives the width of a string.
+ * Greedy wrapping at spaces to `width`, never inside a word: a word wider than a line is cut
+ * with "…", and text past `maxLines` lines ends the last line with "…" (the full text goes in a
+ * tooltip). `measure` gives the width of a string.
  */
-export function wrapText(text: string, width: number, measure: (s: string) => number): string[] {
+export function wrapText(text: string, width: number, measure: (s: string) => number, maxLines = 3): string[] {
   const words = text.split(/\s+/).filter(Boolean);
   const lines: string[] = [];
   let line = "";
+  let cut = false;
   for (const word of words) {
     const candidate = line ? `${line} ${word}` : word;
     if (measure(candidate) <= width) {
@@ -225,21 +235,21 @@ export function wrapText(text: string, width: number, measure: (s: string) => nu
       continue;
     }
     if (line) lines.push(line);
-    line = "";
-    let rest = word;
-    while (measure(rest) > width && rest.length > 1) {
-      let n = rest.length - 1;
-      while (n > 1 && measure(rest.slice(0, n)) > width) n--;
-      lines.push(rest.slice(0, n));
-      rest = rest.slice(n);
+    line = ellipsize(word, width, measure);
+    if (lines.length >= maxLines) {
+      cut = true;
+      break;
     }
-    line = rest;
   }
-  if (line || !lines.length) lines.push(line);
+  if (!cut && (line || !lines.length)) lines.push(line);
+  if (lines.length > maxLines || cut) {
+    lines.length = Math.min(lines.length, maxLines);
+    lines[maxLines - 1] = ellipsize(`${lines[maxLines - 1]}…`, width, measure).replace(/……$/, "…");
+  }
   return lines;
 }
 
 /** Number of lines `wrapText` gives. */
-export function wrapLines(text: string, width: number, measure: (s: string) => number): number {
-  return wrapText(text, width, measure).length;
+export function wrapLines(text: string, width: number, measure: (s: string) => number, maxLines = 3): number {
+  return wrapText(text, width, measure, maxLines).length;
 }

@@ -6,15 +6,12 @@ import type { ColorScale } from "./data";
 import { h } from "./dom";
 import type { GridLayout } from "./layout";
 import { colorbarTicks } from "./scale";
+import { colorbarTitle } from "./units";
 
 /** y of value `v` on a bar of height `H` for scale `s` (top = vmax), at a pixel centre. */
 export function tickY(v: number, s: ColorScale, H: number): number {
   const f = (v - s.vmin) / (s.vmax - s.vmin || 1);
   return Math.round((1 - Math.min(1, Math.max(0, f))) * (H - 1)) + 0.5;
-}
-
-export function colorbarTitle(v: View): string {
-  return v.traits.normalization === "share" ? "Heads Importance" : "Heads Importance (raw)";
 }
 
 export function buildColorbar(v: View, lay: GridLayout): void {
@@ -31,7 +28,7 @@ export function buildColorbar(v: View, lay: GridLayout): void {
   canvas.style.width = "20px";
   canvas.style.height = `${side.height}px`;
   const labels = h(doc, "div", { class: "hw-colorbar-labels" });
-  const title = h(doc, "div", { class: "hw-colorbar-title" }, colorbarTitle(v));
+  const title = h(doc, "div", { class: "hw-colorbar-title" });
   wrap.append(canvas, labels, title);
   v.grid.append(wrap);
   v.colorbar = { canvas, labels, title, ticks: [] };
@@ -91,6 +88,7 @@ export function drawColorbar(v: View): void {
   const H = canvas.height / dpr;
   const { ticks } = colorbarTicks(s.vmin, s.vmax, s.clippedTop, Math.max(2, Math.min(9, Math.floor(H / 26))));
   colorbar.ticks = ticks;
+  colorbar.title.textContent = colorbarTitle(v.traits.normalization, v.traits.provenance.metric);
   const ctx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
   if (ctx) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);

@@ -1,9 +1,11 @@
 // The panels of the active tab: which panels, their layout, and their DOM (title block + canvas).
 import type { Panel, PanelSpec, View } from "./context";
 import { h, measurer } from "./dom";
-import { autoColumns, gridLayout, gridShape, wrapLines, type GridLayout } from "./layout";
+import { autoColumns, gridLayout, gridShape, wrapLines, wrapText, type GridLayout } from "./layout";
 import { legendLabels } from "./categories";
 import { formatFixed } from "./scale";
+import { failing } from "./state";
+import { percentText } from "./units";
 
 export const ALL_CATEGORIES = "All Categories";
 const SIDE_WIDTH = 92;
@@ -16,6 +18,16 @@ export const COUNT_LINE = 15;
 export const LEGEND_ROW = 20;
 export const TITLE_FONT = "600 13px";
 export const COUNT_FONT = "11px";
+/** Narrowest plot (CSS px) the automatic column count allows, and fewest pixels per head. */
+const MIN_PLOT_WIDTH = 110;
+const MIN_HEAD_PX = 2;
+
+/** The accuracy line under a task's title ("" when the accuracy was not measured). */
+export function accuracyText(v: View, task: number): string {
+  const t = v.data.tasks[task];
+  if (t.accuracy == null) return "";
+  return failing([t], v.traits.minAccuracy)[0] ? `fails · acc ${percentText(t.accuracy)}` : `acc ${percentText(t.accuracy)}`;
+}
 
 /** The panels a tab shows. */
 export function panelSpecs(v: View): PanelSpec[] {
@@ -83,11 +95,11 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
     columns = autoColumns(specs.length, v.traits.gridColumns);
   }
   v.info.hidden = v.info.childElementCount === 0;
-  const layoutFor = (titleHeight: number): GridLayout =>
+  const layoutFor = (titleHeight: number, nColumns = columns): GridLayout =>
     gridLayout({
       width,
       nPanels: specs.length,
-      columns,
+      columns: nColumns,
       rows,
       cols,
       sideWidth,
@@ -99,8 +111,18 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
       tickDigits,
       titleHeight,
     });
+  // columns from the width: fewer when panels would be narrower than MIN_PLOT_WIDTH (or than
+  // what one column gets, for tiny models) or a head narrower than MIN_HEAD_PX
+  if (v.traits.gridColumns <= 0 && columns > 1) {
+    const one = layoutFor(0, 1);
+    const fits = (c: number) => {
+      const l = layoutFor(0, c);
+      return l.panels[0].plot.width >= Math.min(MIN_PLOT_WIDTH, one.panels[0].plot.width) && l.cell >= Math.min(MIN_HEAD_PX, one.cell);
+    };
+    while (columns > 1 && !fits(columns)) columns--;
+  }
   let layout = layoutFor(TITLE_LINE + COUNT_LINE + 4);
-  // names and counts wrap rather than being cut off: make room for the longest
+  // names and counts wrap (at spaces) rather than being cut off: make room for the longest
   const plotWidth = layout.panels[0]?.plot.width ?? 100;
   const titleW = measurer(doc, `${TITLE_FONT} ${theme.font}`, 7.6);
   const countW = measurer(doc, `${COUNT_FONT} ${theme.font}`, 6.2);
@@ -109,17 +131,31 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
     wrapLines(`${digits} heads in top 88.88%`, plotWidth, countW),
     wrapLines(`${digits} heads ≥ 0.000088`, plotWidth, countW),
   );
+  const accLines = (sp: PanelSpec) => {
+    const text = sp.kind === "task" ? accuracyText(v, sp.task) : "";
+    return text ? wrapLines(text, plotWidth, countW) : 0;
+  };
   const needed =
-    Math.max(...specs.map((sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + (sp.kind === "task" ? COUNT_LINE * countLines : 0))) + 4;
+    Math.max(
+      ...specs.map((sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + (sp.kind === "task" ? COUNT_LINE * (countLines + accLines(sp)) : 0)),
+    ) + 4;
   if (needed > layout.panels[0].titleHeight) layout = layoutFor(needed);
   v.layout = layout;
   v.grid.style.height = `${gridHeight(v)}px`;
   v.grid.style.width = `${layout.width}px`;
   v.dpr = Math.max(1, Math.min(4, v.win?.devicePixelRatio || 1));
-  v.panels = specs.map((spec, i) => buildPanel(v, spec, layout.panels[i], rows, cols, countText));
+  v.panels = specs.map((spec, i) => buildPanel(v, spec, layout.panels[i], rows, cols, countText, titleW));
 }
 
-function buildPanel(v: View, spec: PanelSpec, box: GridLayout["panels"][number], rows: number, cols: number, countText: (task: number) => string): Panel {
+function buildPanel(
+  v: View,
+  spec: PanelSpec,
+  box: GridLayout["panels"][number],
+  rows: number,
+  cols: number,
+  countText: (task: number) => string,
+  titleW: (s: string) => number,
+): Panel {
   const { doc, dpr } = v;
   const [, nL, nH] = v.data.shape;
   const wrap = h(doc, "div", { class: "hw-panel" });
@@ -130,16 +166,26 @@ function buildPanel(v: View, spec: PanelSpec, box: GridLayout["panels"][number],
   head.style.height = `${box.titleHeight}px`;
   head.style.paddingLeft = `${box.plot.left}px`;
   head.style.paddingRight = `${box.canvasWidth - box.plot.left - box.plot.width}px`;
-  const title = h(doc, "div", { class: "hw-panel-title" }, spec.name);
+  // wrapped at spaces here, as the export draws it; a cut name is whole in the tooltip
+  const title = h(doc, "div", { class: "hw-panel-title" }, wrapText(spec.name, box.plot.width, titleW).join("\n"));
   const task = spec.kind === "task" ? v.data.tasks[spec.task] : null;
-  title.title = task?.description ? `${spec.name}: ${task.description}` : spec.name;
+  const tip = [task?.description ? `${spec.name}: ${task.description}` : spec.name];
   head.append(title);
   let countEl: HTMLElement | null = null;
   if (spec.kind === "task") {
     countEl = h(doc, "div", { class: "hw-count" }, countText(spec.task));
     countEl.dataset.task = spec.name;
     head.append(countEl);
+    const acc = accuracyText(v, spec.task);
+    if (acc) {
+      const fails = acc.startsWith("fails");
+      const accEl = h(doc, "div", { class: fails ? "hw-accuracy hw-fails-badge" : "hw-accuracy" }, acc);
+      head.append(accEl);
+      wrap.classList.toggle("hw-fails", fails);
+      tip.push(fails ? `model fails this task: clean accuracy ${percentText(task!.accuracy!)} < ${percentText(v.traits.minAccuracy)}` : `clean accuracy ${percentText(task!.accuracy!)}`);
+    }
   }
+  title.title = tip.join("\n");
   const canvas = h(doc, "canvas", { class: "hw-canvas", tabindex: "0", role: "img" });
   canvas.dataset.panel = spec.name;
   canvas.dataset.rows = String(rows);
@@ -169,5 +215,6 @@ function buildPanel(v: View, spec: PanelSpec, box: GridLayout["panels"][number],
     bctx,
     image: bctx ? bctx.createImageData(cols, rows) : null,
     countEl,
+    approx: null,
   };
 }

@@ -25,7 +25,8 @@ function panelCell(v: View, p: Panel, e: MouseEvent) {
 
 function showTooltip(v: View, p: Panel, layer: number, head: number, x: number, y: number) {
   const { tooltip, root, doc } = v;
-  const lines = tooltipLines(v.data, v.thresh.classes, p, layer, head);
+  const { metric, method } = v.traits.provenance;
+  const lines = tooltipLines(v.data, v.thresh.classes, p, layer, head, { metric, method, minAccuracy: v.traits.minAccuracy });
   tooltip.replaceChildren(...lines.map((line, k) => h(doc, "div", { class: k === 0 ? "hw-tooltip-title" : "" }, line)));
   tooltip.hidden = false;
   tooltip.style.display = "";

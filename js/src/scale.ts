@@ -83,7 +83,8 @@ export function colorbarTicks(
 
 /**
  * Tick positions for an integer axis of `n` cells: the smallest step from a list of round
- * numbers that gives at most `maxTicks` ticks (32 -> every 6, 64 -> every 12, 80 -> every 16).
+ * numbers that gives at most `maxTicks` ticks (32 -> every 6, 64 -> every 12, 80 -> every 16),
+ * plus the last cell when it lies at least 3/4 of a step past the last tick (80 -> ..., 64, 79).
  */
 export function intTicks(n: number, maxTicks = 6): number[] {
   if (n <= 0) return [];
@@ -95,6 +96,8 @@ export function intTicks(n: number, maxTicks = 6): number[] {
   }
   const out: number[] = [];
   for (let i = 0; i < n; i += step) out.push(i);
+  // the axis reaches its last cell (80 layers: ... 64, 79) unless that would crowd a tick
+  if (n - 1 - out[out.length - 1] >= 0.75 * step) out.push(n - 1);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Derived state as pure functions of the traits: decoded data, colour scales, threshold classes.
 import { categoryColors, classify, UNCLASSIFIED, UNCLASSIFIED_CODE, type Classification } from "./categories";
 import { lutIndex, parseColor } from "./colormap";
-import { colorScales, computeStats, normalize, toFloat32, toTasks, type ColorScale, type Normalization, type Stats, type TaskInfo } from "./data";
+import { colorScales, computeStats, normalize, taskSums, toFloat32, toTasks, toUint8, type ColorScale, type Normalization, type Stats, type TaskInfo } from "./data";
 import { decimalsFor, formatPercent, formatSig, niceStep } from "./scale";
 import { sliderRange, taskCutoffs, type SliderRange, type ThresholdMode } from "./threshold";
 import type { ColorRange } from "./traits";
@@ -16,6 +16,14 @@ export interface DataState {
   stats: Stats | null;
   /** why nothing can be shown ("" when the data is fine) */
   error: string;
+  /** 1 where a cell's value is exact, 0 where approximate; null when all are exact */
+  exact: Uint8Array | null;
+  /** cells with a value that is approximate */
+  approximate: number;
+  /** approximate values hidden (shown as "no value"; exact_only) */
+  exactOnly: boolean;
+  /** sum of |raw values| of each task: share = raw / sum */
+  sums: number[];
 }
 
 export const EMPTY_DATA: DataState = {
@@ -25,9 +33,25 @@ export const EMPTY_DATA: DataState = {
   norm: new Float32Array(0),
   stats: null,
   error: "",
+  exact: null,
+  approximate: 0,
+  exactOnly: false,
+  sums: [],
 };
 
-export function readData(rawShape: unknown, rawValues: unknown, rawTasks: unknown, normalization: Normalization): DataState {
+/**
+ * Decode the scores. `rawExact` is one byte per cell (1 exact) or empty (all exact); with
+ * `exactOnly` approximate cells count as having no value (after normalization, so shares stay
+ * shares of the whole task).
+ */
+export function readData(
+  rawShape: unknown,
+  rawValues: unknown,
+  rawTasks: unknown,
+  normalization: Normalization,
+  rawExact: unknown = null,
+  exactOnly = false,
+): DataState {
   let error = "";
   let shape: [number, number, number] =
     Array.isArray(rawShape) && rawShape.length === 3
@@ -50,8 +74,19 @@ export function readData(rawShape: unknown, rawValues: unknown, rawTasks: unknow
     values = new Float32Array(0);
   }
   const tasks = toTasks(rawTasks, shape[0]);
-  const norm = normalize(values, shape, normalization);
-  return { shape, values, tasks, norm, stats: computeStats(norm, shape), error };
+  let norm = normalize(values, shape, normalization);
+  const mask = toUint8(rawExact);
+  let exact: Uint8Array | null = null;
+  let approximate = 0;
+  if (mask.length === values.length && values.length) {
+    for (let i = 0; i < mask.length; i++) if (!mask[i] && values[i] === values[i]) approximate++;
+    if (mask.some((b) => !b)) exact = mask;
+  }
+  if (exact && exactOnly) {
+    norm = norm === values ? Float32Array.from(values) : norm; // never write into the trait's bytes
+    for (let i = 0; i < exact.length; i++) if (!exact[i]) norm[i] = NaN;
+  }
+  return { shape, values, tasks, norm, stats: computeStats(norm, shape), error, exact, approximate, exactOnly, sums: taskSums(values, shape) };
 }
 
 /** Colour scales of the tasks and each cell's look-up-table index under them. */
@@ -115,6 +150,11 @@ export function codeRgbIndex(code: number, nCategories: number): number {
   if (code >= 0) return code;
   if (code === UNCLASSIFIED_CODE) return nCategories + 4;
   return nCategories + (-code - 2);
+}
+
+/** Tasks the model fails: clean accuracy measured and below `minAccuracy`. */
+export function failing(tasks: readonly TaskInfo[], minAccuracy: number): boolean[] {
+  return tasks.map((t) => t.accuracy != null && t.accuracy < minAccuracy);
 }
 
 export function hasCategories(tasks: readonly TaskInfo[]): boolean {

@@ -4,9 +4,21 @@ import type { PanelSpec } from "./context";
 import { formatValue } from "./scale";
 import type { DataState } from "./state";
 import { rankOf } from "./threshold";
+import { percentText, unitText } from "./units";
 
-/** Tooltip lines for head (layer, head) in a panel: title first. */
-export function tooltipLines(data: DataState, classes: Classification | null, p: PanelSpec, layer: number, head: number): string[] {
+/** What the tooltip needs beyond the data: the metric (for units), method, failing limit. */
+export interface TooltipContext {
+  metric: string;
+  method: string;
+  minAccuracy: number;
+}
+
+/**
+ * Tooltip lines for head (layer, head) in a panel: title, position, importance in the current
+ * units, then (task panels) raw and share values, rank, categories, whether the value is
+ * approximate, and the task's clean accuracy.
+ */
+export function tooltipLines(data: DataState, classes: Classification | null, p: PanelSpec, layer: number, head: number, c: TooltipContext): string[] {
   const { norm, shape, tasks, stats } = data;
   const nH = shape[2];
   const size = shape[1] * nH;
@@ -15,15 +27,23 @@ export function tooltipLines(data: DataState, classes: Classification | null, p:
   const catLine = `categories: ${cats.length ? cats.join(", ") : "none"}`;
   const where = `Layer ${layer} · Head ${head}`;
   if (p.kind === "task") {
-    const v = norm[p.task * size + i];
+    const k = p.task * size + i;
+    const v = norm[k];
     const nValid = stats!.sorted[p.task].length;
-    return [
+    const raw = data.values[k];
+    const sum = data.sums[p.task];
+    const lines = [
       p.name,
       where,
       `importance ${Number.isNaN(v) ? "n/a" : formatValue(v)}`,
+      Number.isNaN(raw) ? "raw n/a" : `raw ${formatValue(raw)} (${unitText("raw", c.metric)}) · share ${formatValue(sum > 0 ? raw / sum : raw)}`,
       Number.isNaN(v) ? `rank n/a of ${nValid}` : `rank ${rankOf(stats!.sorted[p.task], v)} of ${nValid}`,
       catLine,
     ];
+    if (data.exact && raw === raw) lines.push(data.exact[k] ? "exact value" : `approximate (${c.method}): not yet checked exactly`);
+    const acc = tasks[p.task].accuracy;
+    if (acc != null) lines.push(acc < c.minAccuracy ? `model fails this task: clean accuracy ${percentText(acc)} < ${percentText(c.minAccuracy)}` : `clean accuracy ${percentText(acc)}`);
+    return lines;
   }
   // category panels: the head's most important task among the panel's tasks
   const names = classes?.names ?? [];

@@ -42,6 +42,11 @@ export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
   selected_task: DRAW,
   progress: CONTROLS,
   title: CONTROLS,
+  exact: DATA,
+  exact_only: DATA,
+  provenance: CONTROLS | SCALE,
+  min_accuracy: STRUCT | CONTROLS,
+  fade_below: DRAW | CONTROLS,
 };
 
 export function num(v: unknown, fallback: number): number {
@@ -62,6 +67,17 @@ export interface Progress {
   fraction: number;
   running: boolean;
   error: boolean;
+}
+
+/** What produced the scores (headwidget/widget.py `_provenance`); each field where known. */
+export interface Provenance {
+  model: string;
+  method: string;
+  metric: string;
+  ablation: string;
+  /** examples per task */
+  examples: Record<string, number>;
+  date: string;
 }
 
 /** Typed, validated reads of the model's traits (anything malformed falls back to its default). */
@@ -118,6 +134,25 @@ export class Traits {
     const [layer, head] = s.map(Number);
     if (!(layer >= 0 && layer < nLayers && head >= 0 && head < nHeads)) return null;
     return { layer, head };
+  }
+  get exactOnly(): boolean {
+    return this.raw("exact_only") === true;
+  }
+  get fadeBelow(): boolean {
+    return this.raw("fade_below") === true;
+  }
+  get minAccuracy(): number {
+    return num(this.raw("min_accuracy"), 0.2);
+  }
+  get provenance(): Provenance {
+    const raw = this.raw("provenance");
+    const p = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+    const text = (k: string) => (p[k] == null ? "" : String(p[k]));
+    const examples: Record<string, number> = {};
+    if (p.examples && typeof p.examples === "object") {
+      for (const [k, n] of Object.entries(p.examples as Record<string, unknown>)) if (typeof n === "number") examples[k] = n;
+    }
+    return { model: text("model"), method: text("method") || "ablation", metric: text("metric"), ablation: text("ablation"), examples, date: text("date") };
   }
   get progress(): Progress {
     const raw = this.raw("progress");

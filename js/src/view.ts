@@ -4,6 +4,7 @@ import { buildControls } from "./controls";
 import type { View } from "./context";
 import { h, resolveColor, throttle } from "./dom";
 import { drawAll } from "./draw";
+import { buildKey } from "./key";
 import { buildColorbar, buildLegend } from "./legend";
 import { buildPanels, panelSpecs } from "./panels";
 import { attachPanelEvents, hideTooltip } from "./pointer";
@@ -61,8 +62,9 @@ export function createView(model: Model, el: HTMLElement): () => void {
   };
   const controls = buildControls(v, selectTab);
   const message = h(doc, "div", { class: "hw-message", role: "alert" });
+  const key = buildKey(v);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tablist, controls.row, message, v.info, v.grid, v.tooltip, v.live);
+  root.append(controls.header, controls.tablist, controls.row, message, v.info, key.el, v.grid, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -99,6 +101,8 @@ export function createView(model: Model, el: HTMLElement): () => void {
       traits.orientation,
       traits.colorRange,
       traits.normalization,
+      traits.minAccuracy,
+      tasks.map((t) => t.accuracy),
       model.get("grid_columns"),
       availableWidth(),
       win?.devicePixelRatio ?? 1,
@@ -151,7 +155,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     dirty = 0;
     const t0 = performance.now();
     if (f & DATA) {
-      v.data = readData(model.get("shape"), model.get("values"), model.get("tasks"), traits.normalization);
+      v.data = readData(model.get("shape"), model.get("values"), model.get("tasks"), traits.normalization, model.get("exact"), traits.exactOnly);
       message.textContent = v.data.error;
       message.hidden = !v.data.error;
       f |= SCALE | THRESH | STRUCT | CONTROLS;
@@ -175,6 +179,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       f |= DRAW;
     }
     if (f & CONTROLS) controls.sync();
+    if (f) key.sync();
     if (f & DRAW) {
       drawAll(v);
       root.dataset.lastRedrawMs = (performance.now() - t0).toFixed(2);

@@ -4,8 +4,8 @@ import { codeRgbIndex, countText, deriveScale, deriveThreshold, readData, resolv
 import { tooltipLines } from "../src/tooltip";
 
 const tasks = [
-  { name: "a", category: "Algorithmic", description: "", baseline: null },
-  { name: "b", category: null, description: "", baseline: null },
+  { name: "a", category: "Algorithmic", description: "", baseline: null, accuracy: null },
+  { name: "b", category: null, description: "", baseline: null, accuracy: null },
 ];
 const bytes = (xs: number[]) => new DataView(Float32Array.from(xs).buffer);
 
@@ -20,6 +20,34 @@ describe("readData", () => {
     const d = readData([2, 1, 3], bytes([1, 2]), tasks, "raw");
     expect(d.error).toMatch(/values holds 2 numbers but shape \[2, 1, 3\] needs 6/);
     expect(d.shape).toEqual([0, 0, 0]);
+  });
+});
+
+describe("approximate cells and accuracy", () => {
+  const mask = new DataView(Uint8Array.from([1, 0, 1, 1]).buffer);
+  const withAcc = [{ ...tasks[0], accuracy: 0.05 }, { ...tasks[1], accuracy: 0.9 }];
+  const ctx = { metric: "prob", method: "attribution", minAccuracy: 0.2 };
+  it("reads the exact mask and counts the approximate cells", () => {
+    const d = readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "share", mask);
+    expect(d.approximate).toBe(1);
+    expect(Array.from(d.exact!)).toEqual([1, 0, 1, 1]);
+    expect(readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "share", new DataView(new ArrayBuffer(0))).exact).toBeNull();
+  });
+  it("hides approximate cells when only exact ones are asked for, keeping shares of the whole task", () => {
+    const d = readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "share", mask, true);
+    expect(Array.from(d.norm)).toEqual([0.25, NaN, 0.5, 0.5]);
+    expect(d.stats!.sorted[0].length).toBe(1);
+    const raw = readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "raw", mask, true);
+    expect(Number.isNaN(raw.norm[1]) && raw.values[1] === 3).toBe(true); // the trait's bytes stay
+  });
+  it("says in the tooltip which values are approximate and which tasks the model fails", () => {
+    const d = readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "share", mask);
+    const th = deriveThreshold(d, "value", 0.3, 5);
+    const a = tooltipLines(d, th.classes, { kind: "task", name: "a", task: 0, category: -1 }, 0, 1, ctx);
+    expect(a.slice(-2)).toEqual(["approximate (attribution): not yet checked exactly", "model fails this task: clean accuracy 5% < 20%"]);
+    const b = tooltipLines(d, th.classes, { kind: "task", name: "b", task: 1, category: -1 }, 0, 0, ctx);
+    expect(b.slice(-2)).toEqual(["exact value", "clean accuracy 90%"]);
+    expect(b[3]).toBe("raw 2 (prob drop) · share 0.5");
   });
 });
 
@@ -49,7 +77,8 @@ describe("derived state", () => {
   });
   it("describes a head in the tooltip with its value and rank", () => {
     const th = deriveThreshold(d, "value", 2, 5);
-    const lines = tooltipLines(d, th.classes, { kind: "task", name: "a", task: 0, category: -1 }, 0, 1);
-    expect(lines).toEqual(["a", "Layer 0 · Head 1", "importance 3", "rank 1 of 2", "categories: Algorithmic"]);
+    const ctx = { metric: "logprob", method: "ablation", minAccuracy: 0.2 };
+    const lines = tooltipLines(d, th.classes, { kind: "task", name: "a", task: 0, category: -1 }, 0, 1, ctx);
+    expect(lines).toEqual(["a", "Layer 0 · Head 1", "importance 3", "raw 3 (log-prob drop) · share 0.75", "rank 1 of 2", "categories: Algorithmic"]);
   });
 });

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { readData } from "../src/state";
+import { colorbarTitle, convertThreshold, provenanceLine } from "../src/units";
+
+const tasks = [
+  { name: "a", category: null, description: "", baseline: null, accuracy: null },
+  { name: "b", category: null, description: "", baseline: null, accuracy: null },
+];
+
+describe("units and provenance", () => {
+  it("names the colour bar's unit for both scales", () => {
+    expect(colorbarTitle("share", "logprob")).toBe("Importance (share of task)");
+    expect(colorbarTitle("raw", "logprob")).toBe("Importance (log-prob drop)");
+    expect(colorbarTitle("raw", "")).toBe("Importance (raw score)");
+  });
+  it("writes the provenance line from what is known", () => {
+    const p = { model: "SmolLM2", method: "attribution", metric: "logprob", ablation: "mean", examples: { a: 24, b: 40 }, date: "2026-12-02" };
+    expect(provenanceLine(p)).toBe("SmolLM2 · attribution (mean ablation) · metric logprob · 24–40 examples per task · 2026-12-02");
+    expect(provenanceLine({ ...p, examples: { a: 8 }, ablation: "", metric: "", date: "" })).toBe("SmolLM2 · attribution · 8 examples per task");
+  });
+  it("converts the threshold between scales so that as many heads pass", () => {
+    // task a sums to 10, task b to 100: share and raw order the heads differently
+    const values = new DataView(Float32Array.from([1, 9, 30, 70]).buffer);
+    const d = readData([2, 1, 2], values, tasks, "share");
+    // share: a = [0.1, 0.9], b = [0.3, 0.7]; >= 0.5 lets 2 heads pass (0.9, 0.7)
+    const raw = convertThreshold(d, 0.5, "share", "raw");
+    expect(raw).toBe(30); // raw sorted 70, 30, 9, 1: the 2nd
+    expect(convertThreshold(d, 30, "raw", "share")).toBeCloseTo(0.7, 6); // 70 and 30 pass: 0.9, 0.7
+    expect(convertThreshold(d, 0.5, "share", "share")).toBe(0.5);
+    expect(convertThreshold(d, 5, "share", "raw")).toBeGreaterThan(70); // none passed, none pass
+  });
+});
