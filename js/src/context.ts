@@ -70,6 +70,8 @@ export interface View {
   schedule(flags: number): void;
   /** Set a trait and send it to the kernel now or throttled (slider drags). */
   setTrait(name: string, value: unknown, save?: "now" | "throttled"): void;
+  /** Enlarge a task's panel: switch to its own tab. */
+  zoom(p: PanelSpec): void;
   /** Send throttled trait changes now (the end of a slider drag). */
   flushSave(): void;
   /** addEventListener, removed again when the view is destroyed. */

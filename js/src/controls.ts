@@ -1,7 +1,7 @@
 // The header (title, progress), the tab bar and the control row, kept in sync with the traits.
 import type { View } from "./context";
 import { h, option } from "./dom";
-import { exportPng } from "./export";
+import { exportView } from "./export";
 import { formatPercent, formatSig } from "./scale";
 import { hasCategories } from "./state";
 import { convertThreshold, provenanceLine } from "./units";
@@ -9,7 +9,8 @@ import { formatExact, parseTyped, SLIDER_STEPS, sliderThreshold, thresholdToPosi
 
 export interface Controls {
   header: HTMLElement;
-  tablist: HTMLElement;
+  /** the tabs and, when they overflow, a menu of them */
+  tabbar: HTMLElement;
   row: HTMLElement;
   /** Show the traits' current values in the controls. */
   sync(): void;
@@ -32,6 +33,10 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   header.append(titleEl, progressEl, provenanceEl);
 
   const tablist = h(doc, "div", { class: "hw-tabs", role: "tablist", "aria-label": "Views" });
+  // when the tabs do not fit one row they scroll, and this menu lists them all
+  const tabMenu = h(doc, "select", { class: "hw-tab-menu", "aria-label": "Go to view" });
+  const tabbar = h(doc, "div", { class: "hw-tabbar" });
+  tabbar.append(tablist, tabMenu);
 
   const row = h(doc, "div", { class: "hw-controls" });
   const control = (label: string, input: HTMLElement) => {
@@ -69,8 +74,12 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   const orientSel = h(doc, "select", { class: "hw-orientation" });
   orientSel.append(option(doc, "layer_y", "layers ↓, heads →"), option(doc, "layer_x", "layers →, heads ↑"));
   control("Axes", orientSel);
-  const exportBtn = h(doc, "button", { class: "hw-export", type: "button" }, "Export PNG");
-  row.append(exportBtn);
+  const exportFormat = h(doc, "select", { class: "hw-export-format", "aria-label": "Export format" });
+  exportFormat.append(option(doc, "png:2", "PNG 2×"), option(doc, "png:3", "PNG 3×"), option(doc, "png:1", "PNG 1×"), option(doc, "svg:1", "SVG"));
+  const exportBtn = h(doc, "button", { class: "hw-export", type: "button", title: "Download the view (without the selection)" }, "Export");
+  const exportWrap = h(doc, "div", { class: "hw-control" });
+  exportWrap.append(exportFormat, exportBtn);
+  row.append(exportWrap);
 
   /** True while the user has typed into the value field and not yet committed it. */
   let editing = false;
@@ -144,21 +153,30 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
     const { tasks } = v.data;
     const want = ["all", ...(hasCategories(tasks) ? ["categories"] : []), ...tasks.map((t) => `task:${t.name}`)];
     const have = Array.from(tablist.children).map((b) => (b as HTMLElement).dataset.tab);
+    const label = (id: string) => (id === "all" ? "All tasks" : id === "categories" ? "Categories" : id.slice(5));
     if (want.join("\u0000") !== have.join("\u0000")) {
       tablist.replaceChildren(
         ...want.map((id) => {
-          const label = id === "all" ? "All tasks" : id === "categories" ? "Categories" : id.slice(5);
-          const b = h(doc, "button", { class: "hw-tab", role: "tab", type: "button" }, label);
+          const b = h(doc, "button", { class: "hw-tab", role: "tab", type: "button" }, label(id));
+          b.title = label(id);
           b.dataset.tab = id;
           return b;
         }),
       );
+      tabMenu.replaceChildren(...want.map((id) => option(doc, id, label(id))));
     }
     for (const b of Array.from(tablist.children) as HTMLElement[]) {
       const on = b.dataset.tab === v.activeTab;
       b.setAttribute("aria-selected", String(on));
       b.tabIndex = on ? 0 : -1;
+      if (on && tablist.scrollWidth > tablist.clientWidth) {
+        // keep the active tab in view without scrolling the page
+        const left = b.offsetLeft - tablist.offsetLeft;
+        if (left < tablist.scrollLeft || left + b.offsetWidth > tablist.scrollLeft + tablist.clientWidth) tablist.scrollLeft = Math.max(0, left - 24);
+      }
     }
+    tabMenu.value = v.activeTab;
+    tabMenu.hidden = !(tablist.scrollWidth > tablist.clientWidth + 1);
   }
 
   v.listen(slider, "input", () => {
@@ -196,7 +214,11 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   });
   v.listen(rangeSel, "change", () => v.setTrait("color_range", rangeSel.value));
   v.listen(orientSel, "change", () => v.setTrait("orientation", orientSel.value));
-  v.listen(exportBtn, "click", () => exportPng(v));
+  v.listen(exportBtn, "click", () => {
+    const [format, scale] = exportFormat.value.split(":");
+    exportView(v, format === "svg" ? "svg" : "png", Number(scale) || 2);
+  });
+  v.listen(tabMenu, "change", () => selectTab(tabMenu.value));
   v.listen(tablist, "click", (e: MouseEvent) => {
     const b = (e.target as HTMLElement).closest?.("button[role=tab]") as HTMLElement | null;
     if (b?.dataset.tab) selectTab(b.dataset.tab);
@@ -215,5 +237,5 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
     buttons[j].focus();
     selectTab(buttons[j].dataset.tab!);
   });
-  return { header, tablist, row, sync, syncTabs };
+  return { header, tabbar, row, sync, syncTabs };
 }

@@ -1,5 +1,13 @@
 // Small DOM helpers. User strings only ever go through textContent.
 
+const FOCUSABLE = new Set(["button", "select", "input", "textarea"]);
+
+/**
+ * A new element with attributes and text. Every element that can take focus gets
+ * `data-lm-suppress-shortcuts`: JupyterLab and Notebook 7 (Lumino) look for it from the focused
+ * element upward, and the notebook's command-mode bindings (arrows, "d d", "a", "b") match the
+ * focused element itself, so the attribute on the widget's root alone is not enough.
+ */
 export function h<K extends keyof HTMLElementTagNameMap>(
   doc: Document,
   tag: K,
@@ -11,6 +19,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (k === "class") el.className = v;
     else el.setAttribute(k, v);
   }
+  if (FOCUSABLE.has(tag) || "tabindex" in attrs) el.setAttribute("data-lm-suppress-shortcuts", "true");
   if (text !== undefined) el.textContent = text;
   return el;
 }

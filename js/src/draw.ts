@@ -157,18 +157,34 @@ export function fillBuffer(v: View, p: Panel): void {
   p.bctx!.putImageData(img, 0, 0);
 }
 
-/** Draw a panel's canvas from its buffer: cells, frame, ticks, axis titles, hover, selection. */
-export function drawPanel(v: View, p: Panel): void {
-  const ctx = p.ctx;
+/** Where an export draws a panel: a 2D context (a canvas, or svg.ts's), scale and offset. */
+export interface PanelTarget {
+  ctx: CanvasRenderingContext2D;
+  scale: number;
+  x: number;
+  y: number;
+}
+
+/**
+ * Draw a panel from its buffer: cells, frame, ticks, axis titles, marks; on its own canvas with
+ * the hovered and selected heads, or into an export `target` without them.
+ */
+export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
+  const ctx = target ? target.ctx : p.ctx;
   if (!ctx || !p.bctx) return;
   const { theme, dpr } = v;
   const { plot } = p.box;
   const [, nL, nH] = v.data.shape;
   const orient = v.traits.orientation;
   const { rows, cols } = gridShape(orient, nL, nH);
-  ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.clearRect(0, 0, p.canvas.width, p.canvas.height);
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (target) {
+    const s = target.scale;
+    ctx.setTransform(s, 0, 0, s, target.x * s, target.y * s);
+  } else {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, p.canvas.width, p.canvas.height);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  }
   // NaN cells are transparent in the buffer, so the hatch shows through them
   ctx.fillStyle = hatchPattern(v, ctx);
   ctx.fillRect(plot.left, plot.top, plot.width, plot.height);
@@ -221,17 +237,20 @@ export function drawPanel(v: View, p: Panel): void {
     ctx.textBaseline = "top";
     ctx.fillText(colName, plot.left + plot.width / 2, bottom + 20);
   }
-  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p);
-  if (p.approx?.any) drawApprox(v, p);
-  if (p.kind === "task") drawPassing(v, p, rows, cols);
+  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
+  if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
+  if (p.kind === "task") drawPassing(v, p, ctx, rows, cols);
+  if (target) return;
 
-  // hovered and selected heads
+  // the hovered head, in every panel (the hovered panel's mark is the stronger)
   const hover = v.hover;
-  if (hover && hover.panel === p) {
+  if (hover) {
     const r = cellRect(plot, rows, cols, hover.row, hover.col);
     ctx.strokeStyle = theme.fg;
-    ctx.globalAlpha = 0.7;
-    ctx.strokeRect(r.left + 0.5, r.top + 0.5, Math.max(1, r.width - 1), Math.max(1, r.height - 1));
+    ctx.globalAlpha = hover.panel === p ? 0.8 : 0.55;
+    if (hover.panel !== p) ctx.setLineDash([2, 2]);
+    ctx.strokeRect(r.left - 1.5, r.top - 1.5, r.width + 3, r.height + 3);
+    ctx.setLineDash([]);
     ctx.globalAlpha = 1;
   }
   const sel = v.traits.selection(nL, nH);
@@ -260,8 +279,7 @@ export const MIN_OUTLINE_CELL = 4;
  * Outline the heads that pass the threshold, dark on light colours and light on dark ones, so
  * that the cells keep their colour map colour.
  */
-function drawPassing(v: View, p: Panel, rows: number, cols: number): void {
-  const ctx = p.ctx!;
+function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, rows: number, cols: number): void {
   const { plot } = p.box;
   const cw = plot.width / cols;
   const ch = plot.height / rows;
@@ -304,8 +322,8 @@ function drawPassing(v: View, p: Panel, rows: number, cols: number): void {
 
 const dots = new WeakMap<Document, { dpr: number; tile: HTMLCanvasElement; scratch: HTMLCanvasElement }>();
 /** Dot the cells that are still approximate (a dark and a light dot every 4 px). */
-function drawApprox(v: View, p: Panel): void {
-  const { doc, dpr } = v;
+function drawApprox(v: View, p: Panel, ctx: CanvasRenderingContext2D, dpr: number): void {
+  const { doc } = v;
   let d = dots.get(doc);
   if (!d || d.dpr !== dpr) {
     const tile = doc.createElement("canvas");
@@ -337,7 +355,7 @@ function drawApprox(v: View, p: Panel): void {
   sx.imageSmoothingEnabled = false;
   sx.drawImage(p.approx!.canvas, 0, 0, w, h);
   sx.globalCompositeOperation = "source-over";
-  p.ctx!.drawImage(s, plot.left, plot.top, plot.width, plot.height);
+  ctx.drawImage(s, plot.left, plot.top, plot.width, plot.height);
 }
 
 export function drawAll(v: View): void {

@@ -29,7 +29,7 @@ export function keyItems(v: View): KeyItem[] {
     });
     items.push({
       mark: traits.fadeBelow ? "faded" : "colour",
-      text: traits.fadeBelow ? "faded: below the threshold" : "every cell in its colour map colour",
+      text: traits.fadeBelow ? "faded: below the threshold" : "true colours: every cell in its colour map colour",
       toggle: { trait: "fade_below", label: "fade heads below the threshold" },
     });
   }

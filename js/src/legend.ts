@@ -120,8 +120,7 @@ export function drawColorbar(v: View): void {
 }
 
 /** The small colour bar at the right of a task panel (color_range "per_task"). */
-export function drawMiniBar(v: View, p: Panel): void {
-  const ctx = p.ctx!;
+export function drawMiniBar(v: View, p: Panel, ctx: CanvasRenderingContext2D): void {
   const { theme } = v;
   const s = v.scale.scales[p.task];
   const { plot } = p.box;

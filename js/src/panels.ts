@@ -186,6 +186,13 @@ function buildPanel(
     }
   }
   title.title = tip.join("\n");
+  if (spec.kind === "task" && !v.activeTab.startsWith("task:") && v.data.tasks.length > 1) {
+    // enlarge: the task's own tab (as does a double click on the map)
+    const zoom = h(doc, "button", { class: "hw-zoom", type: "button", "aria-label": `Enlarge ${spec.name}`, title: `Enlarge ${spec.name}` }, "⤢");
+    zoom.style.width = `${Math.max(14, Math.min(20, box.plot.left - 2))}px`;
+    zoom.addEventListener("click", () => v.zoom(spec));
+    wrap.append(zoom);
+  }
   const canvas = h(doc, "canvas", { class: "hw-canvas", tabindex: "0", role: "img" });
   canvas.dataset.panel = spec.name;
   canvas.dataset.rows = String(rows);

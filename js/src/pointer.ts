@@ -1,10 +1,9 @@
 // Pointer, tooltip and keyboard: hovering shows a head, clicking or arrow keys select one.
 import type { Panel, View } from "./context";
 import { h } from "./dom";
-import { drawPanel } from "./draw";
 import { cellAt, cellRect, cellToHead, gridShape, headToCell } from "./layout";
 import { announcement, tooltipLines } from "./tooltip";
-import { DRAW } from "./traits";
+import { DRAW, HOVER } from "./traits";
 
 /** Row and column step of each arrow key. */
 const ARROW_MOVES: ReadonlyMap<string, [number, number]> = new Map<string, [number, number]>([
@@ -59,7 +58,7 @@ export function attachPanelEvents(v: View, p: Panel): void {
     const prev = v.hover;
     v.hover = null;
     hideTooltip(v);
-    if (prev) drawPanel(v, prev.panel);
+    if (prev) v.schedule(HOVER);
   };
   c.addEventListener("pointermove", (e: PointerEvent) => {
     const cell = panelCell(v, p, e);
@@ -71,10 +70,11 @@ export function attachPanelEvents(v: View, p: Panel): void {
     v.hover = { panel: p, ...cell };
     const { layer, head } = cellToHead(v.traits.orientation, cell.row, cell.col, v.data.shape[2]);
     showTooltip(v, p, layer, head, e.clientX, e.clientY);
-    if (!prev || prev.panel !== p || prev.row !== cell.row || prev.col !== cell.col) {
-      if (prev && prev.panel !== p) drawPanel(v, prev.panel);
-      drawPanel(v, p);
-    }
+    // the same head is marked in every panel: redraw them all (on the next frame)
+    if (!prev || prev.panel !== p || prev.row !== cell.row || prev.col !== cell.col) v.schedule(HOVER);
+  });
+  c.addEventListener("dblclick", () => {
+    if (p.kind === "task" && v.data.tasks.length > 1) v.zoom(p);
   });
   c.addEventListener("pointerleave", leave);
   c.addEventListener("click", (e: MouseEvent) => {
@@ -88,6 +88,7 @@ export function attachPanelEvents(v: View, p: Panel): void {
     const [, nL, nH] = v.data.shape;
     const { rows, cols } = gridShape(orient, nL, nH);
     if (e.key === "Escape") {
+      e.stopPropagation();
       v.model.set("selected_head", null);
       v.model.set("selected_task", "");
       v.model.save_changes();
@@ -99,7 +100,9 @@ export function attachPanelEvents(v: View, p: Panel): void {
     }
     const mv = ARROW_MOVES.get(e.key);
     if (!mv) return;
+    // the notebook must not also move to another cell
     e.preventDefault();
+    e.stopPropagation();
     const sel = v.traits.selection(nL, nH);
     let row = 0;
     let col = 0;

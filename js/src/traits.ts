@@ -21,6 +21,8 @@ export const THRESH = 4;
 export const STRUCT = 8;
 export const DRAW = 16;
 export const CONTROLS = 32;
+/** only the hover marks changed: redraw the panels from their buffers */
+export const HOVER = 64;
 
 /** The stages each trait's change invalidates. */
 export const TRAIT_FLAGS: Readonly<Record<string, number>> = {

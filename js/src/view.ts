@@ -3,14 +3,14 @@ import { parseColor } from "./colormap";
 import { buildControls } from "./controls";
 import type { View } from "./context";
 import { h, resolveColor, throttle } from "./dom";
-import { drawAll } from "./draw";
+import { drawAll, drawPanel } from "./draw";
 import { buildKey } from "./key";
 import { buildColorbar, buildLegend } from "./legend";
 import { buildPanels, panelSpecs } from "./panels";
 import { attachPanelEvents, hideTooltip } from "./pointer";
 import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData, resolveTab } from "./state";
 import { detectDark, readTheme } from "./theme";
-import { CONTROLS, DATA, DRAW, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
+import { CONTROLS, DATA, DRAW, HOVER, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
 
 /** Render the widget into `el`; returns the cleanup function. */
 export function createView(model: Model, el: HTMLElement): () => void {
@@ -55,6 +55,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       } else saver.call();
     },
     flushSave: () => saver.flush(),
+    zoom: (p) => selectTab(`task:${p.name}`),
     listen(target, type, fn, opts) {
       target.addEventListener(type, fn, opts);
       cleanups.push(() => target.removeEventListener(type, fn, opts));
@@ -64,7 +65,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   const message = h(doc, "div", { class: "hw-message", role: "alert" });
   const key = buildKey(v);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tablist, controls.row, message, v.info, key.el, v.grid, v.tooltip, v.live);
+  root.append(controls.header, controls.tabbar, controls.row, message, v.info, key.el, v.grid, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -184,7 +185,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       drawAll(v);
       root.dataset.lastRedrawMs = (performance.now() - t0).toFixed(2);
       root.dataset.ready = "true";
-    }
+    } else if (f & HOVER) for (const p of v.panels) drawPanel(v, p);
   }
 
   for (const [trait, flags] of Object.entries(TRAIT_FLAGS)) {
