@@ -1,0 +1,189 @@
+// @vitest-environment happy-dom
+// The view's marks and controls added for approximate cells, accuracy, provenance, zoom and
+// export, against a stand-in anywidget model (as render.test.ts).
+import { afterEach, describe, expect, it, vi } from "vitest";
+import widget from "../src/index";
+
+type Listener = () => void;
+
+function mount(overrides: Record<string, unknown> = {}) {
+  const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => ((i * 7) % 10) / 10);
+  const exact = Uint8Array.from({ length: 24 }, (_, i) => (i % 3 ? 1 : 0));
+  const state: Record<string, unknown> = {
+    values: new DataView(values.buffer),
+    exact: new DataView(exact.buffer),
+    shape: [2, 3, 4],
+    tasks: [
+      { name: "copying", category: "Algorithmic", description: "", baseline: null, accuracy: 0.9 },
+      { name: "hard task", category: "Knowledge", description: "", baseline: null, accuracy: 0.05 },
+    ],
+    normalization: "share",
+    threshold_mode: "value",
+    threshold: 0.05,
+    top_percent: 5,
+    colormap: "viridis",
+    color_range: "shared",
+    vmax: null,
+    vmin: null,
+    orientation: "layer_y",
+    tab: "all",
+    grid_columns: 0,
+    selected_head: null,
+    selected_task: "",
+    progress: {},
+    title: "tiny",
+    exact_only: false,
+    provenance: { model: "tiny", method: "attribution", metric: "logprob", ablation: "mean", examples: { copying: 4, "hard task": 6 }, date: "2026-12-02" },
+    min_accuracy: 0.2,
+    fade_below: false,
+    ...overrides,
+  };
+  const listeners = new Map<string, Set<Listener>>();
+  const model = {
+    get: (k: string) => state[k],
+    set: (k: string, v: unknown) => {
+      state[k] = v;
+      listeners.get(`change:${k}`)?.forEach((f) => f());
+    },
+    on: (e: string, f: Listener) => {
+      if (!listeners.has(e)) listeners.set(e, new Set());
+      listeners.get(e)!.add(f);
+    },
+    off: (e?: string | null, f?: Listener | null) => {
+      if (e && f) listeners.get(e)?.delete(f);
+    },
+    save_changes: () => {},
+    send: () => {},
+    widget_manager: {} as never,
+  };
+  const el = document.createElement("div");
+  document.body.append(el);
+  cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
+  return { root: el.querySelector<HTMLElement>(".headwidget")!, state, model };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 40));
+let cleanup: (() => void) | null = null;
+afterEach(() => {
+  cleanup?.();
+  cleanup = null;
+  document.body.replaceChildren();
+  vi.restoreAllMocks();
+});
+
+const keyTexts = (root: HTMLElement) => Array.from(root.querySelectorAll(".hw-key-item")).map((i) => i.textContent);
+
+describe("approximate cells, accuracy and provenance", () => {
+  it("counts approximate cells in the key, and its toggle shows only exact ones", async () => {
+    const { root, state } = mount();
+    expect(keyTexts(root).some((t) => t!.includes("dotted: approximate (attribution), 8 of 24 cells"))).toBe(true);
+    const counts = () => Array.from(root.querySelectorAll(".hw-count")).map((c) => Number(c.textContent!.split(" ")[0]));
+    const before = counts();
+    const toggle = root.querySelector<HTMLInputElement>("input.hw-exact-only")!;
+    toggle.checked = true;
+    toggle.dispatchEvent(new Event("change"));
+    expect(state.exact_only).toBe(true);
+    await tick();
+    expect(keyTexts(root).some((t) => t!.startsWith("exact cells only: 8 approximate (attribution) cells hidden"))).toBe(true);
+    expect(keyTexts(root).some((t) => t!.startsWith("hatched: no exact value"))).toBe(true);
+    const after = counts();
+    expect(after.reduce((a, b) => a + b)).toBeLessThan(before.reduce((a, b) => a + b));
+  });
+
+  it("greys the title of a task the model fails and says why", () => {
+    const { root } = mount();
+    const panels = Array.from(root.querySelectorAll<HTMLElement>(".hw-panel"));
+    expect(panels.map((p) => p.classList.contains("hw-fails"))).toEqual([false, true]);
+    expect(panels.map((p) => p.querySelector(".hw-accuracy")!.textContent)).toEqual(["acc 90%", "fails · acc 5%"]);
+    expect(panels[1].querySelector<HTMLElement>(".hw-panel-title")!.title).toContain("model fails this task: clean accuracy 5% < 20%");
+    expect(keyTexts(root).some((t) => t!.includes("model fails: clean accuracy below 20%"))).toBe(true);
+  });
+
+  it("follows min_accuracy", async () => {
+    const { root, model } = mount();
+    model.set("min_accuracy", 0.01);
+    await tick();
+    expect(root.querySelectorAll(".hw-panel.hw-fails").length).toBe(0);
+    expect(keyTexts(root).some((t) => t!.includes("model fails"))).toBe(false);
+  });
+
+  it("shows the provenance line and the colour bar's unit", async () => {
+    const { root, model } = mount();
+    expect(root.querySelector(".hw-provenance")!.textContent).toBe("tiny · attribution (mean ablation) · metric logprob · 4–6 examples per task · 2026-12-02");
+    expect(root.querySelector(".hw-colorbar-title")!.textContent).toBe("Importance (share of task)");
+    model.set("normalization", "raw");
+    await tick();
+    expect(root.querySelector(".hw-colorbar-title")!.textContent).toBe("Importance (log-prob drop)");
+  });
+
+  it("converts the threshold when the scale changes, so that as many heads pass", async () => {
+    const { root, state } = mount();
+    const total = () => Array.from(root.querySelectorAll(".hw-count")).reduce((a, c) => a + Number(c.textContent!.split(" ")[0]), 0);
+    const before = total();
+    const sel = root.querySelector<HTMLSelectElement>("select.hw-normalization")!;
+    sel.value = "raw";
+    sel.dispatchEvent(new Event("change"));
+    expect(state.normalization).toBe("raw");
+    expect(state.threshold).not.toBe(0.05);
+    await tick();
+    expect(total()).toBe(before);
+  });
+
+  it("names fading in the key only as an option", async () => {
+    const { root, state } = mount();
+    expect(keyTexts(root).some((t) => t!.startsWith("true colours"))).toBe(true);
+    const fade = root.querySelector<HTMLInputElement>("input.hw-fade-below")!;
+    fade.checked = true;
+    fade.dispatchEvent(new Event("change"));
+    expect(state.fade_below).toBe(true);
+    await tick();
+    expect(keyTexts(root).some((t) => t!.startsWith("faded: below the threshold"))).toBe(true);
+  });
+});
+
+describe("keyboard, zoom and export", () => {
+  it("keeps notebook shortcuts off every focusable element and the arrow keys in the widget", () => {
+    const { root } = mount();
+    for (const e of Array.from(root.querySelectorAll("button, select, input, canvas.hw-canvas"))) {
+      expect(e.getAttribute("data-lm-suppress-shortcuts"), e.outerHTML.slice(0, 60)).toBe("true");
+    }
+    const canvas = root.querySelector<HTMLCanvasElement>("canvas.hw-canvas")!;
+    const outside = vi.fn();
+    document.body.addEventListener("keydown", outside);
+    canvas.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true, cancelable: true }));
+    expect(outside).not.toHaveBeenCalled();
+  });
+
+  it("enlarges a task's panel from its zoom button", async () => {
+    const { root, state } = mount();
+    const zoom = root.querySelectorAll<HTMLButtonElement>("button.hw-zoom");
+    expect(zoom.length).toBe(2);
+    zoom[1].click();
+    expect(state.tab).toBe("task:hard task");
+    await tick();
+    expect(root.querySelectorAll("canvas.hw-canvas").length).toBe(1);
+    expect(root.querySelector("button.hw-zoom")).toBeNull();
+  });
+
+  it("exports an SVG that parses and holds every panel title and the provenance", async () => {
+    const { root } = mount();
+    let blob: Blob | null = null;
+    vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
+      blob = b as Blob;
+      return "blob:x";
+    });
+    vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+    const format = root.querySelector<HTMLSelectElement>("select.hw-export-format")!;
+    format.value = "svg:1";
+    root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
+    expect(blob).not.toBeNull();
+    const text = await blob!.text();
+    const svg = new DOMParser().parseFromString(text, "image/svg+xml");
+    const texts = Array.from(svg.querySelectorAll("text")).map((t) => t.textContent);
+    expect(texts).toContain("copying");
+    expect(texts).toContain("hard task");
+    // the provenance line, wrapped to the export's width
+    expect(texts.join(" ")).toContain("attribution (mean ablation) · metric logprob");
+    expect(texts).toContain("fails · acc 5%");
+  });
+});
