@@ -20,7 +20,7 @@ const NOTE_LINE = 15;
 /** Lines above the grid: title, provenance, key (wrapped to the export's width). */
 function headerLines(v: View, width: number): { title: string; notes: string[] } {
   const measure = measurer(v.doc, `11.5px ${v.theme.font}`, 6.4);
-  const notes = [provenanceLine(v.traits.provenance), ...keyItems(v).map((k) => k.text)].flatMap((line) => wrapText(line, width, measure, 2));
+  const notes = [provenanceLine(v.traits.provenance), ...keyItems(v).map((k) => k.text)].filter(Boolean).flatMap((line) => wrapText(line, width, measure, 2));
   return { title: v.traits.title, notes };
 }
 

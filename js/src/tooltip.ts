@@ -36,7 +36,7 @@ export function tooltipLines(data: DataState, classes: Classification | null, p:
       p.name,
       where,
       `importance ${Number.isNaN(v) ? "n/a" : formatValue(v)}`,
-      Number.isNaN(raw) ? "raw n/a" : `raw ${formatValue(raw)} (${unitText("raw", c.metric)}) · share ${formatValue(sum > 0 ? raw / sum : raw)}`,
+      Number.isNaN(raw) ? "raw n/a" : `raw ${formatValue(raw)}${c.metric ? ` (${unitText("raw", c.metric)})` : ""} · share ${formatValue(sum > 0 ? raw / sum : raw)}`,
       Number.isNaN(v) ? `rank n/a of ${nValid}` : `rank ${rankOf(stats!.sorted[p.task], v)} of ${nValid}`,
       catLine,
     ];

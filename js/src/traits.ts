@@ -80,6 +80,8 @@ export interface Provenance {
   /** examples per task */
   examples: Record<string, number>;
   date: string;
+  /** the trait said anything at all */
+  known: boolean;
 }
 
 /** Typed, validated reads of the model's traits (anything malformed falls back to its default). */
@@ -154,7 +156,15 @@ export class Traits {
     if (p.examples && typeof p.examples === "object") {
       for (const [k, n] of Object.entries(p.examples as Record<string, unknown>)) if (typeof n === "number") examples[k] = n;
     }
-    return { model: text("model"), method: text("method") || "ablation", metric: text("metric"), ablation: text("ablation"), examples, date: text("date") };
+    return {
+      model: text("model"),
+      method: text("method") || "ablation",
+      metric: text("metric"),
+      ablation: text("ablation"),
+      examples,
+      date: text("date"),
+      known: Object.keys(p).length > 0,
+    };
   }
   get progress(): Progress {
     const raw = this.raw("progress");

@@ -27,8 +27,10 @@ export function percentText(a: number): string {
   return `${Math.round(a * 100)}%`;
 }
 
-/** "SmolLM2 · ablation (mean) · metric logprob · 40 examples per task · 2026-12-02". */
+/** "SmolLM2 · ablation (mean) · metric logprob · 40 examples per task · 2026-12-02"; "" when
+ * nothing is known. */
 export function provenanceLine(p: Provenance): string {
+  if (!p.known) return "";
   const parts: string[] = [];
   if (p.model) parts.push(p.model);
   parts.push(p.ablation ? `${p.method} (${p.ablation} ablation)` : p.method);

@@ -14,9 +14,10 @@ describe("units and provenance", () => {
     expect(colorbarTitle("raw", "")).toBe("Importance (raw score)");
   });
   it("writes the provenance line from what is known", () => {
-    const p = { model: "SmolLM2", method: "attribution", metric: "logprob", ablation: "mean", examples: { a: 24, b: 40 }, date: "2026-12-02" };
+    const p = { model: "SmolLM2", method: "attribution", metric: "logprob", ablation: "mean", examples: { a: 24, b: 40 }, date: "2026-12-02", known: true };
     expect(provenanceLine(p)).toBe("SmolLM2 · attribution (mean ablation) · metric logprob · 24–40 examples per task · 2026-12-02");
     expect(provenanceLine({ ...p, examples: { a: 8 }, ablation: "", metric: "", date: "" })).toBe("SmolLM2 · attribution · 8 examples per task");
+    expect(provenanceLine({ ...p, known: false })).toBe("");
   });
   it("converts the threshold between scales so that as many heads pass", () => {
     // task a sums to 10, task b to 100: share and raw order the heads differently
