@@ -25,6 +25,7 @@ import numpy as np
 import traitlets as t
 
 from . import categories as cat
+from . import view_files
 from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -178,86 +179,6 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
 
 
 _HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
-# state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
-_HTML_DEFAULT_THRESHOLDS = "_default_thresholds"
-
-# A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
-# the Jupyter widget manager, and the bundle is imported from a blob: URL.
-_HTML_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-<style>body {{ margin: 12px; font-family: system-ui, sans-serif; }}</style>
-</head>
-<body>
-<div id="headwidget-root"></div>
-<script type="application/json" id="headwidget-state">{state}</script>
-<script type="text/plain" id="headwidget-values">{values}</script>
-<script type="text/plain" id="headwidget-exact">{exact}</script>
-<script type="text/plain" id="headwidget-bundle">{bundle}</script>
-<script type="module">
-const bytes = (id) =>
-  Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
-class Model {{
-  // defaults: the automatic thresholds per normalization, when the threshold was automatic
-  constructor(state, defaults) {{
-    this.state = state;
-    this.defaults = defaults || null;
-    this.listeners = new Map();
-  }}
-  get(name) {{ return this.state[name]; }}
-  set(name, value) {{
-    const changed = [name];
-    const d = this.defaults;
-    const before = this.state.normalization;
-    // as in Python: a threshold still at its automatic value follows the new units
-    if (name === "normalization" && d && value !== before && typeof d[value] === "number"
-        && this.state.threshold === d[before]) {{
-      this.state.threshold = d[value];
-      changed.push("threshold");
-    }}
-    this.state[name] = value;
-    for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
-    this.emit("change", this);
-  }}
-  on(event, callback) {{
-    for (const name of String(event).split(/\\s+/)) {{
-      if (!this.listeners.has(name)) this.listeners.set(name, []);
-      this.listeners.get(name).push(callback);
-    }}
-  }}
-  off(event, callback) {{
-    if (event == null) {{ this.listeners.clear(); return; }}
-    for (const name of String(event).split(/\\s+/)) {{
-      const kept = (this.listeners.get(name) || []).filter((cb) => callback && cb !== callback);
-      this.listeners.set(name, kept);
-    }}
-  }}
-  emit(name, ...args) {{
-    for (const callback of [...(this.listeners.get(name) || [])]) callback(...args);
-  }}
-  save_changes() {{}}
-  send() {{}}
-}}
-const state = JSON.parse(document.getElementById("headwidget-state").textContent);
-const defaults = state.{defaults_key};
-delete state.{defaults_key};
-state.values = new DataView(bytes("headwidget-values").buffer);
-state.exact = new DataView(bytes("headwidget-exact").buffer);
-const model = new Model(state, defaults);
-const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
-const module = await import(URL.createObjectURL(code));
-let widget = module.default ?? module;
-if (typeof widget === "function") widget = await widget();
-if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});
-const el = document.getElementById("headwidget-root");
-await widget.render({{ model, el, experimental: {{}} }});
-</script>
-</body>
-</html>
-"""
 
 
 @dataclass
@@ -611,17 +532,36 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         )
         return cat.assign_categories(values, [task["category"] for task in self.tasks], **mode)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, scale: float = 2.0) -> Path:
         """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
-        as it is now (bundle, data and options inlined; no server, no CDN); any other path the
-        scores shown (``.npz``, see :meth:`HeadScores.save`).
+        as it is now (bundle, data and options inlined; no server, no CDN); ``.png``, ``.svg``
+        or ``.pdf`` a static image of the view as it is now (tab, scale, threshold, colours),
+        drawn with matplotlib (:func:`headwidget.plotting.plot_scores`; ``scale`` multiplies a
+        PNG's 100 dpi) with the provenance line; any other path the scores shown (``.npz``, see
+        :meth:`HeadScores.save`).
 
         >>> grid.save("scores.npz")   # later: HeadImportanceGrid("scores.npz")   # doctest: +SKIP
         >>> grid.save("heads.html")   # open in any browser, or share            # doctest: +SKIP
+        >>> grid.save("heads.png", scale=3)   # or heads.svg / heads.pdf          # doctest: +SKIP
         """
         path = Path(path)
         if path.suffix.lower() in (".html", ".htm"):
             return self._save_html(path)
+        if path.suffix.lower() in view_files.IMAGE_SUFFIXES:
+            values = self.values_array()
+            if values.size == 0 or np.isnan(values).all():
+                raise RuntimeError(
+                    "nothing to draw yet: no scores; display the grid or call grid.compute()"
+                )
+            if self.exact_only and self.exact:
+                approximate = np.frombuffer(self.exact, np.uint8).reshape(values.shape) == 0
+                values[approximate] = np.nan  # as the widget shows them: no value
+            names = [task["name"] for task in self.tasks]
+            shown = HeadScores(
+                values, names, {task["name"]: task["category"] for task in self.tasks}
+            )
+            view = {name: getattr(self, name) for name in _HTML_TRAITS}
+            return view_files.write_image(path, shown, view, scale=scale)
         if self._scores is None:
             raise RuntimeError(
                 "nothing to save yet: the model has not been scored; display the grid or call"
@@ -630,43 +570,19 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         return self._scores.save(path)
 
     def _save_html(self, path: Path) -> Path:
-        import base64
-        import html
-        import json
-
         _ensure_bundle(type(self))
         state = {name: getattr(self, name) for name in _HTML_TRAITS}
         state["progress"] = {}
         state["selected_head"] = list(self.selected_head) if self.selected_head else None
         values = self.values_array()
+        defaults = None
         if self._auto_threshold and values.size and not np.isnan(values).all():
             # the page has no Python to recompute an automatic threshold when normalization
-            # changes: it switches between these (see _HTML_PAGE's Model)
-            state[_HTML_DEFAULT_THRESHOLDS] = {
-                how: self._default_threshold(values, how) for how in ("share", "raw")
-            }
-        # No "<" at all in the script element's text (nor ">", "&"): "</script" would end it
-        # early and "<!--<script" would put the parser in the double-escaped state; JSON reads
-        # the \u escapes back as the same characters.
-        state_json = (
-            json.dumps(state, allow_nan=False)
-            .replace("<", "\\u003c")
-            .replace(">", "\\u003e")
-            .replace("&", "\\u0026")
+            # changes: it switches between these
+            defaults = {how: self._default_threshold(values, how) for how in ("share", "raw")}
+        return view_files.write_html(
+            path, state, self.values, self.exact, defaults, esm=_ESM_PATH, css=_CSS_PATH
         )
-        css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
-        page = _HTML_PAGE.format(
-            title=html.escape(self.title or "headwidget"),
-            css=css.replace("</", "<\\/"),
-            state=state_json,
-            defaults_key=_HTML_DEFAULT_THRESHOLDS,
-            values=base64.b64encode(self.values).decode("ascii"),
-            exact=base64.b64encode(self.exact).decode("ascii"),
-            bundle=base64.b64encode(_ESM_PATH.read_bytes()).decode("ascii"),
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-        return path
 
     # -- scoring a model -----------------------------------------------------------------------
 

@@ -795,3 +795,37 @@ def test_the_automatic_threshold_is_held_while_scores_stream_in(monkeypatch) -> 
     assert [running for _, running in changes] == [True, False]
     assert changes[0][0] == cat.default_threshold(values[0, :1])
     assert grid.threshold == cat.default_threshold(values)
+
+
+def test_save_draws_the_view_as_svg_png_or_pdf(tmp_path) -> None:
+    import xml.etree.ElementTree as ET
+
+    scores = make_scores()
+    meta = {"model": "tiny/llama", "metric": "logprob", "ablation": "mean"}
+    scores = HeadScores(scores.values, scores.tasks, scores.categories, meta=meta)
+    grid = HeadImportanceGrid(scores, normalization="raw")
+    svg = ET.parse(grid.save(tmp_path / "view.svg")).getroot()
+    text = " ".join(svg.itertext())
+    for name in ("copying", "antonym", "tiny/llama", "Importance (log-prob drop)"):
+        assert name in text, name
+    assert "ablation (mean ablation) · metric logprob" in text  # the provenance line
+    sizes = {}
+    for scale in (1, 2):
+        data = grid.save(tmp_path / f"view{scale}.png", scale=scale).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[scale] = int.from_bytes(data[16:20], "big")
+    assert sizes[2] == pytest.approx(2 * sizes[1], abs=4)
+    assert grid.save(tmp_path / "view.pdf").read_bytes()[:5] == b"%PDF-"
+    grid.tab = "task:antonym"  # the view as it is: one task
+    one = " ".join(ET.parse(grid.save(tmp_path / "one.svg")).getroot().itertext())
+    assert "antonym" in one and "copying" not in one
+    with pytest.raises(ValueError, match="scale must be a number from 0.25 to 8"):
+        grid.save(tmp_path / "x.png", scale=0)
+
+
+def test_save_an_image_before_scoring_says_there_is_nothing_to_draw(monkeypatch, tmp_path) -> None:
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    with pytest.raises(RuntimeError, match="nothing to draw yet"):
+        grid.save(tmp_path / "x.png")
