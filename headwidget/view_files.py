@@ -32,7 +32,11 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>{title}</title>
 <style>{css}</style>
-<style>body {{ margin: 12px; font-family: system-ui, sans-serif; }}</style>
+<meta name="color-scheme" content="light dark">
+<style>
+body {{ margin: 12px; font-family: system-ui, sans-serif; background: #ffffff; }}
+@media (prefers-color-scheme: dark) {{ body {{ background: #1e1e1e; color: #e6e6e6; }} }}
+</style>
 </head>
 <body>
 <div id="headwidget-root"></div>

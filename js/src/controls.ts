@@ -59,8 +59,10 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
     "aria-label": "Threshold value",
   }) as HTMLInputElement;
   const valueUnit = h(doc, "span", { class: "hw-threshold-unit", "aria-hidden": "true" });
+  // why typed text was not taken (it is put back), until the next edit
+  const fieldError = h(doc, "span", { class: "hw-field-error", role: "status" });
   const thresholdWrap = h(doc, "div", { class: "hw-control hw-control-threshold" });
-  thresholdWrap.append(h(doc, "span", { class: "hw-control-label" }, "Threshold"), modeSel, slider, valueField, valueUnit);
+  thresholdWrap.append(h(doc, "span", { class: "hw-control-label" }, "Threshold"), modeSel, slider, valueField, valueUnit, fieldError);
   row.append(thresholdWrap);
   const cmapSel = h(doc, "select", { class: "hw-colormap" });
   for (const name of ["viridis", "magma", "cividis", "diverging"]) cmapSel.append(option(doc, name, name));
@@ -96,12 +98,19 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   function commitField() {
     if (!editing) return;
     editing = false;
+    const typed = valueField.value.trim();
     const value = parseTyped(valueField.value);
     const percent = traits.mode === "top_percent";
     if (value === null || (percent && !(value > 0 && value <= 100))) {
+      fieldError.textContent = percent
+        ? `"${typed}" is not a percentage in (0, 100]; type e.g. 5`
+        : `"${typed}" is not a number; type e.g. 0.003 or 1e-3`;
+      valueField.setAttribute("aria-invalid", "true");
       sync();
       return;
     }
+    fieldError.textContent = "";
+    valueField.removeAttribute("aria-invalid");
     v.setTrait(percent ? "top_percent" : "threshold", value);
     sync();
   }
@@ -187,6 +196,8 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   });
   v.listen(valueField, "input", () => {
     editing = true;
+    fieldError.textContent = "";
+    valueField.removeAttribute("aria-invalid");
   });
   v.listen(valueField, "change", () => commitField());
   v.listen(valueField, "blur", () => commitField());

@@ -119,7 +119,7 @@ export function paintExport(v: View, ctx: CanvasRenderingContext2D, scale: numbe
   if (layout.gutter) {
     const g = layout.gutter;
     const names = v.thresh.classes?.names ?? [];
-    const colors = categoryColors(names);
+    const colors = categoryColors(names, theme.dark);
     ctx.font = `12px ${theme.font}`;
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";

@@ -48,7 +48,8 @@ export function keyItems(v: View): KeyItem[] {
   if (taskPanels && fails.some(Boolean)) {
     items.push({ mark: "fails", text: `model fails: clean accuracy below ${percentText(traits.minAccuracy)} (its map says little)` });
   }
-  if (data.norm.some((x) => x !== x)) items.push({ mark: "hatched", text: data.exactOnly ? "hatched: no exact value" : "hatched: no value (not scored yet)" });
+  const shown = data.stats.sorted.reduce((n, s) => n + s.length, 0);
+  if (shown < data.norm.length) items.push({ mark: "hatched", text: data.exactOnly ? "hatched: no exact value" : "hatched: no value (not scored yet)" });
   return items;
 }
 

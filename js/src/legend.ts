@@ -42,7 +42,7 @@ export function buildLegend(v: View, lay: GridLayout): void {
   legend.style.left = `${g.left}px`;
   legend.style.top = `${g.top}px`;
   legend.style.width = `${g.width}px`;
-  const colors = categoryColors(names);
+  const colors = categoryColors(names, v.theme.dark);
   for (const label of legendLabels(names)) {
     const item = h(doc, "div", { class: "hw-legend-item", role: "listitem" });
     const sw = h(doc, "span", { class: "hw-swatch", "aria-hidden": "true" });

@@ -133,11 +133,11 @@ export interface ThresholdState {
 
 export const EMPTY_THRESHOLD: ThresholdState = { cutoffs: new Float64Array(0), classes: null, catRgb: new Uint8Array(0) };
 
-export function deriveThreshold(data: DataState, mode: ThresholdMode, threshold: number, topPercent: number): ThresholdState {
+export function deriveThreshold(data: DataState, mode: ThresholdMode, threshold: number, topPercent: number, dark = false): ThresholdState {
   if (!data.stats) return EMPTY_THRESHOLD;
   const cutoffs = taskCutoffs(data.stats.sorted, mode, threshold, topPercent);
   const classes = classify(data.norm, data.shape, data.tasks.map((t) => t.category), cutoffs);
-  const colors = categoryColors(classes.names);
+  const colors = categoryColors(classes.names, dark);
   // rgb per code: index k for categories, then 2..5 categories, then unclassified
   const entries = [...classes.names, "2 categories", "3 categories", "4 categories", "5+ categories", UNCLASSIFIED];
   const catRgb = new Uint8Array(entries.length * 3);

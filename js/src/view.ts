@@ -108,6 +108,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       availableWidth(),
       win?.devicePixelRatio ?? 1,
       v.theme.font,
+      v.theme.dark,
     ]);
   }
 
@@ -171,7 +172,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
       f |= DRAW | CONTROLS;
     }
     if (f & THRESH) {
-      v.thresh = deriveThreshold(v.data, traits.mode, traits.threshold, traits.topPercent);
+      v.thresh = deriveThreshold(v.data, traits.mode, traits.threshold, traits.topPercent, v.theme.dark);
       for (const p of v.panels) if (p.countEl) p.countEl.textContent = panelCount(p.task);
       f |= DRAW;
     }
@@ -196,7 +197,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   if (win && "MutationObserver" in win) {
     const mo = new win.MutationObserver(() => {
       refreshTheme();
-      schedule(DRAW | STRUCT);
+      schedule(THRESH | DRAW | STRUCT);
     });
     if (doc.body) mo.observe(doc.body, { attributes: true, attributeFilter: ["class", "data-jp-theme-light", "data-jp-theme-name"] });
     mo.observe(doc.documentElement, { attributes: true, attributeFilter: ["class", "theme"] });
@@ -206,7 +207,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   if (mq?.addEventListener) {
     const cb = () => {
       refreshTheme();
-      schedule(DRAW);
+      schedule(THRESH | STRUCT | DRAW);
     };
     mq.addEventListener("change", cb);
     cleanups.push(() => mq.removeEventListener("change", cb));

@@ -141,6 +141,34 @@ describe("approximate cells, accuracy and provenance", () => {
   });
 });
 
+describe("threshold field and dark mode", () => {
+  it("says why typed text was not taken, until the next edit", () => {
+    const { root, state } = mount();
+    const field = root.querySelector<HTMLInputElement>("input.hw-threshold-value")!;
+    const error = root.querySelector(".hw-field-error")!;
+    field.focus();
+    field.value = "abc";
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect(state.threshold).toBe(0.05);
+    expect(field.value).toBe("0.05");
+    expect(error.textContent).toBe('"abc" is not a number; type e.g. 0.003 or 1e-3');
+    expect(field.getAttribute("aria-invalid")).toBe("true");
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    expect(error.textContent).toBe("");
+  });
+
+  it("draws Unclassified dark in a dark theme, where light grey would outshine the categories", async () => {
+    const { root, model } = mount();
+    document.body.dataset.jpThemeLight = "false";
+    model.set("tab", "categories");
+    await tick();
+    const swatch = root.querySelector<HTMLElement>('.hw-legend-item[data-label="Unclassified"] .hw-swatch')!;
+    expect(swatch.style.background).toMatch(/#3c3c3c|rgb\(60, 60, 60\)/);
+    delete document.body.dataset.jpThemeLight;
+  });
+});
+
 describe("keyboard, zoom and export", () => {
   it("keeps notebook shortcuts off every focusable element and the arrow keys in the widget", () => {
     const { root } = mount();
