@@ -59,11 +59,16 @@ class Model {{
     const changed = [name];
     const d = this.defaults;
     const before = this.state.normalization;
-    // as in Python: a threshold still at its automatic value follows the new units
-    if (name === "normalization" && d && value !== before && typeof d[value] === "number"
-        && this.state.threshold === d[before]) {{
-      this.state.threshold = d[value];
-      changed.push("threshold");
+    // as in Python: a threshold still at its automatic value follows the new units, one
+    // the user chose is converted so that as many heads pass
+    if (name === "normalization" && value !== before) {{
+      if (d && typeof d[value] === "number" && this.state.threshold === d[before]) {{
+        this.state.threshold = d[value];
+        changed.push("threshold");
+      }} else if (this.convert) {{
+        this.state.threshold = this.convert(this.state.threshold, before, value);
+        changed.push("threshold");
+      }}
     }}
     this.state[name] = value;
     for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
@@ -96,6 +101,8 @@ state.exact = new DataView(bytes("headwidget-exact").buffer);
 const model = new Model(state, defaults);
 const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
 const module = await import(URL.createObjectURL(code));
+model.convert = (threshold, from, to) => module.convertThreshold(
+  module.toFloat32(state.values), state.shape, threshold, from, to);
 let widget = module.default ?? module;
 if (typeof widget === "function") widget = await widget();
 if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});

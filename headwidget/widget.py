@@ -317,13 +317,16 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             self._show(source)
         else:
             self._prepare_model(source, tokenizer, tasks, scoring)
-        # after the data, so that tab / selection options are checked against the tasks
+        # after the data, so that tab / selection options are checked against the tasks; a
+        # threshold given here is in the units of the normalization given with it
+        self._constructing = True
         with self.hold_trait_notifications():
             for name, value in trait_options.items():
                 if name == "threshold":
                     self._set_threshold(value, auto=False)
                 else:
                     setattr(self, name, value)
+        self._constructing = False
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -419,9 +422,16 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     @t.observe("normalization")
     def _normalization_changed(self, change: t.Bunch) -> None:
-        # the threshold is in normalized units: a default one follows the new units
+        # the threshold is in normalized units: a default one follows the new units, one the
+        # user chose is converted so that as many heads pass (the picture stays, not the number)
         if self._auto_threshold:
             self._update_default_threshold()
+        elif not getattr(self, "_constructing", True):
+            values = self.values_array()
+            if values.size and not np.isnan(values).all():
+                self.threshold = self._convert_threshold(
+                    values, self.threshold, change["old"], change["new"]
+                )
 
     # -- data --------------------------------------------------------------------------------
 
@@ -504,6 +514,25 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         if values.size == 0 or np.isnan(values).all():
             return
         self._set_threshold(self._default_threshold(values, self.normalization), auto=True)
+
+    def _convert_threshold(
+        self, values: np.ndarray, threshold: float, before: str, after: str
+    ) -> float:
+        """The threshold in ``after`` units that lets as many heads pass, over all tasks, as
+        ``threshold`` does in ``before`` units (the front end's twin: js/src/units.ts)."""
+        if before == after:
+            return threshold
+        old = self._normalized(values, before)
+        new = self._normalized(values, after)
+        with np.errstate(invalid="ignore"):
+            passing = int(np.count_nonzero(old >= threshold))
+        ranked = np.sort(new[~np.isnan(new)])[::-1]
+        if ranked.size == 0:
+            return threshold
+        if passing == 0:  # none passed: none pass
+            top = float(ranked[0])
+            return top + max(abs(top) * 1e-3, 1e-12)
+        return float(ranked[min(passing, ranked.size) - 1])
 
     def _default_threshold(self, values: np.ndarray, normalization: str) -> float:
         """The automatic threshold of ``values`` under ``normalization`` ("share" or "raw")."""

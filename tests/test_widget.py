@@ -206,8 +206,23 @@ def test_default_threshold_follows_normalization_until_set() -> None:
     grid.normalization = "raw"
     assert grid.threshold == cat.default_threshold(scores.values)
     grid.threshold = 0.5
+    assert grid._auto_threshold is False
+
+
+def test_a_chosen_threshold_is_converted_when_the_scale_changes() -> None:
+    scores = make_scores(n_layers=8, n_heads=8)
+    grid = HeadImportanceGrid(scores, threshold=0.03)  # share units, the default scale
+    passing = grid.assignment().counts
+    grid.normalization = "raw"
+    assert grid.threshold != 0.03
+    # the picture stays: as many heads pass over all tasks, now counted in raw units
+    assert int(grid.assignment().counts.sum()) == int(passing.sum())
+    raw = np.nan_to_num(scores.values, nan=-np.inf)
+    assert int((raw >= grid.threshold).sum()) == int(passing.sum())
     grid.normalization = "share"
-    assert grid.threshold == 0.5
+    assert grid.threshold == pytest.approx(0.03, abs=0.01)
+    # given together at construction, a threshold is in the given scale's units
+    assert HeadImportanceGrid(scores, threshold=0.5, normalization="raw").threshold == 0.5
 
 
 def test_jslink_to_a_slider() -> None:

@@ -4,7 +4,7 @@ import { h, option } from "./dom";
 import { exportView } from "./export";
 import { formatPercent, formatSig } from "./scale";
 import { hasCategories } from "./state";
-import { convertThreshold, provenanceLine } from "./units";
+import { provenanceLine } from "./units";
 import { formatExact, parseTyped, SLIDER_STEPS, sliderThreshold, thresholdToPosition } from "./threshold";
 
 export interface Controls {
@@ -214,15 +214,8 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
   v.listen(slider, "change", () => v.flushSave());
   v.listen(modeSel, "change", () => v.setTrait("threshold_mode", modeSel.value));
   v.listen(cmapSel, "change", () => v.setTrait("colormap", cmapSel.value));
-  v.listen(normSel, "change", () => {
-    // the threshold follows into the new units, letting as many heads pass as before
-    const from = traits.normalization;
-    const to = normSel.value === "raw" ? "raw" : "share";
-    const threshold = convertThreshold(v.data, traits.threshold, from, to);
-    v.model.set("normalization", to);
-    if (traits.mode === "value" && v.data.stats) v.model.set("threshold", threshold);
-    v.setTrait("normalization", to);
-  });
+  // the model converts the threshold into the new units (Python, or the saved page's model)
+  v.listen(normSel, "change", () => v.setTrait("normalization", normSel.value));
   v.listen(rangeSel, "change", () => v.setTrait("color_range", rangeSel.value));
   v.listen(orientSel, "change", () => v.setTrait("orientation", orientSel.value));
   v.listen(exportBtn, "click", () => {

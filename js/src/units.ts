@@ -1,7 +1,6 @@
 // Units and provenance in words: the colour bar's unit, the provenance line, the threshold in
 // the other scale's units (pure).
 import { normalize, type Normalization } from "./data";
-import type { DataState } from "./state";
 import type { Provenance } from "./traits";
 
 /** What one unit of a raw score is: the drop in the metric when the head is ablated. */
@@ -47,12 +46,13 @@ export function provenanceLine(p: Provenance): string {
 
 /**
  * The threshold in `to` units that lets as many heads pass (over all tasks) as `threshold` does
- * in `from` units, so that switching the scale keeps the picture instead of the number.
+ * in `from` units, so that switching the scale keeps the picture instead of the number. The
+ * model side applies it (headwidget/widget.py `_convert_threshold`, and the saved page's model).
  */
-export function convertThreshold(data: DataState, threshold: number, from: Normalization, to: Normalization): number {
+export function convertThreshold(values: Float32Array, shape: readonly number[], threshold: number, from: Normalization, to: Normalization): number {
   if (from === to) return threshold;
-  const before = normalize(data.values, data.shape, from);
-  const after = normalize(data.values, data.shape, to);
+  const before = normalize(values, shape, from);
+  const after = normalize(values, shape, to);
   let passing = 0;
   const valid: number[] = [];
   for (let i = 0; i < before.length; i++) {

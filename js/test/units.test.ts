@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readData } from "../src/state";
 import { colorbarTitle, convertThreshold, provenanceLine } from "../src/units";
-
-const tasks = [
-  { name: "a", category: null, description: "", baseline: null, accuracy: null },
-  { name: "b", category: null, description: "", baseline: null, accuracy: null },
-];
 
 describe("units and provenance", () => {
   it("names the colour bar's unit for both scales", () => {
@@ -21,13 +15,13 @@ describe("units and provenance", () => {
   });
   it("converts the threshold between scales so that as many heads pass", () => {
     // task a sums to 10, task b to 100: share and raw order the heads differently
-    const values = new DataView(Float32Array.from([1, 9, 30, 70]).buffer);
-    const d = readData([2, 1, 2], values, tasks, "share");
+    const values = Float32Array.from([1, 9, 30, 70]);
+    const shape = [2, 1, 2];
     // share: a = [0.1, 0.9], b = [0.3, 0.7]; >= 0.5 lets 2 heads pass (0.9, 0.7)
-    const raw = convertThreshold(d, 0.5, "share", "raw");
+    const raw = convertThreshold(values, shape, 0.5, "share", "raw");
     expect(raw).toBe(30); // raw sorted 70, 30, 9, 1: the 2nd
-    expect(convertThreshold(d, 30, "raw", "share")).toBeCloseTo(0.7, 6); // 70 and 30 pass: 0.9, 0.7
-    expect(convertThreshold(d, 0.5, "share", "share")).toBe(0.5);
-    expect(convertThreshold(d, 5, "share", "raw")).toBeGreaterThan(70); // none passed, none pass
+    expect(convertThreshold(values, shape, 30, "raw", "share")).toBeCloseTo(0.7, 6); // 70 and 30 pass: 0.9, 0.7
+    expect(convertThreshold(values, shape, 0.5, "share", "share")).toBe(0.5);
+    expect(convertThreshold(values, shape, 5, "share", "raw")).toBeGreaterThan(70); // none passed, none pass
   });
 });
