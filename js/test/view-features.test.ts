@@ -165,6 +165,30 @@ describe("threshold field and dark mode", () => {
   });
 });
 
+describe("drill-down", () => {
+  it("lists the selected head's importance in every task, with rank and marks", async () => {
+    const { root, model } = mount();
+    const drill = root.querySelector<HTMLElement>(".hw-drill")!;
+    expect(drill.hidden).toBe(true);
+    model.set("selected_head", [1, 2]);
+    model.set("selected_task", "copying");
+    await tick();
+    expect(drill.hidden).toBe(false);
+    expect(drill.querySelector(".hw-drill-title")!.textContent).toBe("Layer 1 · Head 2 in every task");
+    const rows = Array.from(drill.querySelectorAll<HTMLElement>(".hw-drill-row"));
+    expect(rows.map((r) => r.dataset.task)).toEqual(["copying", "hard task"]);
+    // head (1, 2) is cell 6 of each task (cells 6 and 18): both approximate (i % 3 == 0)
+    const texts = rows.map((r) => r.querySelector(".hw-drill-value")!.textContent!);
+    expect(texts[0]).toMatch(/^0\.\d+ · rank \d+\/12 · approximate$/);
+    expect(texts[1]).toMatch(/^0\.\d+ · rank \d+\/12 · approximate · model fails$/);
+    expect(rows[0].classList.contains("hw-drill-selected")).toBe(true);
+    expect(rows[1].classList.contains("hw-fails")).toBe(true);
+    model.set("selected_head", null);
+    await tick();
+    expect(drill.hidden).toBe(true);
+  });
+});
+
 describe("keyboard, zoom and export", () => {
   it("keeps notebook shortcuts off every focusable element and the arrow keys in the widget", () => {
     const { root } = mount();
