@@ -26,6 +26,7 @@ import traitlets as t
 
 from . import categories as cat
 from . import view_files
+from .compare import compare_scores
 from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -229,6 +230,11 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     the threshold toward the background; by default every head has its colour map colour and
     heads that pass are outlined).
 
+    ``compare=other`` (HeadScores or a saved path) shows two score sets of the same tasks in one
+    grid on one colour scale: ``compare_mode="side_by_side"`` (each task twice, "task · A" and
+    "task · B") or ``"difference"`` (A − B, raw values on the diverging colour map); see
+    :func:`headwidget.compare.compare_scores`.
+
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
     """
@@ -269,6 +275,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         source: HeadScores | str | Path | Any,
         tokenizer: Any = None,
         tasks: Task | Sequence[Task] | None = None,
+        *,
+        compare: HeadScores | str | Path | None = None,
+        compare_mode: str = "side_by_side",
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
@@ -303,6 +312,18 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     f" (AutoModelForCausalLM.from_pretrained({source!r})) and pass the model"
                     " object"
                 ) from None
+        if compare is not None:
+            if not isinstance(source, HeadScores):
+                raise TypeError(
+                    "compare= shows two score sets: give HeadScores (or saved .npz paths) for"
+                    f" both, not a {type(source).__name__}; score the model first"
+                )
+            other = HeadScores.load(compare) if isinstance(compare, (str, Path)) else compare
+            source = compare_scores(source, other, compare_mode)  # type: ignore[arg-type]
+            if compare_mode == "difference":
+                # signed differences: raw values around 0, on a diverging scale
+                trait_options.setdefault("normalization", "raw")
+                trait_options.setdefault("colormap", "diverging")
         if isinstance(source, HeadScores):
             if tokenizer is not None or tasks is not None or scoring:
                 given = [

@@ -844,3 +844,30 @@ def test_save_an_image_before_scoring_says_there_is_nothing_to_draw(monkeypatch,
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
     with pytest.raises(RuntimeError, match="nothing to draw yet"):
         grid.save(tmp_path / "x.png")
+
+
+def test_compare_shows_two_score_sets_side_by_side_or_their_difference(tmp_path) -> None:
+    base = make_scores()
+    tuned = HeadScores(
+        base.values[::-1] * 2, base.tasks[::-1], base.categories, meta={"model": "tuned"},
+        accuracy={"copying": 0.5},
+    )  # fmt: skip
+    grid = HeadImportanceGrid(base, compare=tuned)
+    names = [task["name"] for task in grid.tasks]
+    assert names[:2] == ["copying · tiny/llama", "copying · tuned"]
+    assert len(names) == 6 and grid.color_range == "shared"  # one colour scale
+    shown = decode(grid)
+    np.testing.assert_array_equal(shown[0], base["copying"])
+    np.testing.assert_array_equal(shown[1], tuned["copying"])
+    assert grid.tasks[1]["accuracy"] == 0.5 and grid.title == "tiny/llama vs tuned"
+    path = tuned.save(tmp_path / "tuned.npz")
+    diff = HeadImportanceGrid(base, compare=path, compare_mode="difference")
+    assert [task["name"] for task in diff.tasks][0] == "copying: tiny/llama − tuned"
+    np.testing.assert_allclose(decode(diff)[0], base["copying"] - tuned["copying"])
+    assert diff.normalization == "raw" and diff.colormap == "diverging"
+    with pytest.raises(ValueError, match="share no task"):
+        HeadImportanceGrid(base, compare=HeadScores(base.values, ["x", "y", "z"]))
+    with pytest.raises(ValueError, match="different grids"):
+        HeadImportanceGrid(base, compare=HeadScores(np.zeros((1, 2, 2)), ["copying"]))
+    with pytest.raises(ValueError, match="compare mode must be one of"):
+        HeadImportanceGrid(base, compare=tuned, compare_mode="overlay")
