@@ -8,6 +8,7 @@ import json
 import math
 import numbers
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,7 @@ def as_task_list(tasks: Any) -> list[Task]:
             " Task(name, examples), load_suite(name) or load_tasks(path)"
         )
     names = [task.name for task in task_list]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, n in Counter(names).items() if n > 1)
     if repeated:
         raise ValueError(f"task names must be unique; repeated: {repeated}")
     return task_list
