@@ -17,6 +17,7 @@ import json
 import math
 import os
 import secrets
+import tokenize
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,7 +166,8 @@ def _read_member(
             else:
                 raise ValueError(f"unsupported .npy format version {version}")
             shape, fortran, dtype = read_header(member, max_header_size=_NPY_HEADER_LIMIT)
-        except (ValueError, SyntaxError, TypeError) as err:
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as err:
+            # numpy parses the header's text with ast and, for old headers, tokenize
             raise ScoresFileError(path, f"array {name!r} has a bad .npy header ({err})") from None
         offset = member.tell()
         _check_array(path, name, shape, dtype, shape_of_values)
