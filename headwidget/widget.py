@@ -57,7 +57,7 @@ TRAIT_OPTIONS = (
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
     return FileNotFoundError(
         f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
-        " `cd js && npm install && npm run build`; otherwise reinstall the package"
+        " `cd js && npm ci && npm run build`; otherwise reinstall the package"
         " (`pip install --force-reinstall headwidget`)."
     )
 

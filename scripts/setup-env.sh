@@ -12,5 +12,7 @@ fi
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0}  # may hold several pip arguments
 # The front end is bundled by esbuild into headwidget/static/ (the package build does the same).
-(cd js && npm install --no-audit --no-fund --loglevel=error && npm run --silent build)
+# npm ci installs exactly what js/package-lock.json lists and never rewrites it (npm install may,
+# leaving a fresh clone with a modified tracked file).
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 python -m pip install -q -e ".[$1]"

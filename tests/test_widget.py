@@ -1,6 +1,6 @@
 """HeadImportanceGrid: traits, options, data swaps and streaming scores of a model.
 
-These tests need the built front end (``cd js && npm install && npm run build``), as the
+These tests need the built front end (``cd js && npm ci && npm run build``), as the
 package ships it; they run no browser (tests/browser does).
 """
 
@@ -260,7 +260,7 @@ def test_save_before_scoring_is_an_error_and_missing_bundle_is_explained(monkeyp
     class Unbuilt(HeadImportanceGrid):
         pass
 
-    with pytest.raises(FileNotFoundError, match=r"cd js && npm install && npm run build"):
+    with pytest.raises(FileNotFoundError, match=r"cd js && npm ci && npm run build"):
         Unbuilt(make_scores())
 
 
