@@ -729,9 +729,9 @@ def test_an_interrupted_compute_keeps_what_is_on_screen_as_its_scores(monkeypatc
         on_layer(tasks[0].name, 0, np.arange(4, dtype=np.float32))
         raise KeyboardInterrupt
 
-    fake = types.ModuleType("headwidget.engine")
+    fake = types.ModuleType("headwidget.scoring")
     fake.score_heads = score_heads
-    monkeypatch.setitem(sys.modules, "headwidget.engine", fake)
+    monkeypatch.setitem(sys.modules, "headwidget.scoring", fake)
     model, tokenizer = tiny_llama_and_tokenizer()
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
     with pytest.raises(KeyboardInterrupt):
