@@ -34,6 +34,7 @@ from .modeling.inputs import (
     pad_id,
     same_device,
 )
+from .modeling.session import model_session
 from .options import check_options
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -260,26 +261,24 @@ def score_heads(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(
-        total=n_tasks * scorer.blocks_per_task(),
-        disable=not progress,
-        desc="headwidget",
-        unit="block",
-    )
-    was_training = model.training
-    model.eval()
-    try:
-        scorer.open()
-        for t, (task, items) in enumerate(zip(task_list, encoded, strict=True)):
-            bar.set_postfix_str(task.name, refresh=False)
-            for event in scorer.score_task(t, items):
-                if isinstance(event, Clean):
-                    clean(event)
-                else:
-                    block(event)
-                    bar.update(1)
-    finally:
-        scorer.close()
-        model.train(was_training)
-        bar.close()
+    with model_session(model, "score_heads"):
+        bar = tqdm(
+            total=n_tasks * scorer.blocks_per_task(),
+            disable=not progress,
+            desc="headwidget",
+            unit="block",
+        )
+        try:
+            scorer.open()
+            for t, (task, items) in enumerate(zip(task_list, encoded, strict=True)):
+                bar.set_postfix_str(task.name, refresh=False)
+                for event in scorer.score_task(t, items):
+                    if isinstance(event, Clean):
+                        clean(event)
+                    else:
+                        block(event)
+                        bar.update(1)
+        finally:
+            scorer.close()
+            bar.close()
     return result(partial=False)
