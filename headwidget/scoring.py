@@ -27,6 +27,7 @@ from .methods import load_method
 from .methods.base import Block, Clean, ScoringContext
 from .modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
 from .modeling.inputs import (
+    check_token_ids,
     context_limit,
     encode_task,
     model_device,
@@ -182,6 +183,8 @@ def score_heads(
     target = resolve_device(model, device)
     limit = context_limit(model)
     encoded = [encode_task(task, tokenizer, metric, limit) for task in task_list]
+    for task, items in zip(task_list, encoded, strict=True):
+        check_token_ids(items, task, tokenizer, model)
     context = ScoringContext(
         model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model)
     )

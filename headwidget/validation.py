@@ -25,7 +25,14 @@ from torch import nn
 
 from .modeling.adapters import HeadLayout, resolve_layout
 from .modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
-from .modeling.inputs import context_limit, encode_task, make_batches, model_device, pad_id
+from .modeling.inputs import (
+    check_token_ids,
+    context_limit,
+    encode_task,
+    make_batches,
+    model_device,
+    pad_id,
+)
 from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
 from .results import HeadScores
@@ -312,6 +319,7 @@ def _batches(
     task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
 ) -> list[Any]:
     items = encode_task(task, tokenizer, metric, context_limit(model))
+    check_token_ids(items, task, tokenizer, model)
     pad, device = pad_id(tokenizer, model), model_device(model)
     return make_batches(items, metric, pad, layout.n_heads, device, batch_size)[1]
 

@@ -156,11 +156,14 @@ def tiny_model(
     return model.float().eval()
 
 
-def word_tokenizer(*, bos: bool = True, pad: bool = True, words: tuple[str, ...] = ()) -> Any:
+def word_tokenizer(
+    *, bos: bool = True, pad: bool = True, eos: bool = False, words: tuple[str, ...] = ()
+) -> Any:
     """A whitespace word-level ``PreTrainedTokenizerFast`` over :data:`WORDS` (plus ``words``).
 
-    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``pad=False`` gives a tokenizer with
-    no pad token (like GPT-2).
+    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``eos`` appends ``</s>`` (like
+    tokenizers set up with ``add_eos_token``); ``pad=False`` gives a tokenizer with no pad token
+    (like GPT-2).
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -169,9 +172,12 @@ def word_tokenizer(*, bos: bool = True, pad: bool = True, words: tuple[str, ...]
     vocab = {token: i for i, token in enumerate(specials + list(WORDS) + list(words))}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    if bos:
+    if bos or eos:
+        first, last = ("<s> " if bos else ""), (" </s>" if eos else "")
         backend.post_processor = processors.TemplateProcessing(
-            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+            single=f"{first}$A{last}",
+            pair=f"{first}$A{last} {first}$B{last}",
+            special_tokens=[(token, vocab[token]) for token in ("<s>", "</s>")],
         )
     kwargs: dict[str, Any] = {"unk_token": "<unk>", "eos_token": "</s>"}
     if bos:
