@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from torch import nn
 
-__all__ = ["ModelBusyError", "in_owner_thread", "model_session", "owner_thread"]
+__all__ = ["ModelBusyError", "eval_mode", "in_owner_thread", "model_session", "owner_thread"]
 
 _busy: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 _busy_lock = threading.Lock()
@@ -43,16 +43,25 @@ def model_session(model: nn.Module, what: str) -> Iterator[None]:
                 " call has finished, or on a copy of the model (copy.deepcopy(model))"
             )
         _busy[model] = what
+    try:
+        with eval_mode(model):
+            yield
+    finally:
+        with _busy_lock:
+            _busy.pop(model, None)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside the block; afterwards every module has the training flag
+    it had before (``model.train(flag)`` would give every submodule the same one)."""
     flags = [(module, module.training) for module in model.modules()]
     try:
         model.eval()
         yield
     finally:
-        # set the flags one by one: model.train(flag) would give every submodule the same one
         for module, training in flags:
             module.training = training
-        with _busy_lock:
-            _busy.pop(model, None)
 
 
 def owner_thread() -> int:
