@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .inputs import model_device
-from .session import eval_mode
+from .session import eval_mode, in_owner_thread, owner_thread
 
 __all__ = [
     "SUPPORTED_ARCHITECTURES",
@@ -195,7 +195,7 @@ def describe_model(model: nn.Module) -> HeadLayout:
     n_heads = _config_int(config, _HEAD_COUNT_KEYS)
     if n_heads is None:
         raise _unsupported(model, f"its config has none of {_HEAD_COUNT_KEYS}")
-    final = _final(config, norm, after_norm, lm_head)
+    final = _final(config, norm, after_norm, lm_head, scaled=False)
 
     # Some models build more layer modules than they run (Gemma-3 runs
     # layers[: num_hidden_layers]); replay exactly the ones the forward pass uses.
@@ -218,12 +218,19 @@ def _config_int(config: Any, keys: Sequence[str]) -> int | None:
 
 
 def _final(
-    config: Any, norm: nn.Module | None, after_norm: nn.Module | None, lm_head: nn.Module
+    config: Any,
+    norm: nn.Module | None,
+    after_norm: nn.Module | None,
+    lm_head: nn.Module,
+    *,
+    scaled: bool,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Last hidden state -> logits: final norm, LM head, and the config's logit scaling."""
+    """Last hidden state -> logits: final norm, LM head, soft-capping and (``scaled``: for
+    detected layouts, which a forward pass checks) the config's logit scaling."""
     softcap = getattr(config, "final_logit_softcapping", None)
-    scale = getattr(config, "logit_scale", None)  # Cohere: logits * logit_scale
-    divide = getattr(config, "logits_scaling", None)  # Granite: logits / logits_scaling
+    # Cohere: logits * logit_scale; Granite: logits / logits_scaling
+    scale = getattr(config, "logit_scale", None) if scaled else None
+    divide = getattr(config, "logits_scaling", None) if scaled else None
 
     def final(hidden: torch.Tensor) -> torch.Tensor:
         if norm is not None:
@@ -313,15 +320,12 @@ def _detect(model: nn.Module) -> HeadLayout:
         )
     # the attention module's own sizes, where it keeps them, must agree with the config's
     attention = layers[0].get_submodule(out_proj.rpartition(".")[0])
-    for keys, expected in (
-        (("num_heads", "num_attention_heads", "n_head", "n_heads"), n_heads),
-        (("head_dim", "head_size"), head_dim),
-    ):
-        own = _config_int(attention, keys)
+    for key in ("num_heads", "num_attention_heads", "n_head", "n_heads", "head_dim", "head_size"):
+        own, expected = _config_int(attention, (key,)), head_dim if "head_" in key else n_heads
         if own is not None and own != expected:
             raise _unsupported(
                 model,
-                f"its attention module ({type(attention).__name__}) has {keys[0]}={own} but the"
+                f"its attention module ({type(attention).__name__}) has {key}={own} but the"
                 f" config says {expected}",
             )
     parent_path = path.rpartition(".")[0]
@@ -347,7 +351,7 @@ def _detect(model: nn.Module) -> HeadLayout:
         layers=list(layers),
         out_proj=out_proj,
         n_heads=n_heads,
-        final=_final(config, norms[0], None, lm_head),
+        final=_final(config, norms[0], None, lm_head, scaled=True),
         head_dim=head_dim,
         name=f"{getattr(config, 'model_type', type(model).__name__)} (detected)",
     )
@@ -363,22 +367,27 @@ def _verify(model: nn.Module, layout: HeadLayout) -> None:
     widths: list[int] = []
     last: list[torch.Tensor] = []
     handles = []
+    owner = owner_thread()  # other threads' forward passes are not this check's
 
     def on_layer(index: int) -> Callable:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            hidden = args[0] if args else kwargs.get("hidden_states")
-            layer_order.append(index if isinstance(hidden, torch.Tensor) else -1)
+            if in_owner_thread(owner):
+                hidden = args[0] if args else kwargs.get("hidden_states")
+                layer_order.append(index if isinstance(hidden, torch.Tensor) else -1)
 
         return hook
 
+    def on_proj(module: nn.Module, args: tuple[Any, ...]) -> None:
+        if in_owner_thread(owner):
+            widths.append(args[0].shape[-1])
+
     def on_last(module: nn.Module, args: Any, output: Any) -> None:
-        last.append(output[0] if isinstance(output, (tuple, list)) else output)
+        if in_owner_thread(owner):
+            last.append(output[0] if isinstance(output, (tuple, list)) else output)
 
     for i, (layer, proj) in enumerate(zip(resolved.layers, resolved.out_projs, strict=True)):
         handles.append(layer.register_forward_pre_hook(on_layer(i), with_kwargs=True))
-        handles.append(
-            proj.register_forward_pre_hook(lambda m, args: widths.append(args[0].shape[-1]))
-        )
+        handles.append(proj.register_forward_pre_hook(on_proj))
     handles.append(resolved.layers[-1].register_forward_hook(on_last))
     vocab = _config_int(getattr(model, "config", None), ("vocab_size",)) or 2
     ids = (torch.arange(7) * 3 + 1) % vocab
@@ -386,6 +395,12 @@ def _verify(model: nn.Module, layout: HeadLayout) -> None:
         with eval_mode(model), torch.no_grad():
             logits = model(input_ids=ids[None].to(model_device(model)), use_cache=False).logits
             mine = resolved.final(last[-1]) if last else None
+    except Exception as err:
+        raise _unsupported(
+            model,
+            f"its layout was detected but the checking forward pass failed ({type(err).__name__}:"
+            f" {err})",
+        ) from err
     finally:
         for handle in handles:
             handle.remove()
