@@ -24,6 +24,7 @@ import numpy as np
 import traitlets as t
 
 from . import categories as cat
+from .options import SCORING_OPTIONS, check_options
 from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -51,14 +52,12 @@ TRAIT_OPTIONS = (
     "selected_head",
     "selected_task",
 )
-#: Options passed on to :func:`headwidget.engine.score_heads` when the source is a model.
-SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout")
 
 
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
     return FileNotFoundError(
         f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
-        " `cd js && npm install && npm run build`; otherwise reinstall the package"
+        " `cd js && npm ci && npm run build`; otherwise reinstall the package"
         " (`pip install --force-reinstall headwidget`)."
     )
 
@@ -142,7 +141,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
             "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
             f" causal LM; got {type(model).__name__}"
         )
-    from .adapters import resolve_layout
+    from .modeling.adapters import resolve_layout
 
     layout = resolve_layout(model, head_layout)
     return layout.n_layers, layout.n_heads
@@ -241,8 +240,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     ``tokenizer`` defaults to ``AutoTokenizer.from_pretrained(model.name_or_path)`` and ``tasks``
     to the built-in ``"operations"`` suite. ``options`` are any of the synced traits below
-    (:data:`TRAIT_OPTIONS`) and, for a model, ``ablation``, ``metric``, ``batch_size``,
-    ``device`` and ``head_layout`` (passed to ``score_heads``).
+    (:data:`TRAIT_OPTIONS`) and, for a model, the scoring options (:data:`SCORING_OPTIONS`:
+    ``method``, ``ablation``, ``metric``, ``batch_size``, ``device``, ``head_layout`` and the
+    methods' own, passed to ``score_heads``).
 
     Traits (synced with the browser; read or set them from Python, ``jslink`` them):
     ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
@@ -568,7 +568,12 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         )
         css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
         page = _HTML_PAGE.format(
-            title=html.escape(self.title or "headwidget"),
+            # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
+            title=html.escape(
+                (self.title or "headwidget")
+                .encode("utf-16", "surrogatepass")
+                .decode("utf-16", "replace")
+            ),
             css=css.replace("</", "<\\/"),
             state=state_json,
             defaults_key=_HTML_DEFAULT_THRESHOLDS,
@@ -586,12 +591,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
         task_list = _task_list(tasks)  # before the possibly slow tokenizer download
-        # fail at construction, not later when the grid is displayed
-        from .metrics import check_metric
-
-        check_metric(scoring.get("metric", "logprob"))
-        if scoring.get("ablation", "mean") not in ("mean", "zero"):
-            raise ValueError(f"ablation must be 'mean' or 'zero', got {scoring['ablation']!r}")
+        check_options(**scoring)  # fail at construction, not later when the grid is displayed
         if tokenizer is None:
             name = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "name_or_path", None
@@ -645,7 +645,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             return self._scores
         if self._running:
             raise RuntimeError("this grid is already scoring its model")
-        from .engine import score_heads
+        from .scoring import score_heads
 
         model, tokenizer, task_list, scoring = self._pending
         n_tasks, n_layers, n_heads = self.shape
@@ -694,8 +694,15 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 "running": False,
                 "error": True,
             }
-            if isinstance(partial, HeadScores):
-                self._scores = partial
+            if not isinstance(partial, HeadScores):  # e.g. interrupted: keep what is shown
+                partial = HeadScores(
+                    buffer.copy(),
+                    names,
+                    {task.name: task.category for task in task_list},
+                    meta={"model": self.title, "partial": True},
+                    descriptions={task.name: task.description for task in task_list},
+                )
+            self._scores = partial
             raise
         finally:
             self._running = False
