@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwidget import Task  # noqa: E402
-from headwidget.engine import score_heads  # noqa: E402
+from headwidget.scoring import score_heads  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .results import HeadScores
+from .results import HeadScores, ScoresFileError
 from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
-    from .adapters import HeadLayout, UnsupportedModelError
-    from .engine import NonFiniteMetricError, score_heads
+    from .modeling.adapters import HeadLayout, UnsupportedModelError
+    from .scoring import NonFiniteMetricError, score_heads
     from .suites import load_suite
     from .widget import HeadImportanceGrid
 
@@ -26,6 +26,7 @@ __all__ = [
     "HeadLayout",
     "HeadScores",
     "NonFiniteMetricError",
+    "ScoresFileError",
     "Task",
     "TaskDataError",
     "UnsupportedModelError",
@@ -37,10 +38,10 @@ __all__ = [
 # torch, transformers and the widget stack are imported on first use, so that reading saved
 # scores or building tasks stays quick.
 _LAZY = {
-    "score_heads": "engine",
-    "NonFiniteMetricError": "engine",
-    "HeadLayout": "adapters",
-    "UnsupportedModelError": "adapters",
+    "score_heads": "scoring",
+    "NonFiniteMetricError": "scoring",
+    "HeadLayout": "modeling.adapters",
+    "UnsupportedModelError": "modeling.adapters",
     "load_suite": "suites",
     "HeadImportanceGrid": "widget",
 }

@@ -23,21 +23,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapters import HeadLayout, resolve_layout
-from .engine import (
-    ABLATIONS,
-    _add_head_sums,
-    _context_limit,
-    _encode_task,
-    _head_means,
-    _make_batch,
-    _model_device,
-    _pad_id,
-    _run_to_last_layer,
-    _score_output,
-    _State,
+from .modeling.adapters import HeadLayout, resolve_layout
+from .modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
+from .modeling.inputs import (
+    check_token_ids,
+    context_limit,
+    encode_task,
+    make_batches,
+    model_device,
+    pad_id,
 )
-from .metrics import check_metric
+from .modeling.session import in_owner_thread, model_session, owner_thread
+from .options import ABLATIONS, check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
 
@@ -154,6 +151,7 @@ class _Ablator:
         self.counts = [0] * layout.n_layers
         self.fills: list[torch.Tensor] = []  # [n_heads, head_dim] per layer
         self.ablate: dict[int, torch.Tensor] = {}  # layer -> heads
+        self.owner = owner_thread()  # the hooks act only in this thread
         self.handles = [
             proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
         ]
@@ -162,9 +160,11 @@ class _Ablator:
         n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
 
         def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            if not in_owner_thread(self.owner):
+                return None
             x = args[0]
             if self.mode == "record":
-                _add_head_sums(x, self.token_mask, self.sums, self.counts, index)
+                add_head_sums(x, self.token_mask, self.sums, self.counts, index)
                 return None
             if self.mode != "ablate" or index not in self.ablate:
                 return None
@@ -178,7 +178,7 @@ class _Ablator:
 
     def means(self) -> None:
         """Turn the recorded sums into per-head mean outputs (mean ablation's fill)."""
-        means = _head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
+        means = head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
         self.fills = [mean.cpu() for mean in means]
 
     def close(self) -> None:
@@ -258,11 +258,9 @@ def validate_scores(
 
     rng = np.random.default_rng(seed)
     result = ValidationResult(metric, ablation, ks, n_random, {}, {}, {}, {})
-    ablator = _Ablator(layout)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
+    with model_session(model, "validate"), torch.inference_mode():
+        ablator = _Ablator(layout)
+        try:
             for task in task_list:
                 batches = _batches(task, tokenizer, metric, model, layout, batch_size)
                 measure = partial(_mean_metric, model, layout, batches, metric, ablator)
@@ -286,9 +284,8 @@ def validate_scores(
                         picked = [(int(i // layout.n_heads), int(i % layout.n_heads)) for i in flat]
                         draws.append(measure(_by_layer(picked), "ablate"))
                     result.random[task.name][size] = draws
-    finally:
-        ablator.close()
-        model.train(was_training)
+        finally:
+            ablator.close()
     return result
 
 
@@ -310,30 +307,21 @@ def evaluate_tasks(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     layout = resolve_layout(model, head_layout)
-    was_training = model.training
-    model.eval()
     out = {}
-    try:
-        with torch.inference_mode():
-            for task in as_task_list(tasks):
-                batches = _batches(task, tokenizer, metric, model, layout, batch_size)
-                out[task.name] = _mean_metric(model, layout, batches, metric)
-    finally:
-        model.train(was_training)
+    with model_session(model, "evaluate_tasks"), torch.inference_mode():
+        for task in as_task_list(tasks):
+            batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+            out[task.name] = _mean_metric(model, layout, batches, metric)
     return out
 
 
 def _batches(
     task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
 ) -> list[Any]:
-    items = _encode_task(task, tokenizer, metric, _context_limit(model))
-    # similar lengths together: less padding
-    items.sort(key=lambda e: len(e.prompt) + len(e.answer))
-    pad_id, device = _pad_id(tokenizer, model), _model_device(model)
-    return [
-        _make_batch(items[i : i + batch_size], metric, pad_id, layout.n_heads, device)
-        for i in range(0, len(items), batch_size)
-    ]
+    items = encode_task(task, tokenizer, metric, context_limit(model))
+    check_token_ids(items, task, tokenizer, model)
+    pad, device = pad_id(tokenizer, model), model_device(model)
+    return make_batches(items, metric, pad, layout.n_heads, device, batch_size)[1]
 
 
 def _mean_metric(
@@ -370,10 +358,10 @@ def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
 
 def _metric(model: nn.Module, layout: Any, batch: Any, metric: str) -> torch.Tensor:
     """The metric per example of ``batch`` [B], reading logits only at the scored positions."""
-    last = _run_to_last_layer(model, layout, batch, _State())
+    last = run_to_last_layer(model, layout, batch)
     if last is None:
         raise RuntimeError(
             "the model's forward pass did not call its last decoder layer; the HeadLayout's"
             " layers must be the modules the model runs, in order"
         )
-    return _score_output(layout, metric, last, batch, n_copies=1)[0]
+    return score_output(layout, metric, last, batch, n_copies=1)[0]

@@ -140,7 +140,12 @@ def write_html(
     )
     css_text = css.read_text(encoding="utf-8") if css.is_file() else ""
     page = _PAGE.format(
-        title=html.escape(str(state.get("title") or "headwidget")),
+        # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
+        title=html.escape(
+            str(state.get("title") or "headwidget")
+            .encode("utf-16", "surrogatepass")
+            .decode("utf-16", "replace")
+        ),
         css=css_text.replace("</", "<\\/"),
         state=state_json,
         defaults_key=_DEFAULT_THRESHOLDS,
@@ -224,6 +229,7 @@ def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: floa
         orientation=view.get("orientation"),
         ncols=int(view.get("grid_columns") or 4),
         title=view.get("title") or None,
+        min_accuracy=float(view.get("min_accuracy", 0.2)),
         colorbar_label=f"Importance ({unit_text(normalization, provenance.get('metric', ''))})",
         **mode,
     )

@@ -27,6 +27,7 @@ import traitlets as t
 from . import categories as cat
 from . import view_files
 from .compare import compare_scores
+from .options import SCORING_OPTIONS, check_options
 from .plotting import COLORMAPS
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -57,14 +58,12 @@ TRAIT_OPTIONS = (
     "exact_only",
     "fade_below",
 )
-#: Options passed on to :func:`headwidget.engine.score_heads` when the source is a model.
-SCORING_OPTIONS = ("ablation", "metric", "batch_size", "device", "head_layout", "method", "refine")
 
 
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
     return FileNotFoundError(
         f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
-        " `cd js && npm install && npm run build`; otherwise reinstall the package"
+        " `cd js && npm ci && npm run build`; otherwise reinstall the package"
         " (`pip install --force-reinstall headwidget`)."
     )
 
@@ -173,7 +172,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
             "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
             f" causal LM; got {type(model).__name__}"
         )
-    from .adapters import resolve_layout
+    from .modeling.adapters import resolve_layout
 
     layout = resolve_layout(model, head_layout)
     return layout.n_layers, layout.n_heads
@@ -209,8 +208,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     ``tokenizer`` defaults to ``AutoTokenizer.from_pretrained(model.name_or_path)`` and ``tasks``
     to the built-in ``"operations"`` suite. ``options`` are any of the synced traits below
-    (:data:`TRAIT_OPTIONS`) and, for a model, ``ablation``, ``metric``, ``batch_size``,
-    ``device`` and ``head_layout`` (passed to ``score_heads``).
+    (:data:`TRAIT_OPTIONS`) and, for a model, the scoring options (:data:`SCORING_OPTIONS`:
+    ``method``, ``ablation``, ``metric``, ``batch_size``, ``device``, ``head_layout`` and the
+    methods' own, passed to ``score_heads``).
 
     Traits (synced with the browser; read or set them from Python, ``jslink`` them):
     ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
@@ -608,7 +608,14 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 values[approximate] = np.nan  # as the widget shows them: no value
             names = [task["name"] for task in self.tasks]
             shown = HeadScores(
-                values, names, {task["name"]: task["category"] for task in self.tasks}
+                values,
+                names,
+                {task["name"]: task["category"] for task in self.tasks},
+                accuracy={
+                    task["name"]: task["accuracy"]
+                    for task in self.tasks
+                    if task.get("accuracy") is not None
+                },
             )
             view = {name: getattr(self, name) for name in _HTML_TRAITS}
             return view_files.write_image(path, shown, view, scale=scale)
@@ -641,12 +648,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
         task_list = _task_list(tasks)  # before the possibly slow tokenizer download
-        # fail at construction, not later when the grid is displayed
-        from .metrics import check_metric
-
-        check_metric(scoring.get("metric", "logprob"))
-        if scoring.get("ablation", "mean") not in ("mean", "zero"):
-            raise ValueError(f"ablation must be 'mean' or 'zero', got {scoring['ablation']!r}")
+        check_options(**scoring)  # fail at construction, not later when the grid is displayed
         if tokenizer is None:
             name = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "name_or_path", None
@@ -711,25 +713,29 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             return self._scores
         if self._running:
             raise RuntimeError("this grid is already scoring its model")
-        from .engine import score_heads
+        from .scoring import score_heads
 
         model, tokenizer, task_list, scoring = self._pending
         n_tasks, n_layers, n_heads = self.shape
-        index = {task.name: i for i, task in enumerate(task_list)}
+        names = [task.name for task in task_list]
+        index = {name: i for i, name in enumerate(names)}
         stream = self._stream = _Stream(
             np.full((n_tasks, n_layers, n_heads), np.nan, np.float32),
             np.ones((n_tasks, n_layers, n_heads), bool),
             time.monotonic(),
         )
 
-        def on_layer(task: str, layer: int, partial: np.ndarray) -> None:
-            self._apply_block(index[task], layer, slice(None), partial, True)
+        def on_block(
+            task: str, layer: int, heads: np.ndarray, values: np.ndarray, exact: bool
+        ) -> None:
+            # an approximate map (attribution) shows at once; exact blocks then replace cells
+            self._apply_block(index[task], layer, heads, values, exact)
 
         self._running = True
         self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
         try:
             scores = score_heads(
-                model, tokenizer, task_list, on_layer=on_layer, progress=progress_bar, **scoring
+                model, tokenizer, task_list, on_block=on_block, progress=progress_bar, **scoring
             )
         except BaseException as err:
             partial = getattr(err, "partial", None)
@@ -748,8 +754,17 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 "running": False,
                 "error": True,
             }
-            if isinstance(partial, HeadScores):
-                self._scores = partial
+            if not isinstance(partial, HeadScores):  # e.g. interrupted: keep what is shown
+                partial = HeadScores(
+                    buffer.copy(),
+                    names,
+                    {task.name: task.category for task in task_list},
+                    meta={"model": self.title, "partial": True},
+                    descriptions={task.name: task.description for task in task_list},
+                    method=self.provenance.get("method", "ablation"),
+                    exact=stream.exact.copy(),
+                )
+            self._scores = partial
             raise
         finally:
             self._running = False

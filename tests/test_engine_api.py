@@ -8,8 +8,9 @@ import torch
 from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
 
 from headwidget import HeadScores, Task
-from headwidget.adapters import HeadLayout, UnsupportedModelError, describe_model
-from headwidget.engine import NonFiniteMetricError, _split, score_heads
+from headwidget.modeling.adapters import HeadLayout, UnsupportedModelError, describe_model
+from headwidget.modeling.inputs import split_tokens
+from headwidget.scoring import NonFiniteMetricError, score_heads
 
 EXAMPLES = list(MIXED_EXAMPLES)
 TASK = Task("mixed", EXAMPLES)
@@ -213,17 +214,18 @@ class _MergingTokenizer:
 
 def test_split_falls_back_when_the_joint_tokenization_merges():
     tok = _MergingTokenizer()
-    assert _split(tok, "x", "b") == ([0, 4], [2])  # prefix matches: take the rest
-    assert _split(tok, "a", "b") == ([0, 1], [2])  # "ab" merged: tokenize the parts
+    assert split_tokens(tok, "x", "b") == ([0, 4], [2])  # prefix matches: take the rest
+    assert split_tokens(tok, "a", "b") == ([0, 1], [2])  # "ab" merged: tokenize the parts
 
 
 def test_layout_and_errors_are_importable_from_the_package():
     import headwidget
-    from headwidget import adapters, engine
+    from headwidget import scoring
+    from headwidget.modeling import adapters
 
     assert headwidget.HeadLayout is adapters.HeadLayout
     assert headwidget.UnsupportedModelError is adapters.UnsupportedModelError
-    assert headwidget.NonFiniteMetricError is engine.NonFiniteMetricError
+    assert headwidget.NonFiniteMetricError is scoring.NonFiniteMetricError
     assert {"HeadLayout", "UnsupportedModelError", "NonFiniteMetricError"} <= set(
         headwidget.__all__
     )

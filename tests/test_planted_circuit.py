@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from headwidget import HeadScores, Task, score_heads
-from headwidget.adapters import HeadLayout
+from headwidget.modeling.adapters import HeadLayout
 
 SEED = 0  # seeds 0-4 all pass; training is deterministic for a given seed
 N_SYMBOLS = 48  # tokens "t0" .. "t47"

@@ -1,6 +1,6 @@
 """HeadImportanceGrid: traits, options, data swaps and streaming scores of a model.
 
-These tests need the built front end (``cd js && npm install && npm run build``), as the
+These tests need the built front end (``cd js && npm ci && npm run build``), as the
 package ships it; they run no browser (tests/browser does).
 """
 
@@ -302,7 +302,7 @@ def test_save_before_scoring_is_an_error_and_missing_bundle_is_explained(monkeyp
     class Unbuilt(HeadImportanceGrid):
         pass
 
-    with pytest.raises(FileNotFoundError, match=r"cd js && npm install && npm run build"):
+    with pytest.raises(FileNotFoundError, match=r"cd js && npm ci && npm run build"):
         Unbuilt(make_scores())
 
 
@@ -363,7 +363,7 @@ class Recorder:
 
 
 def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[dict]:
-    """Replace headwidget.engine with a fake whose layer rows are ``10 * task + layer``."""
+    """Replace headwidget.scoring with a fake whose layer rows are ``10 * task + layer``."""
     import types
 
     calls: list[dict] = []
@@ -373,7 +373,7 @@ def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[d
             super().__init__(message)
             self.partial = partial
 
-    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
         calls.append(options)
         n_layers = model.config.num_hidden_layers
         n_heads = model.config.num_attention_heads
@@ -385,13 +385,13 @@ def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[d
                     partial = HeadScores(values.copy(), [task.name for task in tasks])
                     raise ScoringError("CUDA out of memory (fake)", partial)
                 values[t, layer] = 10 * t + layer
-                on_layer(task.name, layer, values[t, layer].copy())
+                on_block(task.name, layer, np.arange(n_heads), values[t, layer].copy(), True)
                 done += 1
         return HeadScores(values, [task.name for task in tasks], meta={"model": "fake"})
 
-    fake = types.ModuleType("headwidget.engine")
+    fake = types.ModuleType("headwidget.scoring")
     fake.score_heads = score_heads
-    monkeypatch.setitem(__import__("sys").modules, "headwidget.engine", fake)
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
     return calls
 
 
@@ -484,7 +484,7 @@ def test_a_model_without_a_findable_tokenizer_asks_for_one() -> None:
 
 
 def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
-    from headwidget.engine import score_heads
+    from headwidget.scoring import score_heads
 
     model, tokenizer = tiny_llama_and_tokenizer()
     tasks = word_tasks()
@@ -565,7 +565,7 @@ def test_bad_scoring_options_fail_at_construction() -> None:
     model, tokenizer = tiny_llama_and_tokenizer()
     with pytest.raises(ValueError, match="bogus"):
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), metric="bogus")
-    with pytest.raises(ValueError, match="ablation must be"):
+    with pytest.raises(ValueError, match="unknown ablation .noise."):
         HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), ablation="noise")
 
 
@@ -757,12 +757,13 @@ def test_blocks_show_the_approximate_map_first_then_exact_values_replace_it(monk
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
     grid.sync_interval = 0
 
-    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
+        # as score_heads(method="attribution", refine=...) streams: the whole map, then exact
         approx = np.arange(2 * 2 * 4, dtype=np.float32).reshape(2, 2, 4) / 10
         for t in range(2):
             for layer in range(2):
-                grid._apply_block(t, layer, slice(None), approx[t, layer], exact=False)
-        grid._apply_block(1, 0, [1, 3], np.array([5.0, 6.0]), exact=True)
+                on_block(tasks[t].name, layer, np.arange(4), approx[t, layer], False)
+        on_block(tasks[1].name, 0, np.array([1, 3]), np.array([5.0, 6.0], np.float32), True)
         final = approx.copy()
         final[1, 0, [1, 3]] = [5.0, 6.0]
         exact = np.zeros(final.shape, bool)
@@ -770,9 +771,9 @@ def test_blocks_show_the_approximate_map_first_then_exact_values_replace_it(monk
         names = [task.name for task in tasks]
         return HeadScores(final, names, method="attribution", exact=exact, meta={"model": "m"})
 
-    fake = types.ModuleType("headwidget.engine")
+    fake = types.ModuleType("headwidget.scoring")
     fake.score_heads = score_heads
-    monkeypatch.setitem(__import__("sys").modules, "headwidget.engine", fake)
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
     masks: list[np.ndarray] = []
     grid.observe(lambda c: masks.append(np.frombuffer(c["new"], np.uint8).copy()), names="exact")
     grid.compute()
@@ -791,15 +792,15 @@ def test_the_automatic_threshold_is_held_while_scores_stream_in(monkeypatch) -> 
     rng = np.random.default_rng(0)
     values = rng.gamma(0.5, 1.0, size=(2, 2, 4)).astype(np.float32)
 
-    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
         for t, task in enumerate(tasks):
             for layer in range(2):
-                on_layer(task.name, layer, values[t, layer])
+                on_block(task.name, layer, np.arange(4), values[t, layer], True)
         return HeadScores(values, [task.name for task in tasks])
 
-    fake = types.ModuleType("headwidget.engine")
+    fake = types.ModuleType("headwidget.scoring")
     fake.score_heads = score_heads
-    monkeypatch.setitem(__import__("sys").modules, "headwidget.engine", fake)
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
     model, tokenizer = tiny_llama_and_tokenizer()
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), normalization="raw")
     grid.sync_interval = 0
@@ -817,10 +818,13 @@ def test_save_draws_the_view_as_svg_png_or_pdf(tmp_path) -> None:
 
     scores = make_scores()
     meta = {"model": "tiny/llama", "metric": "logprob", "ablation": "mean"}
-    scores = HeadScores(scores.values, scores.tasks, scores.categories, meta=meta)
+    scores = HeadScores(
+        scores.values, scores.tasks, scores.categories, meta=meta, accuracy={"antonym": 0.1}
+    )
     grid = HeadImportanceGrid(scores, normalization="raw")
     svg = ET.parse(grid.save(tmp_path / "view.svg")).getroot()
     text = " ".join(svg.itertext())
+    assert "model fails this task" in text  # antonym, below min_accuracy
     for name in ("copying", "antonym", "tiny/llama", "Importance (log-prob drop)"):
         assert name in text, name
     assert "ablation (mean ablation) · metric logprob" in text  # the provenance line
@@ -871,3 +875,49 @@ def test_compare_shows_two_score_sets_side_by_side_or_their_difference(tmp_path)
         HeadImportanceGrid(base, compare=HeadScores(np.zeros((1, 2, 2)), ["copying"]))
     with pytest.raises(ValueError, match="compare mode must be one of"):
         HeadImportanceGrid(base, compare=tuned, compare_mode="overlay")
+
+
+# -- hostile values and interrupted scoring --------------------------------------------------
+
+
+def test_infinite_scores_save_as_html_and_switch_scale(tmp_path) -> None:
+    scores = make_scores()
+    scores.values[0, 0, 0] = np.inf
+    scores.values[2, 1, 1] = -np.inf
+    grid = HeadImportanceGrid(scores)
+    page = grid.save(tmp_path / "inf.html").read_text(encoding="utf-8")
+    assert "headwidget-state" in page
+    grid.normalization = "raw"
+    assert grid.normalization == "raw" and np.isfinite(grid.threshold)
+    assert grid.threshold == cat.default_threshold(scores.values)
+    allinf = HeadScores(np.full((1, 2, 2), np.inf, np.float32), ["t"])
+    assert cat.default_threshold(allinf.values) == 0.0
+
+
+def test_a_lone_surrogate_in_the_title_still_saves_a_page(tmp_path) -> None:
+    grid = HeadImportanceGrid(make_scores(), title="model \ud800 x")
+    page = grid.save(tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "<title>model \ufffd x</title>" in page
+
+
+def test_an_interrupted_compute_keeps_what_is_on_screen_as_its_scores(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
+        on_block(tasks[0].name, 0, np.arange(4), np.arange(4, dtype=np.float32), True)
+        raise KeyboardInterrupt
+
+    fake = types.ModuleType("headwidget.scoring")
+    fake.score_heads = score_heads
+    monkeypatch.setitem(sys.modules, "headwidget.scoring", fake)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    with pytest.raises(KeyboardInterrupt):
+        grid.compute()
+    assert grid.scores is not None and grid.scores.meta["partial"] is True
+    np.testing.assert_array_equal(grid.scores.values, decode(grid))
+    np.testing.assert_array_equal(grid.scores.values[0, 0], np.arange(4))
+    assert grid.scores.categories == {"count": "Algorithmic", "capital": "Knowledge"}
+    saved = HeadScores.load(grid.save(tmp_path / "partial.npz"))
+    assert np.isnan(saved.values).sum() == 12

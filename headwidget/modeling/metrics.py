@@ -1,7 +1,8 @@
 """Per-example answer metrics computed from logits at the answer positions.
 
 Every metric is "higher = the model does the task better", so importance
-(clean - ablated) is positive for heads that help.
+(clean - ablated) is positive for heads that help. The names (:data:`METRICS`) and
+:func:`check_metric` live in :mod:`headwidget.options` and are re-exported here.
 
 >>> import torch
 >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 3.0]]])   # 1 copy, 2 scored positions, vocab 2
@@ -14,24 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ..options import METRICS, check_metric
+
 __all__ = ["METRICS", "compute_metric", "check_metric"]
-
-METRICS: tuple[str, ...] = ("logprob", "prob", "accuracy", "logit_diff")
-"""Supported metric names.
-
-- ``"logprob"``: teacher-forced sum of the log-probabilities of all answer tokens.
-- ``"prob"``: ``exp`` of that (the probability of the whole answer).
-- ``"accuracy"``: 1 if every answer token is the argmax under teacher forcing, else 0.
-- ``"logit_diff"``: logit of the answer's token minus logit of the distractor's, at the first
-  token where answer and distractor differ (needs a distractor on every example).
-"""
-
-
-def check_metric(metric: str) -> str:
-    """Return ``metric`` if it is known, else raise a ValueError listing the choices."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return metric
 
 
 def compute_metric(

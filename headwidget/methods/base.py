@@ -1,0 +1,99 @@
+"""What a scoring method is: the context it gets, the events it emits, the protocol it keeps.
+
+A method scores one task at a time and emits events: first :class:`Clean` (the un-ablated
+metric per example), then :class:`Block`\\ s of scores for some heads of one layer, exact or
+approximate. The driver (:func:`headwidget.score_heads`) stores the blocks, checks them, and
+streams them to ``on_layer`` / ``on_block``. A new method is one module defining a class that
+follows :class:`ScoringMethod`, plus one entry in :data:`headwidget.methods.METHODS`.
+
+>>> block = Block(task=0, layer=3, heads=np.array([1, 4]), values=np.array([0.5, -0.1]),
+...               exact=True)
+>>> block.covers_layer(n_heads=2)
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ..modeling.adapters import ResolvedLayout
+    from ..modeling.inputs import Encoded
+
+__all__ = ["Block", "Clean", "ScoringContext", "ScoringMethod"]
+
+
+@dataclass
+class ScoringContext:
+    """Everything about the run that is not the method's own: model, layout and options."""
+
+    model: nn.Module
+    layout: ResolvedLayout
+    metric: str
+    ablation: str
+    device: torch.device
+    batch_size: int | None
+    pad_id: int
+
+
+@dataclass
+class Clean:
+    """The un-ablated metric of each example of task ``task``, in the task's order."""
+
+    task: int
+    per_example: np.ndarray  # float64 [n_examples]
+
+
+@dataclass
+class Block:
+    """Scores of heads ``heads`` of layer ``layer`` of task ``task``; ``exact`` or not."""
+
+    task: int
+    layer: int
+    heads: np.ndarray  # int [n]
+    values: np.ndarray  # float [n]
+    exact: bool
+
+    def covers_layer(self, n_heads: int) -> bool:
+        """Whether the block holds every head of its layer."""
+        return len(self.heads) == n_heads and set(self.heads.tolist()) == set(range(n_heads))
+
+
+class ScoringMethod(Protocol):
+    """The protocol every scoring method keeps (see :mod:`headwidget.methods.ablation`)."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def check_options(cls, **options: Any) -> dict[str, Any]:
+        """The method's own options checked, defaults filled in; clear errors otherwise."""
+        ...
+
+    def __init__(self, context: ScoringContext, **options: Any) -> None: ...
+
+    def blocks_per_task(self) -> int:
+        """How many blocks :meth:`score_task` emits per task (for progress)."""
+        ...
+
+    def open(self) -> None:
+        """Install what the method needs on the model (hooks)."""
+        ...
+
+    def close(self) -> None:
+        """Remove everything :meth:`open` installed; the model is as it was."""
+        ...
+
+    def score_task(self, task: int, items: list[Encoded]) -> Iterator[Clean | Block]:
+        """Score task number ``task`` (its examples ``items``): a Clean, then Blocks."""
+        ...
+
+    def meta(self) -> dict[str, Any]:
+        """The method's provenance for ``HeadScores.meta`` (options, measured agreement)."""
+        ...

@@ -1,0 +1,8 @@
+"""Model plumbing shared by every scoring method.
+
+- :mod:`.adapters`: where a model's heads are (:class:`HeadLayout`, architecture support);
+- :mod:`.inputs`: tasks to token batches, and where the model lives;
+- :mod:`.metrics`: the answer metrics, computed from logits at the answer positions;
+- :mod:`.hooks`: hooks at a head's slice of the attention output projection's input;
+- :mod:`.batching`: memory planning and tiling recorded calls for replays.
+"""
