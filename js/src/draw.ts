@@ -247,6 +247,22 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   if (hover) {
     const r = cellRect(plot, rows, cols, hover.row, hover.col);
     ctx.strokeStyle = theme.fg;
+    if (hover.panel === p) {
+      // a cross-hair through the hovered head, to read its layer and head off the axes
+      ctx.globalAlpha = 0.3;
+      ctx.beginPath();
+      const cx = Math.round(r.left + r.width / 2) + 0.5;
+      const cy = Math.round(r.top + r.height / 2) + 0.5;
+      ctx.moveTo(plot.left, cy);
+      ctx.lineTo(r.left - 2, cy);
+      ctx.moveTo(r.left + r.width + 2, cy);
+      ctx.lineTo(plot.left + plot.width, cy);
+      ctx.moveTo(cx, plot.top);
+      ctx.lineTo(cx, r.top - 2);
+      ctx.moveTo(cx, r.top + r.height + 2);
+      ctx.lineTo(cx, plot.top + plot.height);
+      ctx.stroke();
+    }
     ctx.globalAlpha = hover.panel === p ? 0.8 : 0.55;
     if (hover.panel !== p) ctx.setLineDash([2, 2]);
     ctx.strokeRect(r.left - 1.5, r.top - 1.5, r.width + 3, r.height + 3);
