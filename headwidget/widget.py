@@ -297,6 +297,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._auto_title = "title" not in trait_options
         self._auto_threshold_value: float | None = None
         self._threshold_held = False  # an automatic threshold held while scores stream in
+        # while True, a normalization change leaves a chosen threshold as given (its units)
+        self._constructing = True
         self._stream: _Stream | None = None  # buffers of the scoring in progress
         self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
         self._profiles_observed = False
@@ -312,7 +314,11 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     f" (AutoModelForCausalLM.from_pretrained({source!r})) and pass the model"
                     " object"
                 ) from None
+        if compare is None and compare_mode != "side_by_side":
+            raise TypeError("compare_mode= applies with compare=other_scores only")
         if compare is not None:
+            if isinstance(source, (str, Path)):
+                source = HeadScores.load(source)
             if not isinstance(source, HeadScores):
                 raise TypeError(
                     "compare= shows two score sets: give HeadScores (or saved .npz paths) for"
@@ -340,7 +346,6 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             self._prepare_model(source, tokenizer, tasks, scoring)
         # after the data, so that tab / selection options are checked against the tasks; a
         # threshold given here is in the units of the normalization given with it
-        self._constructing = True
         with self.hold_trait_notifications():
             for name, value in trait_options.items():
                 if name == "threshold":
@@ -447,7 +452,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         # user chose is converted so that as many heads pass (the picture stays, not the number)
         if self._auto_threshold:
             self._update_default_threshold()
-        elif not getattr(self, "_constructing", True):
+        elif not self._constructing:
             values = self.values_array()
             if values.size and not np.isnan(values).all():
                 self.threshold = self._convert_threshold(

@@ -77,7 +77,7 @@ export function paintExport(v: View, ctx: CanvasRenderingContext2D, scale: numbe
     }
     ctx.font = `${COUNT_FONT} ${theme.font}`;
     for (const [line, fails] of small) {
-      ctx.fillStyle = fails ? "#c62828" : theme.muted;
+      ctx.fillStyle = fails ? theme.error : theme.muted;
       ctx.fillText(line, cx, ty + 2);
       ty += COUNT_LINE;
     }
