@@ -1,5 +1,5 @@
 // What the view's parts share: the DOM skeleton, the derived state and the panels on screen.
-import type { GridLayout, PanelBox } from "./layout";
+import type { CellWindow, GridLayout, PanelBox } from "./layout";
 import type { Tick } from "./scale";
 import type { DataState, ScaleState, ThresholdState } from "./state";
 import type { Theme } from "./theme";
@@ -27,6 +27,8 @@ export interface Panel extends PanelSpec {
   bctx: CanvasRenderingContext2D | null;
   image: ImageData | null;
   countEl: HTMLElement | null;
+  /** the cells shown when zoomed in (wheel over an enlarged panel); null: all of them */
+  window: CellWindow | null;
   /** cols x rows alpha mask of the cells still approximate (made when some are) */
   approx: { canvas: HTMLCanvasElement; image: ImageData; any: boolean } | null;
 }

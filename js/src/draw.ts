@@ -3,8 +3,8 @@ import { UNCLASSIFIED_CODE } from "./categories";
 import { dimmedLut, lut } from "./colormap";
 import type { Panel, View } from "./context";
 import { drawColorbar, drawMiniBar } from "./legend";
-import { axisNames, cellRect, gridShape, headToCell, rowOfTick } from "./layout";
-import { intTicks } from "./scale";
+import { axisNames, cellRect, gridShape, headToCell, rowOfTick, type CellWindow } from "./layout";
+import { intTicks, intTicksRange } from "./scale";
 import { codeRgbIndex } from "./state";
 
 /** Share of a dimmed (below-threshold) head's colour that is kept; the rest is the background. */
@@ -176,7 +176,10 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   const { plot } = p.box;
   const [, nL, nH] = v.data.shape;
   const orient = v.traits.orientation;
-  const { rows, cols } = gridShape(orient, nL, nH);
+  const full = gridShape(orient, nL, nH);
+  // the cells shown: all, or the zoomed window; rows / cols count the shown cells
+  const w: CellWindow = p.window ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols };
+  const { rows, cols } = w;
   if (target) {
     const s = target.scale;
     ctx.setTransform(s, 0, 0, s, target.x * s, target.y * s);
@@ -189,7 +192,7 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   ctx.fillStyle = hatchPattern(v, ctx);
   ctx.fillRect(plot.left, plot.top, plot.width, plot.height);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(p.buffer, 0, 0, cols, rows, plot.left, plot.top, plot.width, plot.height);
+  ctx.drawImage(p.buffer, w.c0, w.r0, cols, rows, plot.left, plot.top, plot.width, plot.height);
   ctx.strokeStyle = theme.border;
   ctx.lineWidth = 1;
   ctx.strokeRect(plot.left - 0.5, plot.top - 0.5, plot.width + 1, plot.height + 1);
@@ -199,13 +202,17 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   ctx.strokeStyle = theme.fg;
   ctx.font = `11px ${theme.font}`;
   ctx.beginPath();
-  const rowTicks = intTicks(rows, Math.max(2, Math.min(6, Math.floor(plot.height / 22))));
-  const colTicks = intTicks(cols, Math.max(2, Math.min(6, Math.floor(plot.width / 26))));
+  const rowBudget = Math.max(2, Math.min(6, Math.floor(plot.height / 22)));
+  const colBudget = Math.max(2, Math.min(6, Math.floor(plot.width / 26)));
+  // tick values: layers / heads of the shown rows and columns (layer_x counts heads upward)
+  const rowLo = orient === "layer_x" ? full.rows - w.r0 - rows : w.r0;
+  const rowTicks = p.window ? intTicksRange(rowLo, rowLo + rows - 1, rowBudget) : intTicks(rows, rowBudget);
+  const colTicks = p.window ? intTicksRange(w.c0, w.c0 + cols - 1, colBudget) : intTicks(cols, colBudget);
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
   for (const r of rowTicks) {
     // layer_x: the head axis points up (head 0 in the bottom row)
-    const y = Math.round(plot.top + ((rowOfTick(orient, r, rows) + 0.5) * plot.height) / rows) + 0.5;
+    const y = Math.round(plot.top + ((rowOfTick(orient, r, full.rows) - w.r0 + 0.5) * plot.height) / rows) + 0.5;
     ctx.moveTo(plot.left - 4, y);
     ctx.lineTo(plot.left - 1, y);
     ctx.fillText(String(r), plot.left - 6, y);
@@ -214,7 +221,7 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   ctx.textBaseline = "top";
   const bottom = plot.top + plot.height;
   for (const c of colTicks) {
-    const x = Math.round(plot.left + ((c + 0.5) * plot.width) / cols) + 0.5;
+    const x = Math.round(plot.left + ((c - w.c0 + 0.5) * plot.width) / cols) + 0.5;
     ctx.moveTo(x, bottom + 1);
     ctx.lineTo(x, bottom + 4);
     ctx.fillText(String(c), x, bottom + 5);
@@ -239,13 +246,14 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   }
   if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
   if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
-  if (p.kind === "task") drawPassing(v, p, ctx, rows, cols);
+  if (p.kind === "task") drawPassing(v, p, ctx, w);
   if (target) return;
 
   // the hovered head, in every panel (the hovered panel's mark is the stronger)
   const hover = v.hover;
-  if (hover) {
-    const r = cellRect(plot, rows, cols, hover.row, hover.col);
+  const shown = (row: number, col: number) => row >= w.r0 && row < w.r0 + rows && col >= w.c0 && col < w.c0 + cols;
+  if (hover && shown(hover.row, hover.col)) {
+    const r = cellRect(plot, rows, cols, hover.row - w.r0, hover.col - w.c0);
     ctx.strokeStyle = theme.fg;
     if (hover.panel === p) {
       // a cross-hair through the hovered head, to read its layer and head off the axes
@@ -270,9 +278,9 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
     ctx.globalAlpha = 1;
   }
   const sel = v.traits.selection(nL, nH);
-  if (sel) {
-    const { row, col } = headToCell(orient, sel.layer, sel.head, nH);
-    const r = cellRect(plot, rows, cols, row, col);
+  const at = sel ? headToCell(orient, sel.layer, sel.head, nH) : null;
+  if (at && shown(at.row, at.col)) {
+    const r = cellRect(plot, rows, cols, at.row - w.r0, at.col - w.c0);
     const selectedTask = v.traits.selectedTask;
     const mine = p.kind !== "task" || selectedTask === "" || selectedTask === p.name;
     ctx.lineWidth = mine ? 2 : 1;
@@ -295,8 +303,9 @@ export const MIN_OUTLINE_CELL = 4;
  * Outline the heads that pass the threshold, dark on light colours and light on dark ones, so
  * that the cells keep their colour map colour.
  */
-function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, rows: number, cols: number): void {
+function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWindow): void {
   const { plot } = p.box;
+  const { rows, cols } = w;
   const cw = plot.width / cols;
   const ch = plot.height / rows;
   if (Math.min(cw, ch) < MIN_OUTLINE_CELL) return;
@@ -315,8 +324,9 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, rows: num
     if (!(v.data.norm[t * size + i] >= cut)) continue;
     const l = (i / nH) | 0;
     const hh = i - l * nH;
-    const row = layerX ? nH - 1 - hh : l;
-    const col = layerX ? l : hh;
+    const row = (layerX ? nH - 1 - hh : l) - w.r0;
+    const col = (layerX ? l : hh) - w.c0;
+    if (row < 0 || row >= rows || col < 0 || col >= cols) continue;
     const k = idx[i] * 3;
     // relative luminance of the cell's colour picks the outline that shows on it
     const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
@@ -369,7 +379,9 @@ function drawApprox(v: View, p: Panel, ctx: CanvasRenderingContext2D, dpr: numbe
   sx.fillRect(0, 0, w, h);
   sx.globalCompositeOperation = "destination-in";
   sx.imageSmoothingEnabled = false;
-  sx.drawImage(p.approx!.canvas, 0, 0, w, h);
+  const win = p.window;
+  if (win) sx.drawImage(p.approx!.canvas, win.c0, win.r0, win.cols, win.rows, 0, 0, w, h);
+  else sx.drawImage(p.approx!.canvas, 0, 0, w, h);
   sx.globalCompositeOperation = "source-over";
   ctx.drawImage(s, plot.left, plot.top, plot.width, plot.height);
 }

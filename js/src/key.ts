@@ -7,7 +7,7 @@ import { failing } from "./state";
 import { percentText } from "./units";
 
 export interface KeyItem {
-  /** swatch class: outline, faded, dotted, fails, hatched */
+  /** swatch class: outline, colour, faded, dotted, zoom (no swatch), fails, hatched */
   mark: string;
   text: string;
   /** a checkbox after the text: the boolean trait it sets and its label */
@@ -43,6 +43,9 @@ export function keyItems(v: View): KeyItem[] {
         : `dotted: approximate (${method}), ${data.approximate} of ${total} cells`,
       toggle: { trait: "exact_only", label: "exact only" },
     });
+  }
+  if (v.activeTab.startsWith("task:")) {
+    items.push({ mark: "zoom", text: "wheel over the map: zoom in and out; double click: the whole map" });
   }
   const fails = failing(data.tasks, traits.minAccuracy);
   if (taskPanels && fails.some(Boolean)) {

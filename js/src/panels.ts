@@ -222,6 +222,7 @@ function buildPanel(
     bctx,
     image: bctx ? bctx.createImageData(cols, rows) : null,
     countEl,
+    window: null,
     approx: null,
   };
 }

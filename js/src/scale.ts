@@ -122,3 +122,12 @@ export function upperBound(sorted: ArrayLike<number>, x: number): number {
   }
   return lo;
 }
+
+/** Ticks for the integer values lo..hi of a zoomed axis: multiples of a round step. */
+export function intTicksRange(lo: number, hi: number, maxTicks = 6): number[] {
+  if (hi < lo) return [];
+  const step = intTicks(hi - lo + 1, maxTicks)[1] ?? 1;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) out.push(v);
+  return out.length ? out : [lo];
+}

@@ -6,6 +6,7 @@ import {
   formatPercent,
   formatSig,
   intTicks,
+  intTicksRange,
   niceStep,
   percentileSorted,
   upperBound,
@@ -122,6 +123,10 @@ describe("integer axis ticks", () => {
     const big = intTicks(1000);
     expect(big.length).toBeLessThanOrEqual(6);
     expect(big[0]).toBe(0);
+  });
+  it("ticks a zoomed range at multiples of a round step", () => {
+    expect(intTicksRange(20, 59, 6)).toEqual([24, 32, 40, 48, 56]);
+    expect(intTicksRange(3, 3)).toEqual([3]);
   });
   it("respects a smaller tick budget", () => {
     expect(intTicks(32, 4)).toEqual([0, 8, 16, 24, 31]);

@@ -3,6 +3,7 @@ zoom on an 80 × 64 model, approximate cells, and the SVG / PNG export."""
 
 from __future__ import annotations
 
+import re
 import struct
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
@@ -112,7 +113,20 @@ def test_a_zoomed_80_by_64_panel_has_at_least_6_px_per_head(browser, tmp_path, a
         cell_w, cell_h = info.cell_size()
         assert min(cell_w, cell_h) >= 6, f"{cell_w:.2f} × {cell_h:.2f} px per head"
         save_screenshot(w, artifacts, "zoom-80x64")
-        # hovering a head marks the same head in every panel (back in the grid)
+        # the wheel zooms in around the pointer; the ticks follow; a double click shows it all
+        canvas = w.locator("canvas.hw-canvas")
+        x, y = info.page_point(40, 32)
+        page.mouse.move(x, y)
+        for _ in range(3):
+            page.mouse.wheel(0, -100)
+        expect(canvas).to_have_attribute("data-window", re.compile(r"^\d+,\d+,\d+,\d+$"))
+        r0, c0, rows, cols = map(int, canvas.get_attribute("data-window").split(","))
+        assert rows < 80 and cols < 64 and r0 <= 40 < r0 + rows and c0 <= 32 < c0 + cols
+        page.mouse.move(x, y + 1)  # the head under the pointer is still layer 40, head 32
+        expect(w.locator(".hw-tooltip")).to_contain_text("Layer 40 · Head 32")
+        save_screenshot(w, artifacts, "zoom-80x64-wheel")
+        canvas.dblclick()
+        expect(canvas).not_to_have_attribute("data-window", re.compile(".*"))
         w.locator('button[role=tab][data-tab="all"]').click()
         expect(w.locator("canvas.hw-canvas")).to_have_count(20)
 
