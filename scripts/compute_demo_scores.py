@@ -1,13 +1,13 @@
 """Compute the demo model's shipped maps: ``headwidget/data/demo_scores/<suite>.npz``.
 
 Exact mean ablation with the log-probability metric, of SmolLM2-135M-Instruct
-(:func:`headwidget.demo.load_demo_model`) on a built-in suite as ``load_suite`` builds it, plus
+(:func:`headwidget.demo.load_demo_model`) on a built-in suite as ``load_suite`` builds it, with
 each task's clean accuracy on the same examples. ``meta["suite"]`` records the ``load_suite``
 arguments and ``meta["model_file"]`` the GGUF file, so the file can be recomputed exactly
 (``tests/test_real_model.py`` recomputes a sample of its cells).
 
-    python scripts/compute_demo_scores.py operations --max-examples 12
-    python scripts/compute_demo_scores.py cognitive --max-examples 6
+    python scripts/compute_demo_scores.py operations --max-examples 8
+    python scripts/compute_demo_scores.py cognitive --max-examples 4
 
 Cost on this project's 2-core CI machine (one thread each): see the README's demo section.
 """
@@ -52,14 +52,13 @@ def main() -> None:
     suite["tasks"] = [task.name for task in tasks]
 
     started = time.perf_counter()
-    accuracy = evaluate_tasks(model, tokenizer, tasks, metric="accuracy")
+    evaluate_tasks(model, tokenizer, tasks, metric="logprob")
     clean_seconds = time.perf_counter() - started  # one clean forward of every example
     scores = score_heads(model, tokenizer, tasks, ablation="mean", metric="logprob")
     n_heads = scores.n_layers * scores.n_heads
     per_head = scores.meta["seconds"] / clean_seconds / n_heads
 
     gguf, sha256 = demo_gguf_file()
-    scores.accuracy = accuracy
     scores.meta["suite"] = suite
     scores.meta["model_file"] = {
         "package": f"{DEMO_MODEL_PACKAGE}=={importlib.metadata.version(DEMO_MODEL_PACKAGE)}",
@@ -78,7 +77,7 @@ def main() -> None:
     )
     for task in scores.tasks:
         top = ", ".join(f"L{la}H{h} {v:+.2f}" for la, h, v in scores.top_heads(task, 3))
-        print(f"  {task:<24} accuracy {accuracy[task]:.2f}  {top}")
+        print(f"  {task:<24} accuracy {scores.accuracy[task]:.2f}  {top}")
 
 
 if __name__ == "__main__":
