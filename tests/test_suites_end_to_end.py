@@ -14,9 +14,9 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 import torch  # noqa: E402
+from tiny_models import suite_tokenizer  # noqa: E402
 
 from headwidget import score_heads  # noqa: E402
-from headwidget.demo import word_level_tokenizer  # noqa: E402
 from headwidget.suites import load_suite  # noqa: E402
 from headwidget.tasks import load_tasks  # noqa: E402
 
@@ -45,7 +45,7 @@ def tiny_llama(vocab_size: int):
 @pytest.mark.parametrize("metric", ["logprob", "logit_diff"])
 def test_suite_scores_end_to_end(suite, metric):
     tasks = load_suite(suite, n_shots=2, max_examples=2)
-    tokenizer = word_level_tokenizer(tasks)
+    tokenizer = suite_tokenizer(tasks)
     for task in tasks:  # every answer and distractor is a known word, not <unk>
         for example in task.examples:
             for text in (example.answer, example.distractor):
@@ -79,7 +79,7 @@ def test_user_data_scores_end_to_end(tmp_path):
         encoding="utf-8",
     )
     tasks = load_tasks(path)
-    tokenizer = word_level_tokenizer(tasks)
+    tokenizer = suite_tokenizer(tasks)
     scores = score_heads(
         tiny_llama(len(tokenizer)), tokenizer, tasks, metric="logit_diff", progress=False
     )

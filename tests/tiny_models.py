@@ -15,7 +15,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["FAMILIES", "MIXED_EXAMPLES", "WORDS", "tiny_config", "tiny_model", "word_tokenizer"]
+__all__ = [
+    "FAMILIES",
+    "MIXED_EXAMPLES",
+    "WORDS",
+    "suite_tokenizer",
+    "tiny_config",
+    "tiny_model",
+    "word_tokenizer",
+]
 
 # Enough words for prompts like "one two three ->" and multi-token answers.
 _WORD_TEXT = (
@@ -179,3 +187,35 @@ def word_tokenizer(*, bos: bool = True, pad: bool = True, words: tuple[str, ...]
     if pad:
         kwargs["pad_token"] = "<pad>"
     return PreTrainedTokenizerFast(tokenizer_object=backend, **kwargs)
+
+
+def suite_tokenizer(tasks: Any) -> Any:
+    """A ``PreTrainedTokenizerFast`` with one token per word or punctuation mark of ``tasks``.
+
+    Text is split at whitespace and every punctuation character stands alone (``"gold?"`` is
+    ``gold`` + ``?``). Unknown words map to ``<unk>``; ``<eos>`` ends sequences; no pad token,
+    like many causal-LM tokenizers. Tiny models over the built-in suites use it.
+
+    >>> from headwidget import Task
+    >>> suite_tokenizer([Task("t", [("Is it hot?", " Yes")])]).tokenize("Is it cold?")
+    ['Is', 'it', '<unk>', '?']
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    splitter = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
+    )
+    words = sorted(
+        {
+            word
+            for task in tasks
+            for example in task.examples
+            for text in (example.prompt, example.answer, example.distractor or "")
+            for word, _ in splitter.pre_tokenize_str(text)
+        }
+    )
+    vocab = {"<unk>": 0, "<eos>": 1, **{word: i + 2 for i, word in enumerate(words)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = splitter
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
