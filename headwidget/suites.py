@@ -157,6 +157,20 @@ _SUITES: dict[str, _SuiteSpec] = {
                 _TaskSpec("English → French", "Translation", "Translate a word: dog -> chien."),
                 _TaskSpec("English → Spanish", "Translation", "Translate a word: dog -> perro."),
                 _TaskSpec("English → German", "Translation", "Translate a word: dog -> Hund."),
+                # Added after the first 18 (kept last so their prompts stay as they were).
+                _TaskSpec(
+                    "occupation → workplace",
+                    "Knowledge",
+                    "Where someone of an occupation works: farmer -> farm.",
+                ),
+                _TaskSpec(
+                    "homophone", "Linguistic", "A word that sounds the same: flower -> flour."
+                ),
+                _TaskSpec(
+                    "compound",
+                    "Linguistic",
+                    "A compound word that starts with it: foot -> football.",
+                ),
             ),
             True,
         ),

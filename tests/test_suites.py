@@ -33,6 +33,7 @@ OPERATIONS = {
         "country → language",
         "product → company",
         "object → superclass",
+        "occupation → workplace",
     ],
     "Linguistic": [
         "antonym",
@@ -41,9 +42,13 @@ OPERATIONS = {
         "past tense",
         "pronoun",
         "synonym",
+        "homophone",
+        "compound",
     ],
     "Translation": ["English → French", "English → Spanish", "English → German"],
 }
+# The MAPS operations added after the first 18 come last, so the first 18 keep their prompts.
+ADDED_OPERATIONS = ["occupation → workplace", "homophone", "compound"]
 
 
 def test_available_suites_and_lazy_export():
@@ -75,9 +80,9 @@ def test_cognitive_tasks_in_figure_order_with_categories():
 
 def test_operations_tasks_and_categories():
     tasks = load_suite("operations")
-    assert [task.name for task in tasks] == [
-        name for names in OPERATIONS.values() for name in names
-    ]
+    first = [n for names in OPERATIONS.values() for n in names if n not in ADDED_OPERATIONS]
+    assert [task.name for task in tasks] == first + ADDED_OPERATIONS
+    assert len(tasks) == 21  # MAPS's 20 operations and English -> German
     for task in tasks:
         assert task.name in OPERATIONS[task.category]
 
