@@ -121,7 +121,10 @@ def score_heads(
 
     ``importance[task, layer, head]`` = mean over the task's examples of
     ``metric(clean) - metric(head ablated)``, so a head that helps scores > 0. ``method`` says
-    how it is computed: ``"ablation"`` (default) runs it exactly.
+    how it is computed: ``"ablation"`` (default) runs it exactly. ``method="projection"``
+    scores something else, from the weights alone: the fraction of each task's (source, target)
+    pairs whose target is among the top ``k`` tokens of the head's OV circuit applied to the
+    source (MAPS; see :mod:`headwidget.methods.projection`).
 
     Args:
         model: a Hugging Face causal LM (``AutoModelForCausalLM``) of a supported architecture
@@ -131,7 +134,9 @@ def score_heads(
         tokenizer: its tokenizer. Used read-only; one without a pad token works (padding is
             masked, so any id will do).
         tasks: a :class:`~headwidget.tasks.Task` or a list of them (unique names).
-        method: ``"ablation"``: exact, about half a forward pass per head.
+        method: ``"ablation"``: exact, about half a forward pass per head. ``"projection"``:
+            no forward pass; needs ``Example.source`` on every example; its options are ``k``,
+            ``suppression``, ``first_mlp``, ``min_pairs`` and ``chunk_size``.
         ablation: ``"mean"`` replaces a head's output (its slice of the attention output
             projection's input) with its mean over the task's examples and all non-pad positions
             the model reads (prompt and answer tokens but the last); ``"zero"`` with zeros.
@@ -182,8 +187,9 @@ def score_heads(
     limit = context_limit(model)
     encoded = [encode_task(task, tokenizer, metric, limit) for task in task_list]
     context = ScoringContext(
-        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model)
-    )
+        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model),
+        tokenizer=tokenizer, task_list=task_list,
+    )  # fmt: skip
     scorer = load_method(method)(context, **own)
 
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads

@@ -6,7 +6,7 @@ A method plugs in as one module with a class following
 first use, so checking option names needs no torch.
 
 >>> sorted(METHODS)
-['ablation']
+['ablation', 'projection']
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ class MethodEntry:
 METHODS: dict[str, MethodEntry] = {
     "ablation": MethodEntry(
         "ablation", (), "exact: the metric's drop with one head ablated, about 1/2 forward a head"
+    ),
+    "projection": MethodEntry(
+        "projection",
+        ("k", "suppression", "first_mlp", "min_pairs", "chunk_size"),
+        "weights only (MAPS): fraction of (source, target) pairs a head's OV circuit maps to the"
+        " target's top k",
     ),
 }
 

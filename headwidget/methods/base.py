@@ -15,7 +15,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..modeling.adapters import ResolvedLayout
     from ..modeling.inputs import Encoded
+    from ..tasks import Task
 
 __all__ = ["Block", "Clean", "ScoringContext", "ScoringMethod"]
 
@@ -41,6 +42,8 @@ class ScoringContext:
     device: torch.device
     batch_size: int | None
     pad_id: int
+    tokenizer: Any = None  # read-only; weight-only methods tokenise sources with it
+    task_list: list[Task] = field(default_factory=list)  # the tasks, in task-index order
 
 
 @dataclass
