@@ -24,12 +24,14 @@ What exactly is computed here, for head ``h`` of layer ``l`` and source token ``
 - the target is "in the top ``k``" when fewer than ``k`` other tokens have a strictly larger
   logit. ``suppression=True`` ranks ``-M`` instead: heads that push the target down.
 
-The vocabulary × vocabulary matrix is never built. Per layer, ``W_O,h · U`` is computed for one
-chunk of the vocabulary (all heads at once) and for the targets; any pair with ``k`` tokens
-already above its target in that chunk is settled. The few pairs left are finished over the rest
-of the vocabulary chunk by chunk, through ``(a · W_O,h) · U`` when they are fewer than the head
-size and ``a · (W_O,h · U)`` otherwise, each pair dropped as soon as it has ``k`` tokens above
-it. Memory is a few chunks of ``[hidden × chunk_size]``; results do not depend on the chunk size.
+The vocabulary × vocabulary matrix is never built. Per layer, ``W_O,h · U`` is computed for all
+heads at once on a screen of ``chunk_size`` tokens: every target plus the first other tokens of
+the vocabulary. A pair with ``k`` screen tokens above its target is settled. The few pairs left
+are finished over the rest of the vocabulary chunk by chunk, through ``(a · W_O,h) · U`` (pooled
+over the layer's heads) or, for a head with more open pairs than its head size,
+``a · (W_O,h · U)``; each pair stops as soon as ``k`` tokens are above it. Every comparison is
+between logits computed the same way, so results do not depend on the chunk size. Memory:
+about ``hidden × (chunk_size + distinct targets)`` floats besides ``U``.
 
 >>> scores = score_heads(model, tokenizer, load_suite("operations"),   # doctest: +SKIP
 ...                      method="projection", k=10)
@@ -40,7 +42,7 @@ it. Memory is a few chunks of ``[hidden × chunk_size]``; results do not depend 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -214,7 +216,7 @@ def count_outranking(
     pair_source: torch.Tensor,
     pair_target: torch.Tensor,
     cap: torch.Tensor,
-    chunk_size: int = 4096,
+    chunk_size: int = 2048,
 ) -> torch.Tensor:
     """How many tokens outrank each pair's target in each head's row, counted up to ``cap``.
 
@@ -228,7 +230,8 @@ def count_outranking(
         w_o: ``[n_heads, head_dim, hidden]`` per-head output projections.
         unembed: ``[vocab, hidden]`` unembedding rows.
         pair_source / pair_target / cap: ``[n_pairs]`` source row, target token id, cap.
-        chunk_size: vocabulary tokens per chunk (memory ``hidden × chunk_size`` per chunk).
+        chunk_size: vocabulary tokens per chunk: memory about ``hidden × (chunk_size +
+            distinct targets)``. The first chunk (the screen) holds the targets.
 
     Returns:
         int64 ``[n_heads, n_pairs]`` counts.
@@ -238,58 +241,74 @@ def count_outranking(
     tensor([[0, 1]])
     """
     n_heads, head_dim, _ = w_o.shape
-    vocab = unembed.shape[0]
+    vocab, device = unembed.shape[0], values.device
     n_pairs = len(pair_target)
-    counts = torch.zeros(n_heads, n_pairs, dtype=torch.long, device=values.device)
-    first = min(chunk_size, vocab)
-    targets, target_of = torch.unique(pair_target, return_inverse=True)
-    # All heads at once: W_O,h · U for the first chunk and for the targets.
-    screen = torch.einsum("hcd,vd->hcv", w_o, unembed[:first])
-    at_target = torch.einsum("hcd,vd->hcv", w_o, unembed[targets])
-    rows = torch.arange(n_pairs, device=values.device)
-    in_first = pair_target < first
+    counts = torch.zeros(n_heads, n_pairs, dtype=torch.long, device=device)
+    # The screen: every target, then the first other tokens up to chunk_size columns in all.
+    targets, target_col = torch.unique(pair_target, return_inverse=True)
+    screened = torch.zeros(vocab, dtype=torch.bool, device=device)
+    screened[targets] = True
+    extra = torch.nonzero(~screened[: chunk_size + len(targets)]).flatten()
+    columns = torch.cat([targets, extra[: max(chunk_size - len(targets), 0)]])
+    screened[columns] = True
+    # W_O,h · U on the screen for all heads at once (one matrix product).
+    stacked = w_o.reshape(n_heads * head_dim, -1)
+    screen = (stacked @ unembed[columns].T).reshape(n_heads, head_dim, len(columns))
+    rows = torch.arange(n_pairs, device=device)
+    pooled: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (head, open pairs, a · W_O,h)
     for h in range(n_heads):
         a = values[pair_source, h]  # [n_pairs, head_dim]
-        target_logit = (a * at_target[h][:, target_of].T).sum(-1)
-        above = a @ screen[h] > target_logit[:, None]
-        above[rows[in_first], pair_target[in_first]] = False
+        logits = a @ screen[h]
+        target_logit = logits[rows, target_col]
+        above = logits > target_logit[:, None]
+        above[rows, target_col] = False
         counts[h] = above.sum(-1)
         open_ = torch.nonzero(counts[h] < cap).flatten()
-        if len(open_) and first < vocab:
-            counts[h, open_] = _finish(
-                a[open_], w_o[h], unembed, pair_target[open_], cap[open_], counts[h, open_],
-                first, chunk_size,
+        if not len(open_) or len(columns) == vocab:
+            continue
+        if len(open_) > head_dim:  # many: a · (W_O,h · U), per chunk
+            w = w_o[h]
+            target_logit = (a[open_] * (w @ unembed[pair_target[open_]].T).T).sum(-1)
+            counts[h, open_] = _scan(
+                lambda rows_, chunk, a=a[open_], w=w: a[rows_] @ (w @ chunk.T), unembed,
+                target_logit, pair_target[open_], cap[open_], counts[h, open_], screened,
+                chunk_size,
             )  # fmt: skip
+        else:  # few: (a · W_O,h) · U, pooled over the heads of the layer
+            pooled.append((h, open_, a[open_] @ w_o[h]))
+    if pooled:
+        z = torch.cat([zs for _, _, zs in pooled])
+        heads = torch.cat([torch.full_like(p, h) for h, p, _ in pooled])
+        pairs = torch.cat([p for _, p, _ in pooled])
+        target_logit = (z * unembed[pair_target[pairs]]).sum(-1)
+        counts[heads, pairs] = _scan(
+            lambda rows_, chunk: z[rows_] @ chunk.T, unembed, target_logit, pair_target[pairs],
+            cap[pairs], counts[heads, pairs], screened, chunk_size,
+        )  # fmt: skip
     return counts
 
 
-def _finish(
-    a: torch.Tensor,
-    w_o: torch.Tensor,
+def _scan(
+    logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     unembed: torch.Tensor,
+    target_logit: torch.Tensor,
     target: torch.Tensor,
     cap: torch.Tensor,
     count: torch.Tensor,
-    start: int,
+    screened: torch.Tensor,
     chunk_size: int,
 ) -> torch.Tensor:
-    """Count the pairs still open over ``unembed[start:]``, chunk by chunk, dropping each pair
-    that reaches its cap. Few pairs: ``(a · W_O) · U``; many: ``a · (W_O · U)``."""
+    """Add to ``count`` the tokens not ``screened`` (the targets are) that outrank each row's
+    target, chunk by chunk; a row stops once it reaches its cap. ``logits_of(rows, chunk)``
+    computes the rows' logits the same way as ``target_logit``."""
     count = count.clone()
-    few = len(a) <= w_o.shape[0]
-    if few:
-        z = a @ w_o  # [m, hidden]
-        target_logit = (z * unembed[target]).sum(-1)
-    else:
-        target_logit = (a * (w_o @ unembed[target].T).T).sum(-1)
-    open_ = torch.arange(len(a), device=a.device)
-    for lo in range(start, unembed.shape[0], chunk_size):
-        chunk = unembed[lo : lo + chunk_size]
-        logits = z[open_] @ chunk.T if few else a[open_] @ (w_o @ chunk.T)
-        above = logits > target_logit[open_, None]
-        here = (target[open_] >= lo) & (target[open_] < lo + len(chunk))
-        above[torch.nonzero(here).flatten(), target[open_][here] - lo] = False
-        count[open_] += above.sum(-1)
+    open_ = torch.arange(len(target), device=target.device)
+    for lo in range(0, len(screened), chunk_size):
+        keep = ~screened[lo : lo + chunk_size]
+        if not keep.any():
+            continue
+        logits = logits_of(open_, unembed[lo : lo + chunk_size])
+        count[open_] += ((logits > target_logit[open_, None]) & keep).sum(-1)
         open_ = open_[count[open_] < cap[open_]]
         if not len(open_):
             break
@@ -326,7 +345,7 @@ class ProjectionMethod:
         suppression: bool = False,
         first_mlp: bool = True,
         min_pairs: int = 30,
-        chunk_size: int = 4096,
+        chunk_size: int = 2048,
     ) -> dict[str, Any]:
         """``k``: top-k (default 1 for copying operations, whose targets are their sources'
         tokens, 10 otherwise); ``suppression``: rank ``-M``; ``first_mlp``: pass sources through
