@@ -9,7 +9,7 @@ Renders the built front end (headwidget/static/widget.js) for 20 tasks × 80 lay
   measured in the page (event handler + redraw + anything else before the frame).
 
 Target: ≤ 16 ms (one frame at 60 Hz). Needs Chromium (``apt-get install chromium``) and a built
-front end (``cd js && npm install && npm run build``).
+front end (``cd js && npm ci && npm run build``).
 
     python benchmarks/widget_redraw.py                 # 40 moves per tab, 1400×1000 @1x
     python benchmarks/widget_redraw.py --moves 100 --dpr 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .results import HeadScores
+from .results import HeadScores, ScoresFileError
 from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "HeadLayout",
     "HeadScores",
     "NonFiniteMetricError",
+    "ScoresFileError",
     "Task",
     "TaskDataError",
     "UnsupportedModelError",

@@ -101,13 +101,13 @@ def default_threshold(values: np.ndarray | Sequence, percentile: float = 95.0) -
 
     When that percentile is not above 0 (mostly-zero maps), the smallest positive value is used
     instead (unrounded), so that a 0 threshold does not let every zero-score head pass; 0.0 when
-    nothing is positive or every value is NaN.
+    nothing is positive or no value is finite (NaN and ±inf are left out).
 
     >>> default_threshold(np.arange(1000, dtype=np.float32).reshape(1, 10, 100) / 1e6)
     0.00095
     """
     array = np.asarray(values, dtype=np.float64)
-    valid = array[~np.isnan(array)]
+    valid = array[np.isfinite(array)]  # an infinite score would make an infinite threshold
     if valid.size == 0:
         return 0.0
     cutoff = float(np.percentile(valid, percentile))

@@ -179,6 +179,7 @@ def plot_scores(
     ncols: int = 4,
     title: str | None = None,
     colorbar_label: str = "Heads Importance",
+    min_accuracy: float = 0.2,
 ) -> Figure:
     """A matplotlib figure of ``scores`` in the published style.
 
@@ -186,7 +187,9 @@ def plot_scores(
     one shared colour bar (``color_range="per_task"`` gives each panel its own). ``vmax=None`` is
     the 99.5th percentile of the absolute normalized values; cells above it draw at the top
     colour and the top tick reads e.g. "0.0040+". With ``threshold`` or ``top_percent`` the
-    passing heads are outlined and counted in the panel titles.
+    passing heads are outlined and counted in the panel titles. Where ``scores.accuracy`` has a
+    task's clean accuracy its title gives it, and a task below ``min_accuracy`` is marked
+    "model fails this task" (its map is noise, not a circuit).
 
     ``kind="categories"`` draws "All Categories" and one panel per category (layer on x, head on
     y); heads are coloured by :func:`headwidget.categories.assign_categories` with ``threshold``
@@ -225,12 +228,13 @@ def plot_scores(
     normalized = scores.normalized(normalization)
     values = normalized.values[order]
     names = [scores.tasks[i] for i in order]
+    headings = [_heading(name, scores.accuracy.get(name), min_accuracy) for name in names]
     task_categories = [scores.categories.get(name) for name in names]
     if kind == "tasks":
         fig = _plot_tasks(
             Figure,
             values,
-            names,
+            headings,
             vmin=vmin,
             vmax=vmax,
             colormap=colormap,
@@ -254,6 +258,14 @@ def plot_scores(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _heading(name: str, accuracy: float | None, min_accuracy: float) -> str:
+    if accuracy is None or math.isnan(accuracy):
+        return name
+    if accuracy < min_accuracy:
+        return f"{name}\naccuracy {accuracy:.2f}: model fails this task"
+    return f"{name}\naccuracy {accuracy:.2f}"
 
 
 def _plot_tasks(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from .scores_file import ScoresFileError, header_field, read_archive, write_archive
+
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["HeadScores", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["HeadScores", "ScoresFileError", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "headwidget.scores"
 FORMAT_VERSION = 2
@@ -62,7 +64,7 @@ class HeadScores:
                 f"HeadScores has {values.shape[0]} task rows in values but {len(self.tasks)} task"
                 f" names; give one name per row"
             )
-        duplicates = sorted({name for name in self.tasks if self.tasks.count(name) > 1})
+        duplicates = sorted(name for name, n in Counter(self.tasks).items() if n > 1)
         if duplicates:
             raise ValueError(f"HeadScores task names must be unique; repeated: {duplicates}")
         unknown = set(self.categories) - set(self.tasks)
@@ -78,6 +80,8 @@ class HeadScores:
         self.method = str(self.method)
         if self.exact is not None:
             exact = np.asarray(self.exact)
+            if exact.dtype != np.bool_:
+                raise TypeError(f"HeadScores.exact must be a bool array, got dtype {exact.dtype}")
             if exact.shape != values.shape:
                 raise ValueError(
                     f"HeadScores.exact must have the shape of values {values.shape}, got"
@@ -149,7 +153,10 @@ class HeadScores:
         )
 
     def top_heads(self, task: str, k: int = 10) -> list[tuple[int, int, float]]:
-        """The ``k`` most important ``(layer, head, importance)`` of a task, best first."""
+        """The ``k`` most important ``(layer, head, importance)`` of a task, best first (all of
+        them when ``k`` exceeds the number of heads)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"top_heads() takes k >= 0 (an int), got {k!r}")
         matrix = self[task]
         flat = np.where(np.isnan(matrix), -np.inf, matrix).ravel()
         order = np.argsort(-flat, kind="stable")[:k]
@@ -179,7 +186,9 @@ class HeadScores:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the scores to ``path`` (``.npz`` is appended if missing).
+        """Write the scores to ``path`` (``.npz`` is appended if missing, in any letter case).
+        The file is written whole next to ``path`` and then renamed over it, so a failed save
+        leaves an existing file as it was.
 
         Format (version 2): an uncompressed NumPy ``.npz`` archive with no pickled objects:
         ``values`` (float32, ``[n_tasks, n_layers, n_heads]``), ``header`` (uint8, the UTF-8
@@ -198,7 +207,7 @@ class HeadScores:
         other object becomes its ``str()``.
         """
         path = Path(path)
-        if path.suffix != ".npz":
+        if path.suffix.lower() != ".npz":
             path = path.with_name(path.name + ".npz")
         nonfinite: list[list[str | int]] = []
         meta = _jsonable(self.meta, [], nonfinite)
@@ -214,77 +223,73 @@ class HeadScores:
             "meta": meta,
             "meta_nonfinite": nonfinite,
         }
-        encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            arrays = {"values": self.values, "header": encoded}
-            if self.exact is not None:
-                arrays["exact"] = self.exact
-            np.savez(fh, **arrays)
-        return path
+        arrays = {"values": self.values}
+        if self.exact is not None:
+            arrays["exact"] = self.exact
+        return write_archive(path, arrays, header)
 
     @classmethod
     def load(cls, path: str | Path) -> HeadScores:
-        """Read scores written by :meth:`save`. Never unpickles."""
+        """Read scores written by :meth:`save`. Never unpickles.
+
+        The file is treated as untrusted: sizes are checked before anything is read (see
+        :mod:`headwidget.scores_file` for the limits), and anything but a valid file raises
+        :class:`~headwidget.scores_file.ScoresFileError` naming the file and the problem.
+        """
         path = Path(path)
         if (
             not path.exists()
-            and path.suffix != ".npz"
+            and path.suffix.lower() != ".npz"
             and path.with_name(path.name + ".npz").exists()
         ):
             path = path.with_name(path.name + ".npz")
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no HeadScores file at {str(path)!r}") from None
-        except (ValueError, OSError) as err:
-            raise ValueError(f"{str(path)!r} is not a HeadScores .npz file: {err}") from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(
-                f"{str(path)!r} is not a HeadScores file: it holds a single NumPy array (.npy),"
-                " not the .npz archive of arrays 'values' and 'header'; save with"
-                " HeadScores.save"
-            )
-        with archive:
-            if "header" not in archive or "values" not in archive:
-                raise ValueError(
-                    f"{str(path)!r} is not a HeadScores file: expected arrays 'values' and"
-                    f" 'header', found {sorted(archive.files)}"
-                )
-            try:
-                values = archive["values"]
-                exact = archive.get("exact")
-                header = json.loads(archive["header"].tobytes().decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as err:
-                # Object arrays (pickles) land here too: allow_pickle=False refuses them.
-                raise ValueError(f"{str(path)!r} is not a HeadScores file: {err}") from None
+        arrays, header = read_archive(path)
         if header.get("format") != FORMAT_NAME:
-            raise ValueError(
-                f"{str(path)!r} is not a HeadScores file (format {header.get('format')!r})"
+            shown = str(header.get("format"))[:60]
+            raise ScoresFileError(path, f"its header names format {shown!r}, not {FORMAT_NAME!r}")
+        version = header.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ScoresFileError(
+                path, f"the header's 'version' must be a positive integer, got {version!r}"[:200]
             )
-        if header.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"{str(path)!r} was written by a newer headwidget (format version"
-                f" {header['version']}, this one reads up to {FORMAT_VERSION}); upgrade headwidget"
+        if version > FORMAT_VERSION:
+            raise ScoresFileError(
+                path,
+                f"it was written by a newer headwidget (format version {version}, this one reads"
+                f" up to {FORMAT_VERSION}); upgrade headwidget",
             )
-        meta = header.get("meta", {})
+        fields = {
+            key: header_field(header, key, kind, path, default)
+            for key, kind, default in (
+                ("tasks", "str list", None),
+                ("categories", "category map", {}),
+                ("baseline", "float map", {}),
+                ("accuracy", "float map", {}),
+                ("method", "str", "ablation"),
+                ("descriptions", "str map", {}),
+                ("meta", "object", {}),
+                ("meta_nonfinite", "path list", []),
+            )
+        }
+        meta = fields["meta"]
         try:
-            _restore_nonfinite(meta, header.get("meta_nonfinite", []))
+            _restore_nonfinite(meta, fields["meta_nonfinite"])
         except (KeyError, IndexError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"{str(path)!r} is not a valid HeadScores file: bad 'meta_nonfinite' ({err!r})"
-            ) from None
-        return cls(
-            values,
-            header["tasks"],
-            header.get("categories", {}),
-            {k: float(v) for k, v in header.get("baseline", {}).items()},
-            meta,
-            header.get("descriptions", {}),
-            {k: float(v) for k, v in header.get("accuracy", {}).items()},
-            header.get("method", "ablation"),
-            exact,
-        )
+            raise ScoresFileError(path, f"bad 'meta_nonfinite' ({err!r})"[:300]) from None
+        try:
+            return cls(
+                arrays["values"],
+                fields["tasks"],
+                fields["categories"],
+                fields["baseline"],
+                meta,
+                fields["descriptions"],
+                fields["accuracy"],
+                fields["method"],
+                arrays.get("exact"),
+            )
+        except (TypeError, ValueError) as err:
+            raise ScoresFileError(path, str(err)) from None
 
     def validate(self, model: Any, tokenizer: Any, tasks: Any, **kwargs: Any) -> Any:
         """Ablate each task's top-k heads together vs. k random heads and measure the task.

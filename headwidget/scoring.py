@@ -27,6 +27,7 @@ from .methods import load_method
 from .methods.base import Block, Clean, ScoringContext
 from .modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
 from .modeling.inputs import (
+    check_token_ids,
     context_limit,
     encode_task,
     model_device,
@@ -34,6 +35,7 @@ from .modeling.inputs import (
     pad_id,
     same_device,
 )
+from .modeling.session import model_session
 from .options import check_options
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -186,6 +188,8 @@ def score_heads(
     target = resolve_device(model, device)
     limit = context_limit(model)
     encoded = [encode_task(task, tokenizer, metric, limit) for task in task_list]
+    for task, items in zip(task_list, encoded, strict=True):
+        check_token_ids(items, task, tokenizer, model)
     context = ScoringContext(
         model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model),
         tokenizer=tokenizer, task_list=task_list,
@@ -266,26 +270,24 @@ def score_heads(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(
-        total=n_tasks * scorer.blocks_per_task(),
-        disable=not progress,
-        desc="headwidget",
-        unit="block",
-    )
-    was_training = model.training
-    model.eval()
-    try:
-        scorer.open()
-        for t, (task, items) in enumerate(zip(task_list, encoded, strict=True)):
-            bar.set_postfix_str(task.name, refresh=False)
-            for event in scorer.score_task(t, items):
-                if isinstance(event, Clean):
-                    clean(event)
-                else:
-                    block(event)
-                    bar.update(1)
-    finally:
-        scorer.close()
-        model.train(was_training)
-        bar.close()
+    with model_session(model, "score_heads"):
+        bar = tqdm(
+            total=n_tasks * scorer.blocks_per_task(),
+            disable=not progress,
+            desc="headwidget",
+            unit="block",
+        )
+        try:
+            scorer.open()
+            for t, (task, items) in enumerate(zip(task_list, encoded, strict=True)):
+                bar.set_postfix_str(task.name, refresh=False)
+                for event in scorer.score_task(t, items):
+                    if isinstance(event, Clean):
+                        clean(event)
+                    else:
+                        block(event)
+                        bar.update(1)
+        finally:
+            scorer.close()
+            bar.close()
     return result(partial=False)

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import random
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .tasks import Example, Task
 
@@ -213,8 +215,10 @@ def load_suite(
         if isinstance(tasks, str):
             tasks = [tasks]
         unknown = [task for task in tasks if task not in wanted]
-        if unknown:
-            raise ValueError(f"suite {name!r} has no task(s) {unknown}; its tasks are {wanted}")
+        if unknown or not tasks:
+            raise ValueError(
+                f"suite {name!r} has no task(s) {unknown or tasks}; its tasks are {wanted}"
+            )
         wanted = [task for task in wanted if task in set(tasks)]
     records = _records(spec.name)
     result = []
@@ -272,20 +276,19 @@ def few_shot_task(
     >>> task.examples[2].answer, task.examples[2].distractor, task.examples[2].source
     (' Rome', ' Milan', 'Italy')
     """
-    if not isinstance(n_shots, int) or n_shots < 0:
+    if isinstance(n_shots, bool) or not isinstance(n_shots, int) or n_shots < 0:
         raise ValueError(f"n_shots must be a whole number >= 0, got {n_shots!r}")
-    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+    if max_examples is not None and (
+        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
+    ):
         raise ValueError(
             f"max_examples must be a positive whole number or None, got {max_examples!r}"
         )
-    if not template.endswith("{target}") or "{source}" not in template:
-        raise ValueError(
-            f"template must contain '{{source}}' and end with '{{target}}', got {template!r}"
-        )
+    _check_template(template)
     head = template[: -len("{target}")]
     query_part = head.rstrip()
     gap = head[len(query_part) :]
-    items = [(str(p[0]), str(p[1]), p[2] if len(p) > 2 else None) for p in pairs]
+    items = [_pair(name, i, pair) for i, pair in enumerate(pairs)]
     if not items:
         raise ValueError(f"task {name!r}: no pairs given")
     others_needed = n_shots + 1
@@ -324,6 +327,45 @@ def few_shot_task(
         description=description,
         metadata={"n_shots": n_shots, "seed": seed, "template": template, "separator": separator},
     )
+
+
+def _check_template(template: str) -> None:
+    """``template`` uses exactly the fields ``{source}`` and ``{target}``, the latter last."""
+    problem = None
+    try:
+        fields = [
+            (field, spec, conversion)
+            for _, field, spec, conversion in string.Formatter().parse(template)
+            if field is not None
+        ]
+    except (ValueError, TypeError) as err:
+        problem = str(err)
+    else:
+        if [field for field, _, _ in fields] != ["source", "target"] or any(
+            spec or conversion for _, spec, conversion in fields
+        ):
+            problem = f"it has the fields {[field for field, _, _ in fields]}"
+    if problem is not None or not template.endswith("{target}"):
+        raise ValueError(
+            f"template must contain '{{source}}' and end with '{{target}}' (no other fields;"
+            f" write a literal brace as '{{{{' or '}}}}'), got {template!r}"
+            + (f": {problem}" if problem else "")
+        )
+
+
+def _pair(name: str, index: int, pair: Any) -> tuple[str, str, str | None]:
+    if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) not in (2, 3):
+        raise ValueError(
+            f"task {name!r}, pair {index}: expected (source, target) or (source, target,"
+            f" distractor), got {pair!r}"
+        )
+    distractor = pair[2] if len(pair) == 3 else None
+    if distractor is not None and not isinstance(distractor, str):
+        raise ValueError(
+            f"task {name!r}, pair {index}: the distractor must be a string or None, got"
+            f" {distractor!r}"
+        )
+    return str(pair[0]), str(pair[1]), distractor
 
 
 def suite_table_markdown(names: Sequence[str] | None = None) -> str:

@@ -8,6 +8,7 @@ import json
 import math
 import numbers
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ def as_task_list(tasks: Any) -> list[Task]:
             " Task(name, examples), load_suite(name) or load_tasks(path)"
         )
     names = [task.name for task in task_list]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, n in Counter(names).items() if n > 1)
     if repeated:
         raise ValueError(f"task names must be unique; repeated: {repeated}")
     return task_list
@@ -250,8 +251,9 @@ def load_tasks(
     none. A task's rows must agree on its category and description (empty cells are fine).
 
     Problems raise :class:`TaskDataError` naming the file and the 1-based line or row: missing
-    columns, empty prompts or answers, bytes that are not UTF-8, invalid JSON, a task given two
-    categories, or two sources defining the same task.
+    columns, empty prompts or answers, bytes that are not UTF-8, invalid or too deeply nested
+    JSON, a directory where a file should be, a task given two categories, or two sources
+    defining the same task.
 
     >>> rows = [{"task": "capitals", "prompt": "France ->", "answer": " Paris"},
     ...         {"task": "capitals", "prompt": "Japan ->", "answer": " Tokyo"}]
@@ -355,6 +357,10 @@ def _read_file(path: Path) -> _Table:
         data = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"no task file at {label!r}") from None
+    except IsADirectoryError:
+        raise TaskDataError(
+            label, None, "is a directory, not a file; pass the path of the task file in it"
+        ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -368,6 +374,9 @@ def _read_file(path: Path) -> _Table:
             f"byte 0x{data[start]:02x} at column {column} is not valid UTF-8; save the file"
             " with UTF-8 encoding",
         ) from None
+    # Byte order marks beyond the first (which utf-8-sig removes), as some tools write: one left
+    # there would hide the first column's name or break the first JSON line.
+    text = text.lstrip("\ufeff")
     if suffix in (".jsonl", ".ndjson"):
         rows = _parse_jsonl(text, label)
         columns = None
@@ -396,6 +405,12 @@ def _parse_jsonl(text: str, label: str) -> list[_Row]:
                 f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON"
                 ' object like {"prompt": "France ->", "answer": " Paris"}',
             ) from None
+        except RecursionError:
+            raise TaskDataError(
+                label, where, "the JSON is nested too deeply to read; give one flat JSON object"
+            ) from None
+        except ValueError as err:  # e.g. an integer with more digits than Python converts
+            raise TaskDataError(label, where, f"invalid JSON ({err})") from None
         if not isinstance(item, dict):
             raise TaskDataError(label, where, f"expected a JSON object, got {type(item).__name__}")
         rows.append(_Row(where, _normalize_keys(item, label, where)))

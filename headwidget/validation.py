@@ -25,7 +25,15 @@ from torch import nn
 
 from .modeling.adapters import HeadLayout, resolve_layout
 from .modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
-from .modeling.inputs import context_limit, encode_task, make_batches, model_device, pad_id
+from .modeling.inputs import (
+    check_token_ids,
+    context_limit,
+    encode_task,
+    make_batches,
+    model_device,
+    pad_id,
+)
+from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
@@ -143,6 +151,7 @@ class _Ablator:
         self.counts = [0] * layout.n_layers
         self.fills: list[torch.Tensor] = []  # [n_heads, head_dim] per layer
         self.ablate: dict[int, torch.Tensor] = {}  # layer -> heads
+        self.owner = owner_thread()  # the hooks act only in this thread
         self.handles = [
             proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
         ]
@@ -151,6 +160,8 @@ class _Ablator:
         n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
 
         def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            if not in_owner_thread(self.owner):
+                return None
             x = args[0]
             if self.mode == "record":
                 add_head_sums(x, self.token_mask, self.sums, self.counts, index)
@@ -247,11 +258,9 @@ def validate_scores(
 
     rng = np.random.default_rng(seed)
     result = ValidationResult(metric, ablation, ks, n_random, {}, {}, {}, {})
-    ablator = _Ablator(layout)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
+    with model_session(model, "validate"), torch.inference_mode():
+        ablator = _Ablator(layout)
+        try:
             for task in task_list:
                 batches = _batches(task, tokenizer, metric, model, layout, batch_size)
                 measure = partial(_mean_metric, model, layout, batches, metric, ablator)
@@ -275,9 +284,8 @@ def validate_scores(
                         picked = [(int(i // layout.n_heads), int(i % layout.n_heads)) for i in flat]
                         draws.append(measure(_by_layer(picked), "ablate"))
                     result.random[task.name][size] = draws
-    finally:
-        ablator.close()
-        model.train(was_training)
+        finally:
+            ablator.close()
     return result
 
 
@@ -299,16 +307,11 @@ def evaluate_tasks(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     layout = resolve_layout(model, head_layout)
-    was_training = model.training
-    model.eval()
     out = {}
-    try:
-        with torch.inference_mode():
-            for task in as_task_list(tasks):
-                batches = _batches(task, tokenizer, metric, model, layout, batch_size)
-                out[task.name] = _mean_metric(model, layout, batches, metric)
-    finally:
-        model.train(was_training)
+    with model_session(model, "evaluate_tasks"), torch.inference_mode():
+        for task in as_task_list(tasks):
+            batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+            out[task.name] = _mean_metric(model, layout, batches, metric)
     return out
 
 
@@ -316,6 +319,7 @@ def _batches(
     task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
 ) -> list[Any]:
     items = encode_task(task, tokenizer, metric, context_limit(model))
+    check_token_ids(items, task, tokenizer, model)
     pad, device = pad_id(tokenizer, model), model_device(model)
     return make_batches(items, metric, pad, layout.n_heads, device, batch_size)[1]
 

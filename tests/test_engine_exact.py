@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import FAMILIES, tiny_model
+from tiny_models import DETECTED_FAMILIES, FAMILIES, tiny_model
+from transformers import CONFIG_MAPPING
 
 from headwidget import Task
 from headwidget.scoring import score_heads
@@ -17,6 +18,11 @@ from headwidget.scoring import score_heads
 # written out here independently of headwidget.adapters so the test checks the adapters too.
 _LAYERS = {
     "gpt2": "transformer.h",
+    "gpt_bigcode": "transformer.h",
+    "gpt_neo": "transformer.h",
+    "codegen": "transformer.h",
+    "mpt": "transformer.blocks",
+    "biogpt": "biogpt.layers",
     "gptj": "transformer.h",
     "falcon": "transformer.h",
     "falcon_alibi": "transformer.h",
@@ -26,6 +32,14 @@ _LAYERS = {
 }
 _OUT_PROJ = {
     "gpt2": "attn.c_proj",
+    "gpt_bigcode": "attn.c_proj",
+    "gpt_neo": "attn.attention.out_proj",
+    "codegen": "attn.out_proj",
+    "mpt": "attn.out_proj",
+    "xglm": "self_attn.out_proj",
+    "biogpt": "self_attn.out_proj",
+    "phi": "self_attn.dense",
+    "persimmon": "self_attn.dense",
     "gptj": "attn.out_proj",
     "falcon": "self_attention.dense",
     "falcon_alibi": "self_attention.dense",
@@ -193,3 +207,26 @@ def test_metadata_and_descriptions(models, word_tok):
     assert meta["model"]  # the tmp dir it was loaded from
     assert scores.categories == {"mixed": "Knowledge"}
     assert scores.descriptions == {"mixed": "tiny test task"}
+
+
+@pytest.mark.parametrize("family", DETECTED_FAMILIES)
+def test_detected_architectures_match_brute_force(word_tok, family):
+    """Architectures with no built-in description: the layout found by convention (and checked
+    on a forward pass) scores exactly like the brute-force reference."""
+    from headwidget.modeling.adapters import SUPPORTED_ARCHITECTURES, describe_model
+
+    if family not in CONFIG_MAPPING:
+        pytest.skip(f"this transformers has no {family!r} models")
+    assert family not in SUPPORTED_ARCHITECTURES
+    model = tiny_model(family, vocab_size=len(word_tok), n_layers=3)
+    assert describe_model(model).name == f"{family} (detected)"
+    for ablation in ("mean", "zero"):
+        expected, baseline = brute_force(family, model, word_tok, EXAMPLES, ablation)
+        scores = score_heads(model, word_tok, TASK, ablation=ablation, progress=False)
+        assert scores.shape == (1, 3, N_HEADS)
+        got = torch.from_numpy(scores.values[0]).double()
+        assert torch.allclose(got, expected["logprob"], atol=1e-4, rtol=0), (
+            f"{family}/{ablation}: max diff {(got - expected['logprob']).abs().max():.2e}"
+        )
+        assert scores.baseline["mixed"] == pytest.approx(baseline["logprob"], abs=1e-4)
+        assert got.abs().max() > 1e-3

@@ -28,11 +28,10 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from tiny_models import tiny_model
+from tiny_models import suite_tokenizer, tiny_model
 from traitlets import default
 
 from headwidget import HeadScores, load_suite
-from headwidget.demo import word_level_tokenizer
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -200,7 +199,7 @@ def tiny_hub(tmp_path_factory):
     architectures (the Qwen2 one with grouped-query attention), saved with ``save_pretrained``
     together with a word-level tokenizer covering both suites' words."""
     root = tmp_path_factory.mktemp("hub")
-    tokenizer = word_level_tokenizer(load_suite("operations") + load_suite("cognitive"))
+    tokenizer = suite_tokenizer(load_suite("operations") + load_suite("cognitive"))
     models = {
         "tiny-gpt2": tiny_model("gpt2", vocab_size=len(tokenizer), n_positions=512),
         "tiny-qwen2": tiny_model(
@@ -376,21 +375,21 @@ CUSTOM_TASKS = [
     ("language → country", "Knowledge", 12),
     ("antonym (one line)", "Linguistic", 12),
     ("French → English", "Translation", 12),
-    ("country → capital", "Knowledge", 16),
-    ("country → language", "Knowledge", 16),
-    ("antonym", "Linguistic", 16),
-    ("English → French", "Translation", 16),
+    ("country → capital", "Knowledge", 12),
+    ("country → language", "Knowledge", 12),
+    ("antonym", "Linguistic", 12),
+    ("English → French", "Translation", 12),
 ]
+CUSTOM_SCORED = 3  # examples per task the notebook scores on a CPU
 
 
 def test_custom_tasks_notebook(tmp_path):
     from headwidget.demo import load_demo_model
 
-    # the shipped demo model (headwidget/data/demo_model); its error says how to make it
     model, tokenizer = load_demo_model()
     n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
 
-    nb = run_notebook(CUSTOM, tmp_path)
+    nb = run_notebook(CUSTOM, tmp_path, timeout=900)
     assert errors(nb) == []
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     text = "".join(stdout(cell) for cell in code)
@@ -425,9 +424,9 @@ def test_custom_tasks_notebook(tmp_path):
         text,
         re.M,
     )
-    # every task's words are in the demo model's vocabulary
+    # every task's clean accuracy, measured on all its examples
     for name, category, count in CUSTOM_TASKS:
-        line = rf"^{re.escape(name)} +{category} +{count} examples, 0 unknown words$"
+        line = rf"^{re.escape(name)} +{category} +{count} examples, clean accuracy [01]\.\d\d$"
         assert re.search(line, text, re.M), name
 
     # each broken file is reported by name, line and problem
@@ -451,13 +450,13 @@ def test_custom_tasks_notebook(tmp_path):
     scores = HeadScores.load(out / "scores.npz")
     assert scores.tasks == names
     assert scores.categories == {name: category for name, category, _ in CUSTOM_TASKS}
-    assert scores.meta["examples"] == {name: count for name, _, count in CUSTOM_TASKS}
+    assert scores.meta["examples"] == dict.fromkeys(names, CUSTOM_SCORED)
     assert np.isfinite(scores.values).all()
     np.testing.assert_array_equal(grid_values(grid), scores.values)
     assert f"saved {Path('demo-output', 'custom-tasks', 'scores.npz')}: {scores.shape}" in text
 
     # the printed results are those scores
-    assert f"a uniform guess over {len(tokenizer)} words: {-np.log(len(tokenizer)):.3f}" in text
+    assert f"a uniform guess over {len(tokenizer)} tokens: {-np.log(len(tokenizer)):.3f}" in text
     for name in names:
         top = ", ".join(f"L{la}H{he} {value:+.3f}" for la, he, value in scores.top_heads(name, 3))
         assert f"baseline {scores.baseline[name]:7.3f}   top heads: {top}" in text, name
@@ -481,29 +480,40 @@ def test_custom_tasks_notebook(tmp_path):
 
 
 def test_quickstart_notebook(tmp_path):
-    nb = run_notebook(
-        "quickstart.ipynb",
-        tmp_path,
-        append=["print(type(check).__name__, sorted(check.k), len(check.tasks))"],
-        timeout=600,
-    )
+    """Opens on the real model's shipped maps, then scores a slice of it live."""
+    from headwidget.demo import DEMO_MODEL_NAME, load_demo_scores
+
+    nb = run_notebook("quickstart.ipynb", tmp_path, timeout=900)
     assert errors(nb) == []
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    tasks = load_suite("operations")
-    (index, state), *rest = grid_views(nb)
-    assert not rest and index == 0
-    assert state["tab"] == "categories" and state["title"].startswith("headwidget demo model")
-    assert [t["name"] for t in state["tasks"]] == [t.name for t in tasks]
-    saved = HeadScores.load(tmp_path / "demo-output" / "operations.npz")
-    assert saved.shape == (18, 6, 8) and np.isfinite(saved.values).all()
-    np.testing.assert_array_equal(grid_values(state), saved.values)
-    assert (tmp_path / "demo-output" / "operations.html").is_file()
+    views = grid_views(nb)
+    assert [index for index, _ in views] == [0, 1, 4]
+    (_, cognitive), (_, operations), (_, live) = views
+    for state, suite, tab in (
+        (cognitive, "cognitive", "all"),
+        (operations, "operations", "categories"),
+    ):
+        shipped = load_demo_scores(suite)
+        assert state["tab"] == tab and state["title"] == DEMO_MODEL_NAME
+        assert [t["name"] for t in state["tasks"]] == shipped.tasks
+        np.testing.assert_array_equal(grid_values(state), shipped.values)
 
-    top_heads = stdout(code[2]).splitlines()
-    assert len(top_heads) == 18
-    for line, task in zip(top_heads, saved.tasks, strict=True):
-        layer, head, value = saved.top_heads(task, 1)[0]
-        assert line.startswith(task) and f"L{layer}.H{head} {value:+.2f}" in line
-    assert stdout(code[-1]).strip() == "ValidationResult [5, 10, 20] 18"
-    summary = code[4].outputs[0].data["text/plain"]  # the top-k vs random-k table by k
-    assert "top_k" in summary and "random_k" in summary
+    shipped = load_demo_scores("operations")
+    lines = stdout(code[3]).splitlines()
+    assert len(lines) == len(shipped.tasks)
+    for line, task in zip(lines, shipped.tasks, strict=True):
+        layer, head, value = shipped.top_heads(task, 1)[0]
+        assert line.startswith(task) and f"accuracy {shipped.accuracy[task]:.2f}" in line
+        assert f"L{layer}.H{head} {value:+.2f}" in line
+
+    saved = HeadScores.load(tmp_path / "demo-output" / "live.npz")
+    assert saved.tasks == ["copying", "country → capital"] and saved.shape == (2, 30, 9)
+    assert saved.meta["model"] == DEMO_MODEL_NAME and np.isfinite(saved.values).all()
+    np.testing.assert_array_equal(grid_values(live), saved.values)
+    assert re.fullmatch(
+        r"270 heads × 2 tasks in \d+ s: \d+ ms per \(task, head\) for 3 examples\n",
+        stdout(code[5]),
+    )
+    summary = code[6].outputs[0].data["text/plain"]  # top-k vs random-k by task and k
+    assert "top_k" in summary and "random_k" in summary and "past tense" in summary
+    assert (tmp_path / "demo-output" / "operations.html").is_file()

@@ -110,6 +110,15 @@ def test_threshold_counts_and_outlines_passing_heads() -> None:
     assert panels(fig)[0].get_title() == "Knowledge Recall\n11 heads in top 1%"  # ceil(10.24)
 
 
+def test_titles_give_clean_accuracy_and_mark_failed_tasks() -> None:
+    values = np.random.default_rng(1).random((3, 4, 4))
+    scores = HeadScores(values, ["a", "b", "c"], accuracy={"a": 0.9, "b": 0.05})
+    titles = [ax.get_title() for ax in plot_scores(scores).axes[:3]]
+    assert titles == ["a\naccuracy 0.90", "b\naccuracy 0.05: model fails this task", "c"]
+    strict = plot_scores(scores, min_accuracy=0.95).axes[0].get_title()
+    assert strict == "a\naccuracy 0.90: model fails this task"
+
+
 def test_partial_last_row_and_layout_options() -> None:
     scores = figure_a_scores(n_layers=12, n_heads=8)
     fig = plot_scores(scores, tasks=FIGURE_A[:5], ncols=4, orientation="layer_x")

@@ -244,3 +244,12 @@ def test_load_refuses_pickled_payloads(tmp_path):
     np.savez(path, values=np.array([{"evil": 1}], dtype=object), header=np.zeros(1, np.uint8))
     with pytest.raises(ValueError, match="not a HeadScores"):
         HeadScores.load(path)
+
+
+def test_top_heads_takes_a_non_negative_k():
+    scores = HeadScores(np.arange(6, dtype=np.float32).reshape(1, 2, 3), ["t"])
+    assert scores.top_heads("t", k=0) == []
+    assert len(scores.top_heads("t", k=100)) == 6
+    for k in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="k >= 0"):
+            scores.top_heads("t", k=k)

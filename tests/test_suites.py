@@ -235,3 +235,27 @@ def test_old_operations_tasks_keep_their_shipped_demo_prompts():
     for name, examples in frozen["tasks"].items():
         got = [[ex.prompt, ex.answer, ex.distractor] for ex in tasks[name].examples]
         assert got == examples, name
+
+
+@pytest.mark.parametrize(
+    ("pairs", "options", "message"),
+    [
+        ([("a",)], {}, r"pair 0: expected \(source, target\)"),
+        (["ab"], {}, r"pair 0: expected \(source, target\)"),
+        ([("a", "b", 5)], {}, "pair 0: the distractor must be a string or None"),
+        ([("a", "b")], {"template": "{source} {x} -> {target}"}, "fields"),
+        ([("a", "b")], {"template": "{0} {source} -> {target}"}, "fields"),
+        ([("a", "b")], {"template": "{source!r} -> {target}"}, "no other fields"),
+        ([("a", "b")], {"template": "{source} } -> {target}"}, "Single '}'"),
+        ([("a", "b")], {"n_shots": True}, "n_shots must be a whole number"),
+        ([("a", "b")], {"max_examples": True}, "max_examples must be"),
+    ],
+)
+def test_few_shot_task_rejects_bad_pairs_and_templates(pairs, options, message):
+    with pytest.raises(ValueError, match=message):
+        few_shot_task("t", pairs, **{"n_shots": 0, **options})
+
+
+def test_load_suite_with_an_empty_task_selection_says_so():
+    with pytest.raises(ValueError, match="has no task"):
+        load_suite("cognitive", tasks=[])

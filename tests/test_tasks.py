@@ -408,3 +408,42 @@ def test_example_rejects_a_bad_source():
         Example("France ->", " Paris", source=3)  # type: ignore[arg-type]
     task = Task("caps", [{"prompt": "France ->", "answer": " Paris", "source": "France"}])
     assert task.examples[0].source == "France"
+
+
+# -- hostile files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where", "message"),
+    [
+        ("deep.jsonl", b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1", "nested too deeply"),
+        (
+            "digits.jsonl",
+            b'{"prompt": "a", "answer": " b"}\n{"prompt": ' + b"7" * 5000 + b', "answer": " c"}\n',
+            "line 2",
+            "invalid JSON",
+        ),
+        ("bom.jsonl", b"\xef\xbb\xbf\xef\xbb\xbf[1]\n", "line 1", "expected a JSON object"),
+    ],
+)
+def test_hostile_jsonl_names_file_and_line(tmp_path, name, content, where, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(TaskDataError, match=message) as info:
+        load_tasks(path)
+    assert (info.value.source, info.value.row) == (str(path), where)
+
+
+def test_a_directory_named_like_a_task_file(tmp_path):
+    folder = tmp_path / "x.jsonl"
+    folder.mkdir()
+    with pytest.raises(TaskDataError, match="is a directory") as info:
+        load_tasks(folder)
+    assert info.value.source == str(folder)
+
+
+def test_csv_starting_with_two_byte_order_marks_keeps_its_task_column(tmp_path):
+    path = tmp_path / "two_boms.csv"
+    text = "task,prompt,answer\ncapitals,France ->, Paris\ncopy,cat ->, cat\n"
+    path.write_bytes(b"\xef\xbb\xbf" * 2 + text.encode())
+    assert [task.name for task in load_tasks(path)] == ["capitals", "copy"]

@@ -1,6 +1,6 @@
 """HeadImportanceGrid: traits, options, data swaps and streaming scores of a model.
 
-These tests need the built front end (``cd js && npm install && npm run build``), as the
+These tests need the built front end (``cd js && npm ci && npm run build``), as the
 package ships it; they run no browser (tests/browser does).
 """
 
@@ -260,7 +260,7 @@ def test_save_before_scoring_is_an_error_and_missing_bundle_is_explained(monkeyp
     class Unbuilt(HeadImportanceGrid):
         pass
 
-    with pytest.raises(FileNotFoundError, match=r"cd js && npm install && npm run build"):
+    with pytest.raises(FileNotFoundError, match=r"cd js && npm ci && npm run build"):
         Unbuilt(make_scores())
 
 
@@ -696,3 +696,49 @@ def test_an_unscored_model_grid_says_to_call_compute(monkeypatch) -> None:
     assert "VBox" in HeadImportanceGrid.__doc__ and "VBox" in HeadImportanceGrid.compute.__doc__
     grid.compute()
     assert grid.progress == {}
+
+
+# -- hostile values and interrupted scoring --------------------------------------------------
+
+
+def test_infinite_scores_save_as_html_and_switch_scale(tmp_path) -> None:
+    scores = make_scores()
+    scores.values[0, 0, 0] = np.inf
+    scores.values[2, 1, 1] = -np.inf
+    grid = HeadImportanceGrid(scores)
+    page = grid.save(tmp_path / "inf.html").read_text(encoding="utf-8")
+    assert "headwidget-state" in page
+    grid.normalization = "raw"
+    assert grid.normalization == "raw" and np.isfinite(grid.threshold)
+    assert grid.threshold == cat.default_threshold(scores.values)
+    allinf = HeadScores(np.full((1, 2, 2), np.inf, np.float32), ["t"])
+    assert cat.default_threshold(allinf.values) == 0.0
+
+
+def test_a_lone_surrogate_in_the_title_still_saves_a_page(tmp_path) -> None:
+    grid = HeadImportanceGrid(make_scores(), title="model \ud800 x")
+    page = grid.save(tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "<title>model \ufffd x</title>" in page
+
+
+def test_an_interrupted_compute_keeps_what_is_on_screen_as_its_scores(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+        on_layer(tasks[0].name, 0, np.arange(4, dtype=np.float32))
+        raise KeyboardInterrupt
+
+    fake = types.ModuleType("headwidget.scoring")
+    fake.score_heads = score_heads
+    monkeypatch.setitem(sys.modules, "headwidget.scoring", fake)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    with pytest.raises(KeyboardInterrupt):
+        grid.compute()
+    assert grid.scores is not None and grid.scores.meta["partial"] is True
+    np.testing.assert_array_equal(grid.scores.values, decode(grid))
+    np.testing.assert_array_equal(grid.scores.values[0, 0], np.arange(4))
+    assert grid.scores.categories == {"count": "Algorithmic", "capital": "Knowledge"}
+    saved = HeadScores.load(grid.save(tmp_path / "partial.npz"))
+    assert np.isnan(saved.values).sum() == 12

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "DETECTED_FAMILIES",
     "FAMILIES",
     "MIXED_EXAMPLES",
     "WORDS",
@@ -116,7 +117,73 @@ _FAMILY_KWARGS: dict[str, dict[str, Any]] = {
 }
 FAMILIES = tuple(_FAMILY_KWARGS)
 
-_N_LAYER_KEY = {"gpt2": "n_layer", "gptj": "n_layer", "bloom": "n_layer"}
+# Architectures without a built-in description: headwidget finds their layout by convention.
+# Between them: multi-query attention (gpt_bigcode), parallel attention and MLP (phi, cohere,
+# codegen, stablelm), local attention (gpt_neo), scaling multipliers (granite: embedding,
+# residual, attention and logits; cohere's logit_scale), partial rotary, QK norms, alibi (mpt).
+_DETECTED_KWARGS: dict[str, dict[str, Any]] = {
+    "phi": {**_COMMON_LLAMA_LIKE, "partial_rotary_factor": 0.5},
+    "cohere": {**_COMMON_LLAMA_LIKE, "logit_scale": 0.5},
+    "granite": {
+        **_COMMON_LLAMA_LIKE,
+        "embedding_multiplier": 2.0,
+        "residual_multiplier": 0.5,
+        "attention_multiplier": 0.3,
+        "logits_scaling": 4.0,
+    },
+    "gpt_bigcode": {"n_embd": _HIDDEN, "n_head": _HEADS, "multi_query": True, "n_positions": 64},
+    "gpt_neo": {
+        "hidden_size": _HIDDEN,
+        "num_heads": _HEADS,
+        "window_size": 3,
+        "max_position_embeddings": 64,
+    },
+    "stablelm": {
+        **_COMMON_LLAMA_LIKE,
+        "partial_rotary_factor": 0.5,
+        "use_parallel_residual": True,  # (qk_layernorm fails to initialise in transformers 4.57)
+    },
+    "starcoder2": {**_COMMON_LLAMA_LIKE, "sliding_window": None},
+    "persimmon": {
+        "hidden_size": _HIDDEN,
+        "intermediate_size": 64,
+        "num_attention_heads": _HEADS,
+        "partial_rotary_factor": 0.5,
+        "qk_layernorm": True,
+        "max_position_embeddings": 64,
+    },
+    "codegen": {"n_embd": _HIDDEN, "n_head": _HEADS, "rotary_dim": 4, "n_positions": 64},
+    "helium": {**_COMMON_LLAMA_LIKE, "head_dim": 8},  # its default (128) is not hidden / heads
+    "glm": {**_COMMON_LLAMA_LIKE, "head_dim": 16, "partial_rotary_factor": 0.5},
+    "nemotron": {**_COMMON_LLAMA_LIKE, "head_dim": 16, "partial_rotary_factor": 0.5},
+    "mpt": {"d_model": _HIDDEN, "n_heads": _HEADS, "expansion_ratio": 2, "max_seq_len": 64},
+    "xglm": {
+        "d_model": _HIDDEN,
+        "attention_heads": _HEADS,
+        "ffn_dim": 64,
+        "max_position_embeddings": 64,
+    },
+    "biogpt": {
+        "hidden_size": _HIDDEN,
+        "intermediate_size": 64,
+        "num_attention_heads": _HEADS,
+        "max_position_embeddings": 64,
+    },
+    "olmo3": {**_COMMON_LLAMA_LIKE, "sliding_window": 4},
+}
+DETECTED_FAMILIES = tuple(_DETECTED_KWARGS)
+_FAMILY_KWARGS.update(_DETECTED_KWARGS)
+
+_N_LAYER_KEY = {
+    "gpt2": "n_layer",
+    "gptj": "n_layer",
+    "bloom": "n_layer",
+    "gpt_bigcode": "n_layer",
+    "codegen": "n_layer",
+    "gpt_neo": "num_layers",
+    "mpt": "n_layers",
+    "xglm": "num_layers",
+}
 
 
 def tiny_config(family: str, *, vocab_size: int = 64, n_layers: int = 2, **overrides: Any) -> Any:
@@ -128,6 +195,12 @@ def tiny_config(family: str, *, vocab_size: int = 64, n_layers: int = 2, **overr
     kwargs = dict(_FAMILY_KWARGS[family])
     if family == "gemma3_text":
         n_layers = len(kwargs["layer_types"])
+    if family == "gpt_neo":  # global and local attention in turn
+        kwargs["attention_types"] = [
+            [["global", "local"], n_layers // 2],
+            [["global"], n_layers % 2],
+        ]
+        kwargs["attention_types"] = [item for item in kwargs["attention_types"] if item[1]]
     kwargs[_N_LAYER_KEY.get(family, "num_hidden_layers")] = n_layers
     kwargs["vocab_size"] = vocab_size
     # Special-token ids inside the tiny vocabulary (the defaults point past its end).
@@ -164,11 +237,14 @@ def tiny_model(
     return model.float().eval()
 
 
-def word_tokenizer(*, bos: bool = True, pad: bool = True, words: tuple[str, ...] = ()) -> Any:
+def word_tokenizer(
+    *, bos: bool = True, pad: bool = True, eos: bool = False, words: tuple[str, ...] = ()
+) -> Any:
     """A whitespace word-level ``PreTrainedTokenizerFast`` over :data:`WORDS` (plus ``words``).
 
-    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``pad=False`` gives a tokenizer with
-    no pad token (like GPT-2).
+    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``eos`` appends ``</s>`` (like
+    tokenizers set up with ``add_eos_token``); ``pad=False`` gives a tokenizer with no pad token
+    (like GPT-2).
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -177,9 +253,12 @@ def word_tokenizer(*, bos: bool = True, pad: bool = True, words: tuple[str, ...]
     vocab = {token: i for i, token in enumerate(specials + list(WORDS) + list(words))}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    if bos:
+    if bos or eos:
+        first, last = ("<s> " if bos else ""), (" </s>" if eos else "")
         backend.post_processor = processors.TemplateProcessing(
-            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+            single=f"{first}$A{last}",
+            pair=f"{first}$A{last} {first}$B{last}",
+            special_tokens=[(token, vocab[token]) for token in ("<s>", "</s>")],
         )
     kwargs: dict[str, Any] = {"unk_token": "<unk>", "eos_token": "</s>"}
     if bos:

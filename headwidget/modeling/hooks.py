@@ -26,6 +26,7 @@ from torch import nn
 from .adapters import ResolvedLayout
 from .inputs import Batch
 from .metrics import compute_metric
+from .session import in_owner_thread, owner_thread
 
 __all__ = [
     "HookState",
@@ -57,6 +58,7 @@ class HookState:
     """What the hooks of :func:`install_replay_hooks` do right now (shared by all of them)."""
 
     mode: str = "off"  # "off" | "record" | "ablate"
+    owner: int | None = None  # the thread that installed the hooks: they act only there
     capturing: bool = False
     offload: bool = False  # keep recorded hidden states in CPU memory
     layer: int = -1
@@ -106,7 +108,7 @@ def head_means(
 
 def _out_proj_hook(state: HookState, index: int, n_heads: int, head_dim: int) -> Callable:
     def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        if state.layer != index or state.mode == "off":
+        if state.layer != index or state.mode == "off" or not in_owner_thread(state.owner):
             return None
         x = args[0]
         if state.mode == "record":
@@ -130,7 +132,7 @@ def _out_proj_hook(state: HookState, index: int, n_heads: int, head_dim: int) ->
 
 def _layer_pre_hook(state: HookState, index: int) -> Callable:
     def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if not state.capturing:
+        if not state.capturing or not in_owner_thread(state.owner):
             return None
         kwargs = dict(kwargs)
         if args:
@@ -154,7 +156,9 @@ def _layer_pre_hook(state: HookState, index: int) -> Callable:
 
 def install_replay_hooks(state: HookState, layout: ResolvedLayout) -> list[Any]:
     """Pre-hooks on every out_proj (record / patch, as ``state`` says) and on every decoder
-    layer (record its call while ``state.capturing``). Returns the handles to remove."""
+    layer (record its call while ``state.capturing``), acting only in the calling thread.
+    Returns the handles to remove."""
+    state.owner = owner_thread()
     handles = []
     for i, (layer, proj) in enumerate(zip(layout.layers, layout.out_projs, strict=True)):
         handles.append(
@@ -172,8 +176,11 @@ def run_to_last_layer(
     """Run ``model`` on ``batch`` and stop after its last decoder layer; return that layer's
     output (None if it never ran). Hooks installed on the model see the run."""
     captured: list[torch.Tensor] = []
+    owner = owner_thread()
 
     def hook(module: nn.Module, args: Any, output: Any) -> None:
+        if not in_owner_thread(owner):  # another thread's forward pass runs on
+            return
         captured.append(output[0] if isinstance(output, (tuple, list)) else output)
         raise _StopForward
 

@@ -22,6 +22,7 @@ from ..tasks import Task
 __all__ = [
     "Batch",
     "Encoded",
+    "check_token_ids",
     "context_limit",
     "encode_task",
     "make_batch",
@@ -53,10 +54,40 @@ def _token_ids(tokenizer: Any, text: str, special: bool = True) -> list[int]:
     return [int(i) for i in ids]
 
 
+def _special_ids(tokenizer: Any) -> set[int]:
+    ids = set(getattr(tokenizer, "all_special_ids", None) or ())
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    return ids
+
+
+def _special_tail(ids: list[int], specials: set[int]) -> int:
+    n = 0
+    while n < len(ids) and ids[-1 - n] in specials:
+        n += 1
+    return n
+
+
+def _text_ids(tokenizer: Any, text: str) -> list[int]:
+    """``text`` tokenised with the tokenizer's special tokens, but without any it appends at the
+    end (an EOS, say): the prompt is continued, not ended, so nothing may follow its text."""
+    ids = _token_ids(tokenizer, text)
+    specials = _special_ids(tokenizer)
+    if not ids or ids[-1] not in specials:
+        return ids
+    # special tokens the text itself ends with (a literal "</s>") stay
+    appended = _special_tail(ids, specials) - _special_tail(
+        _token_ids(tokenizer, text, special=False), specials
+    )
+    return ids[: len(ids) - appended] if appended > 0 else ids
+
+
 def split_tokens(tokenizer: Any, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Prompt tokens and continuation tokens, tokenising the text as the model would see it."""
-    prompt_ids = _token_ids(tokenizer, prompt)
-    full = _token_ids(tokenizer, prompt + continuation)
+    """Prompt tokens and continuation tokens, tokenising the text as the model would see it
+    (special tokens a tokenizer appends, such as EOS, are left out)."""
+    prompt_ids = _text_ids(tokenizer, prompt)
+    full = _text_ids(tokenizer, prompt + continuation)
     if len(full) > len(prompt_ids) and full[: len(prompt_ids)] == prompt_ids:
         return prompt_ids, full[len(prompt_ids) :]
     # The joint tokenisation merged across the boundary: tokenise the parts separately.
@@ -123,6 +154,29 @@ def encode_task(task: Task, tokenizer: Any, metric: str, limit: int | None) -> l
             distractor = dist[split]
         encoded.append(Encoded(prompt, answer, distractor, split))
     return encoded
+
+
+def check_token_ids(encoded: list[Encoded], task: Task, tokenizer: Any, model: nn.Module) -> None:
+    """A clear ValueError when a token id is not a row of the model's input embedding (the
+    tokenizer is not the model's, or its vocabulary grew), instead of torch's IndexError."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    if not isinstance(rows, int):
+        return
+    for i, item in enumerate(encoded):
+        ids = item.prompt + item.answer + ([] if item.distractor is None else [item.distractor])
+        bad = sorted({t for t in ids if not 0 <= t < rows})
+        if bad:
+            try:
+                size: Any = len(tokenizer)
+            except TypeError:
+                size = "unknown"
+            raise ValueError(
+                f"task {task.name!r}, example {i}: token id(s) {bad[:5]} are outside the model's"
+                f" vocabulary of {rows} embeddings (the tokenizer has {size} tokens); use the"
+                " tokenizer that belongs to the model, or resize the model's embeddings after"
+                " adding tokens (model.resize_token_embeddings(len(tokenizer)))"
+            )
 
 
 @dataclass

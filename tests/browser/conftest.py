@@ -50,7 +50,7 @@ def widget_bundle() -> Path:
     if not BUNDLE.is_file():
         pytest.fail(
             f"{BUNDLE.relative_to(REPO_ROOT)} is missing; build the front end first:"
-            " cd js && npm install && npm run build",
+            " cd js && npm ci && npm run build",
             pytrace=False,
         )
     return BUNDLE

@@ -160,7 +160,7 @@ def write_page(directory: Path, traits: dict[str, Any], static: Path = STATIC) -
     bundle = static / "widget.js"
     if not bundle.is_file():
         raise FileNotFoundError(
-            f"{bundle} is missing; build the front end first: cd js && npm install && npm run build"
+            f"{bundle} is missing; build the front end first: cd js && npm ci && npm run build"
         )
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(bundle, directory / "widget.js")

@@ -1,0 +1,257 @@
+"""Property-based tests: damaged score files and random task files raise only the documented
+error types (ScoresFileError, TaskDataError), each within a fixed time (hypothesis' deadline)
+and memory bound (tracemalloc's peak; numpy's allocations are traced too)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import tracemalloc
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from headwidget import HeadScores, ScoresFileError, Task, TaskDataError, load_tasks
+
+# A few minutes for the whole file on a 2-core CI machine; each example is a file of < 10 kB.
+FUZZ = settings(
+    max_examples=200,
+    deadline=timedelta(seconds=2),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+MEMORY_LIMIT = 16 * 2**20  # bytes: every input here is tiny, so any big allocation is a bug
+
+
+def valid_file() -> bytes:
+    values = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
+    values[1, 2, 3] = np.nan
+    exact = np.ones(values.shape, bool)
+    exact[0, 0, :2] = False
+    scores = HeadScores(
+        values,
+        ["copying", "country → capital", "<b>odd</b>"],
+        categories={"copying": "Algorithmic"},
+        baseline={"copying": -0.5, "<b>odd</b>": float("nan")},
+        meta={"model": "tiny", "limits": [float("inf"), 2], "nested": {"a": [1, {"b": None}]}},
+        descriptions={"copying": "repeat the word"},
+        accuracy={"copying": 0.5},
+        method="attribution",
+        exact=exact,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        return scores.save(Path(folder) / "s.npz").read_bytes()
+
+
+VALID = valid_file()
+with zipfile.ZipFile(io.BytesIO(VALID)) as _archive:
+    MEMBERS = {name: _archive.read(name) for name in _archive.namelist()}
+
+
+def bounded(load, data: bytes, suffix: str):
+    """Write ``data`` to a file, call ``load(path)`` under tracemalloc; return what it returned
+    or raised, after checking the peak memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"input{suffix}"
+        path.write_bytes(data)
+        tracemalloc.start()
+        try:
+            try:
+                outcome = load(path)
+            except Exception as err:  # noqa: BLE001 - the property is about its type
+                outcome = err
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < MEMORY_LIMIT, f"{peak:,} bytes for a {len(data):,}-byte input"
+    return outcome
+
+
+def check_scores_outcome(outcome) -> None:
+    if isinstance(outcome, Exception):
+        assert type(outcome) is ScoresFileError, repr(outcome)
+        assert "input.npz" in str(outcome)
+    else:
+        assert isinstance(outcome, HeadScores)
+
+
+def rezip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def mutations(size: int) -> st.SearchStrategy:
+    """Edits of a byte string of ``size`` bytes: truncation, bit flips, overwritten or inserted
+    runs of random bytes."""
+    position = st.integers(0, max(size - 1, 0))
+    return st.one_of(
+        st.tuples(st.just("truncate"), position),
+        st.tuples(st.just("flip"), st.lists(st.tuples(position, st.integers(0, 7)), max_size=8)),
+        st.tuples(st.just("overwrite"), position, st.binary(min_size=1, max_size=16)),
+        st.tuples(st.just("insert"), position, st.binary(min_size=1, max_size=16)),
+    )
+
+
+def apply(data: bytes, edit: tuple) -> bytes:
+    """``data`` edited (positions past its end wrap around; empty data stays empty)."""
+    if not data:
+        return data
+    kind = edit[0]
+    if kind == "truncate":
+        return data[: edit[1]]
+    if kind == "flip":
+        out = bytearray(data)
+        for at, bit in edit[1]:
+            out[at % len(out)] ^= 1 << bit
+        return bytes(out)
+    at, chunk = edit[1] % len(data), edit[2]
+    if kind == "overwrite":
+        return data[:at] + chunk + data[at + len(chunk) :]
+    return data[:at] + chunk + data[at:]
+
+
+@FUZZ
+@given(st.lists(mutations(len(VALID)), min_size=1, max_size=3))
+def test_damaged_score_files_raise_only_scores_file_error(edits):
+    data = VALID
+    for edit in edits:
+        data = apply(data, edit)
+    check_scores_outcome(bounded(HeadScores.load, data, ".npz"))
+
+
+@FUZZ
+@given(st.sampled_from(sorted(MEMBERS)), st.data())
+def test_damaged_members_with_valid_checksums_raise_only_scores_file_error(name, data):
+    # Edits inside one member, re-zipped with correct CRCs, so that they reach the .npy and JSON
+    # parsers instead of failing zip's checksum test.
+    member = MEMBERS[name]
+    for edit in data.draw(st.lists(mutations(len(member)), min_size=1, max_size=3)):
+        member = apply(member, edit)
+    check_scores_outcome(bounded(HeadScores.load, rezip({**MEMBERS, name: member}), ".npz"))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+HEADER_KEYS = (
+    "format",
+    "version",
+    "tasks",
+    "categories",
+    "baseline",
+    "accuracy",
+    "method",
+    "descriptions",
+    "meta",
+    "meta_nonfinite",
+)
+
+
+@FUZZ
+@given(
+    st.dictionaries(st.sampled_from(HEADER_KEYS), JSON, max_size=len(HEADER_KEYS)),
+    st.sampled_from([(1, 2, 2), (2, 1, 1), (0, 3, 3)]),
+)
+def test_headers_of_random_shape_raise_only_scores_file_error(fields, shape):
+    header = {"format": "headwidget.scores", "version": 2, "tasks": ["a"], **fields}
+    text = json.dumps(header).encode()
+    members = {
+        "values.npy": npy(np.zeros(shape, np.float32)),
+        "header.npy": npy(np.frombuffer(text, np.uint8)),
+    }
+    check_scores_outcome(bounded(HeadScores.load, rezip(members), ".npz"))
+
+
+def npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+@FUZZ
+@given(
+    st.sampled_from(["<f4", ">f8", "<f2", "|u1", "|b1", "<i8", "|O", "<c8", "<U3", "|V4"]),
+    st.lists(st.integers(0, 2**40), max_size=4).map(tuple),
+    st.booleans(),
+    st.binary(max_size=64),
+    st.sampled_from(["values.npy", "header.npy", "exact.npy"]),
+)
+def test_npy_headers_claiming_anything_raise_only_scores_file_error(
+    descr, shape, fortran, body, name
+):
+    text = repr({"descr": descr, "fortran_order": fortran, "shape": shape})
+    preamble = np.lib.format.magic(1, 0)
+    padded = text + " " * (-(len(preamble) + 2 + len(text) + 1) % 64) + "\n"
+    member = preamble + len(padded).to_bytes(2, "little") + padded.encode("latin1") + body
+    members = {**MEMBERS, name: member}
+    check_scores_outcome(bounded(HeadScores.load, rezip(members), ".npz"))
+
+
+# -- task files ------------------------------------------------------------------------------
+
+COLUMNS = ("task", "prompt", "answer", "category", "distractor", "description", "Prompt", "x")
+CELL = st.text(max_size=12) | st.sampled_from(["", " ", '"', '""', ",", "\t", "\r\n", "\ufeff"])
+
+
+def check_tasks_outcome(outcome, suffix: str) -> None:
+    if isinstance(outcome, Exception):
+        assert type(outcome) is TaskDataError, repr(outcome)
+        assert outcome.source.endswith(f"input{suffix}")
+    else:
+        assert outcome and all(isinstance(task, Task) and len(task) for task in outcome)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from(COLUMNS), JSON | CELL, max_size=6).map(json.dumps),
+            JSON.map(json.dumps),
+            st.text(max_size=30),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+    st.binary(max_size=4),
+)
+def test_random_jsonl_raises_only_task_data_error(lines, newline, prefix):
+    data = prefix + newline.join(lines).encode("utf-8", "surrogatepass")
+    check_tasks_outcome(bounded(load_tasks, data, ".jsonl"), ".jsonl")
+
+
+@FUZZ
+@given(
+    st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=6),
+    st.lists(st.lists(CELL, max_size=7), max_size=6),
+    st.sampled_from([(",", ".csv"), ("\t", ".tsv")]),
+    st.binary(max_size=4),
+    st.booleans(),
+)
+def test_random_csv_raises_only_task_data_error(header, rows, kind, prefix, quote_all):
+    delimiter, suffix = kind
+    out = io.StringIO()
+    writer = csv.writer(
+        out, delimiter=delimiter, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = prefix + out.getvalue().encode("utf-8", "surrogatepass")
+    check_tasks_outcome(bounded(load_tasks, data, suffix), suffix)
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.sampled_from([".jsonl", ".csv", ".tsv"]))
+def test_random_bytes_as_task_files_raise_only_task_data_error(data, suffix):
+    check_tasks_outcome(bounded(load_tasks, data, suffix), suffix)
