@@ -136,9 +136,17 @@ def score_heads(
         tokenizer: its tokenizer. Used read-only; one without a pad token works (padding is
             masked, so any id will do).
         tasks: a :class:`~headwidget.tasks.Task` or a list of them (unique names).
-        method: ``"ablation"``: exact, about half a forward pass per head. ``"projection"``:
-            no forward pass; needs ``Example.source`` on every example; its options are ``k``,
-            ``suppression``, ``first_mlp``, ``min_pairs`` and ``chunk_size``.
+        method: ``"ablation"``: exact, about half a forward pass per head (its option
+            ``heads={layer: [head, ...]}`` scores only those heads; the rest stay NaN).
+            ``"attribution"``: gradient x activation for every head at once, about two forward
+            passes, approximate; its options ``steps`` (integrated-gradient points, default 1),
+            ``screen`` (heads found by an exact first-position screen and scored exactly,
+            default 5), ``refine`` (the K largest |attribution| scored exactly, default 0),
+            ``refine_random`` (a seeded random sample of the rest scored exactly too, default
+            K // 2) and ``seed``. See :mod:`headwidget.methods.attribution`.
+            ``"projection"``: no forward pass, weights only; needs ``Example.source`` on every
+            example; its options ``k``, ``suppression``, ``first_mlp``, ``min_pairs`` and
+            ``chunk_size``. See :mod:`headwidget.methods.projection`.
         ablation: ``"mean"`` replaces a head's output (its slice of the attention output
             projection's input) with its mean over the task's examples and all non-pad positions
             the model reads (prompt and answer tokens but the last); ``"zero"`` with zeros.
@@ -175,6 +183,8 @@ def score_heads(
 
     >>> scores = score_heads(model, tokenizer, [task_a, task_b], metric="logprob")  # doctest: +SKIP
     >>> scores.top_heads("task_a", k=3)                                             # doctest: +SKIP
+    >>> quick = score_heads(model, tokenizer, tasks, method="attribution")  # doctest: +SKIP
+    >>> quick.exact.sum(), quick.meta["agreement"]["task_a"]["spearman"]            # doctest: +SKIP
     """
     started = time.perf_counter()
     options = check_options(
@@ -190,14 +200,14 @@ def score_heads(
     encoded = [encode_task(task, tokenizer, metric, limit) for task in task_list]
     for task, items in zip(task_list, encoded, strict=True):
         check_token_ids(items, task, tokenizer, model)
+    names = [t.name for t in task_list]
     context = ScoringContext(
-        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model),
+        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model), names,
         tokenizer=tokenizer, task_list=task_list,
     )  # fmt: skip
     scorer = load_method(method)(context, **own)
 
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
-    names = [t.name for t in task_list]
     values = np.full((n_tasks, n_layers, n_heads), np.nan, dtype=np.float32)
     exact = np.ones((n_tasks, n_layers, n_heads), dtype=bool)
     filled = np.zeros((n_tasks, n_layers, n_heads), dtype=bool)

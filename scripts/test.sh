@@ -24,7 +24,7 @@ python -m pytest "$@"
 
 # The engine replays recorded decoder-layer calls, whose arguments changed between transformers
 # 4.5x and 5.x: run its tests against the last 4.x release too, in a venv of its own.
-echo "== engine tests under transformers 4.57"
+echo "== engine and attribution tests under transformers 4.57"
 if [ ! -x .venv-tf4/bin/python ]; then
     "${PYTHON:-python3}" -m venv .venv-tf4
 fi
@@ -34,4 +34,4 @@ fi
 .venv-tf4/bin/python -m pip install -q "transformers==4.57.*" numpy tqdm pytest
 PYTHONPATH=. .venv-tf4/bin/python -m pytest -q -p no:cacheprovider \
     tests/test_engine_exact.py tests/test_engine_api.py tests/test_detect_layout.py \
-    tests/test_model_session.py tests/test_model_inputs.py
+    tests/test_model_session.py tests/test_model_inputs.py tests/test_attribution.py

@@ -6,7 +6,9 @@ A method plugs in as one module with a class following
 first use, so checking option names needs no torch.
 
 >>> sorted(METHODS)
-['ablation', 'projection']
+['ablation', 'attribution', 'projection']
+>>> METHODS["attribution"].options
+('steps', 'screen', 'refine', 'refine_random', 'seed')
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ class MethodEntry:
 
 METHODS: dict[str, MethodEntry] = {
     "ablation": MethodEntry(
-        "ablation", (), "exact: the metric's drop with one head ablated, about 1/2 forward a head"
+        "ablation",
+        ("heads",),
+        "exact: the metric's drop with one head ablated, about 1/2 forward a head",
+    ),
+    "attribution": MethodEntry(
+        "attribution",
+        ("steps", "screen", "refine", "refine_random", "seed"),
+        "approximate: gradient x activation for all heads at once, optionally refined exactly",
     ),
     "projection": MethodEntry(
         "projection",

@@ -10,12 +10,13 @@ layers ``l .. L-1`` with every batch-shaped argument tiled the same way. The fin
 head are applied only at the positions that predict answer tokens. Layers before ``l`` are never
 rerun, which is where the speed comes from: about half a forward pass per head.
 
-``score_task(..., heads={layer: [head, ...]})`` scores only those heads (and only those layers),
-so scoring K heads costs in proportion to K (attribution's refinement uses it).
+``heads={layer: [head, ...]}`` scores only those heads (and replays only from those layers), so
+scoring K heads costs in proportion to K; the other cells stay NaN. Attribution's refinement
+uses it.
 
 >>> from headwidget import Task, score_heads                            # doctest: +SKIP
 >>> task = Task("capitals", [("The capital of France is", " Paris")])  # doctest: +SKIP
->>> scores = score_heads(model, tokenizer, task, method="ablation")     # doctest: +SKIP
+>>> scores = score_heads(model, tokenizer, task, heads={0: [2], 8: [1, 4]})  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -48,19 +49,52 @@ from .base import Block, Clean, ScoringContext
 __all__ = ["METHOD", "AblationMethod"]
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 class AblationMethod:
     """Exact ablation of every head (or of a chosen subset), one layer block at a time."""
 
     name: ClassVar[str] = "ablation"
 
     @classmethod
-    def check_options(cls, **options: Any) -> dict[str, Any]:
-        if options:
-            raise TypeError(f"method='ablation' takes no options of its own, got {sorted(options)}")
-        return {}
+    def check_options(cls, heads: Mapping[int, Sequence[int]] | None = None) -> dict[str, Any]:
+        if heads is None:
+            return {"heads": None}
+        bad = ValueError(
+            "heads must map layer numbers to lists of head numbers, e.g. {0: [2], 8: [1, 4]},"
+            f" got {heads!r}"
+        )
+        if not isinstance(heads, Mapping):
+            raise bad
+        checked: dict[int, list[int]] = {}
+        for layer, chosen in heads.items():
+            if not _whole(layer) or isinstance(chosen, (str, bytes)):
+                raise bad
+            try:
+                values = [int(h) for h in chosen if _whole(h) or isinstance(h, np.integer)]
+            except TypeError:
+                raise bad from None
+            if len(values) != len(chosen):
+                raise bad
+            checked[int(layer)] = sorted(set(values))
+        return {"heads": checked}
 
-    def __init__(self, context: ScoringContext, **options: Any) -> None:
-        self.check_options(**options)
+    def __init__(self, context: ScoringContext, heads: Mapping[int, Sequence[int]] | None = None):
+        self.heads = self.check_options(heads)["heads"]
+        if self.heads is not None:
+            lay = context.layout
+            wrong = {
+                layer: hs
+                for layer, hs in self.heads.items()
+                if not 0 <= layer < lay.n_layers or any(not 0 <= h < lay.n_heads for h in hs)
+            }
+            if wrong:
+                raise ValueError(
+                    f"heads {wrong} are out of range: the model has layers 0..{lay.n_layers - 1}"
+                    f" and heads 0..{lay.n_heads - 1} in each"
+                )
         self.context = context
         self.layout = context.layout
         self.metric = context.metric
@@ -70,10 +104,14 @@ class AblationMethod:
         self.handles: list[Any] = []
 
     def blocks_per_task(self) -> int:
-        return self.layout.n_layers
+        if self.heads is None:
+            return self.layout.n_layers
+        return sum(1 for hs in self.heads.values() if hs)
 
     def meta(self) -> dict[str, Any]:
-        return {}
+        if self.heads is None:
+            return {}
+        return {"heads": {str(layer): hs for layer, hs in self.heads.items() if hs}}
 
     # hooks live for the whole score_heads call and are removed in close()
     def open(self) -> None:
@@ -183,9 +221,10 @@ class AblationMethod:
         heads: Mapping[int, Sequence[int]] | None = None,
     ) -> Iterator[Clean | Block]:
         """Clean metrics, then one exact Block per layer (only ``heads``' layers and heads,
-        in increasing layer order, when given)."""
+        in increasing layer order, when given; default: the ``heads`` the method was made
+        with, else all)."""
         with torch.inference_mode():
-            yield from self._score_task(task, items, heads)
+            yield from self._score_task(task, items, self.heads if heads is None else heads)
 
     def _score_task(
         self, task: int, items: list[Encoded], heads: Mapping[int, Sequence[int]] | None

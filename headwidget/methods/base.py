@@ -42,6 +42,7 @@ class ScoringContext:
     device: torch.device
     batch_size: int | None
     pad_id: int
+    tasks: list[str]  # the task names, in the order of the task indices
     tokenizer: Any = None  # read-only; weight-only methods tokenise sources with it
     task_list: list[Task] = field(default_factory=list)  # the tasks, in task-index order
 

@@ -1,0 +1,203 @@
+"""method="attribution": exact where the path from a head to the metric is linear, refinement
+bookkeeping, streaming order, nothing left on the model, bf16, and bad options."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import MIXED_EXAMPLES, tiny_model
+from torch import nn
+
+from headwidget import HeadLayout, Task
+from headwidget.methods.attribution import spearman
+from headwidget.scoring import score_heads
+
+EXAMPLES = [
+    ("the cat is", " red", " blue"),
+    ("one two three four five six", " seven eight", " ten"),
+    ("paris is the capital of", " france", " italy"),
+    ("big dog", " up down left", " up right"),
+    ("tokyo is in", " japan", " germany"),
+]
+TASK = Task("mixed", EXAMPLES)
+
+
+class _Attention(nn.Module):
+    """Causal multi-head attention, then the output projection, added to the residual."""
+
+    def __init__(self, width: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.o_proj = nn.Linear(width, width)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        batch, length, width = hidden.shape
+        q, k, v = (
+            t.view(batch, length, self.n_heads, -1).transpose(1, 2)
+            for t in self.qkv(hidden).split(width, dim=-1)
+        )
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        causal = torch.ones(length, length, dtype=torch.bool).tril()
+        allowed = causal & attention_mask.bool()[:, None, None, :]
+        out = scores.masked_fill(~allowed, -1e9).softmax(-1) @ v
+        return hidden + self.o_proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+class AttentionOnly(nn.Module):
+    """One attention layer, no norm, no MLP, linear unembedding: with ``logit_diff`` the metric
+    is linear in every head's output, and no ablated head feeds any attention pattern (there is
+    no later layer), so first-order attribution is exact."""
+
+    def __init__(self, vocab: int, width: int = 16, n_heads: int = 4) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(vocab, width)
+        self.positions = nn.Embedding(32, width)
+        self.layers = nn.ModuleList([_Attention(width, n_heads)])
+        self.unembed = nn.Linear(width, vocab, bias=False)
+        with torch.no_grad():
+            for param in self.parameters():
+                param.normal_(0.0, 0.5)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embed
+
+    def forward(self, input_ids, attention_mask=None, use_cache=False):
+        hidden = self.embed(input_ids) + self.positions(torch.arange(input_ids.shape[1]))
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask)
+        return self.unembed(hidden)
+
+
+def _linear_model(word_tok):
+    model = AttentionOnly(len(word_tok)).eval()
+    layout = HeadLayout(layers=model.layers, out_proj="o_proj", n_heads=4, final=model.unembed)
+    return model, layout
+
+
+@pytest.mark.parametrize("ablation", ["mean", "zero"])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_attribution_equals_ablation_where_the_path_is_linear(word_tok, ablation, steps):
+    model, layout = _linear_model(word_tok)
+    common = dict(metric="logit_diff", ablation=ablation, head_layout=layout, progress=False)
+    exact = score_heads(model, word_tok, TASK, **common)
+    approx = score_heads(
+        model, word_tok, TASK, method="attribution", steps=steps, screen=0, **common
+    )
+    assert approx.method == "attribution" and exact.method == "ablation"
+    assert approx.exact is not None and not approx.exact.any()  # every cell approximate
+    np.testing.assert_allclose(approx.values, exact.values, atol=1e-4, rtol=0)
+    assert np.abs(exact.values).max() > 0.1  # heads matter: the test can fail
+    assert approx.baseline["mixed"] == pytest.approx(exact.baseline["mixed"], abs=1e-5)
+
+
+def test_attribution_is_not_exact_where_the_path_is_not(tiny_llama, word_tok):
+    exact = score_heads(tiny_llama, word_tok, TASK, progress=False)
+    approx = score_heads(tiny_llama, word_tok, TASK, method="attribution", screen=0, progress=False)
+    assert np.abs(approx.values - exact.values).max() > 1e-3
+    assert spearman(approx.values.ravel(), exact.values.ravel()) > 0.5
+
+
+def test_refine_bookkeeping_and_streaming(tiny_llama, word_tok):
+    task2 = Task("words", list(MIXED_EXAMPLES))
+    tasks = [TASK, task2]
+    exact = score_heads(tiny_llama, word_tok, tasks, progress=False)
+    plain = score_heads(tiny_llama, word_tok, tasks, method="attribution", screen=0, progress=False)
+    blocks, layers = [], []
+    scores = score_heads(
+        tiny_llama,
+        word_tok,
+        tasks,
+        method="attribution",
+        screen=1,
+        refine=2,
+        refine_random=2,
+        seed=3,
+        progress=False,
+        on_block=lambda *block: blocks.append(block),
+        on_layer=lambda *row: layers.append(row),
+    )
+    assert scores.method == "attribution"
+    mask = scores.exact
+    assert mask is not None and mask.shape == scores.shape
+    assert mask.reshape(2, -1).sum(1).tolist() == [5, 5]  # 1 screened + 2 top + 2 random
+    np.testing.assert_allclose(scores.values[mask], exact.values[mask], atol=1e-5)
+    np.testing.assert_array_equal(scores.values[~mask], plain.values[~mask])
+    for t, name in enumerate(scores.tasks):
+        # the refined top heads are the largest |attribution| apart from the screened one
+        record = scores.meta["agreement"][name]
+        assert set(record) == {"spearman", "exact_cells", "random_beat_kth"}
+        assert record["exact_cells"] == 5 and 0 <= record["random_beat_kth"] <= 1
+        cells = mask[t].ravel()
+        rho = spearman(plain.values[t].ravel()[cells], exact.values[t].ravel()[cells])
+        assert record["spearman"] == pytest.approx(rho)
+    assert scores.meta["refine"] == 2 and scores.meta["screen"] == 1 and scores.meta["seed"] == 3
+    # per task: every layer approximate first, then the exact blocks
+    for name in scores.tasks:
+        flags = [b[4] for b in blocks if b[0] == name]
+        n_layers = scores.n_layers
+        assert flags[:n_layers] == [False] * n_layers and all(flags[n_layers:])
+        assert sum(len(b[2]) for b in blocks if b[0] == name and b[4]) == 5
+    assert [(row[0], row[1]) for row in layers] == [
+        (name, layer) for name in scores.tasks for layer in range(scores.n_layers)
+    ]
+    # seeded: the same call picks the same heads
+    again = score_heads(
+        tiny_llama, word_tok, tasks, method="attribution", screen=1, refine=2,
+        refine_random=2, seed=3, progress=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(again.exact, mask)
+
+
+def _hooks(model):
+    return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
+
+
+def test_nothing_is_left_on_the_model(word_tok):
+    model = tiny_model("llama", vocab_size=len(word_tok)).train()
+    frozen = next(iter(model.parameters()))
+    frozen.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    before = _hooks(model)
+    weights = [p.detach().clone() for p in model.parameters()]
+    score_heads(model, word_tok, TASK, method="attribution", refine=3, progress=False)
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    assert _hooks(model) == before and model.training
+    assert all(torch.equal(w, p) for w, p in zip(weights, model.parameters(), strict=True))
+
+
+def test_bfloat16_accumulates_in_float32(word_tok):
+    model = tiny_model("llama", vocab_size=len(word_tok))
+    reference = score_heads(model, word_tok, TASK, method="attribution", screen=0, progress=False)
+    half = score_heads(
+        model.to(torch.bfloat16), word_tok, TASK, method="attribution", screen=0, progress=False
+    )
+    assert half.values.dtype == np.float32 and np.isfinite(half.values).all()
+    assert half.meta["dtype"] == "bfloat16"
+    scale = np.abs(reference.values).max()
+    assert np.abs(half.values - reference.values).max() < 0.1 * scale
+    assert spearman(half.values.ravel(), reference.values.ravel()) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"steps": 0}, ValueError, "steps must be"),
+        ({"refine": -1}, ValueError, "refine must be"),
+        ({"refine_random": 1.5}, ValueError, "refine_random must be"),
+        ({"screen": "all"}, ValueError, "screen must be"),
+        ({"heads": {0: [1]}}, TypeError, "does not take \\['heads'\\]"),
+        ({"method": "magic"}, ValueError, "unknown method 'magic'"),
+        ({"method": "ablation", "heads": {5: [0]}}, ValueError, "out of range"),
+        ({"method": "ablation", "heads": [0, 1]}, ValueError, "heads must map layer"),
+    ],
+)
+def test_bad_options_say_what_is_wrong(tiny_llama, word_tok, options, error, message):
+    options = {"method": "attribution", **options}
+    with pytest.raises(error, match=message):
+        score_heads(tiny_llama, word_tok, TASK, progress=False, **options)
