@@ -267,3 +267,13 @@ def test_tasks_without_sources_or_pairs_get_clear_errors(tok):
     with pytest.raises(ValueError, match="knows the architectures"):
         score_heads(tiny_model("opt", vocab_size=len(tok)), tok, operation(),
                     method="projection", progress=False)  # fmt: skip
+
+
+def test_projection_options_pass_the_shared_checks_the_widget_uses():
+    from headwidget.options import SCORING_OPTIONS, check_options
+
+    assert {"k", "suppression", "first_mlp", "min_pairs", "chunk_size"} <= set(SCORING_OPTIONS)
+    checked = check_options(method="projection", k=3, suppression=True)
+    assert checked["k"] == 3 and checked["suppression"] is True and checked["first_mlp"] is True
+    with pytest.raises(ValueError, match="first_mlp must be True or False"):
+        check_options(method="projection", first_mlp="yes")
