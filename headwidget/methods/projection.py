@@ -53,7 +53,13 @@ from torch import nn
 from ..modeling.inputs import Encoded
 from .base import Block, Clean, ScoringContext
 
-__all__ = ["METHOD", "ProjectionMethod", "count_outranking", "final_unembedding"]
+__all__ = [
+    "METHOD",
+    "PROJECTION_ARCHITECTURES",
+    "ProjectionMethod",
+    "count_outranking",
+    "final_unembedding",
+]
 
 DEFAULT_K = 10
 """Top-k for operations whose target differs from the source (MAPS, most models)."""
@@ -98,7 +104,7 @@ _SPECS: dict[str, _Spec] = {
         "ln_2",
         "mlp",
         final_norm="transformer.ln_f",
-    ),  # fmt: skip
+    ),
 }
 PROJECTION_ARCHITECTURES: tuple[str, ...] = tuple(sorted(_SPECS))
 """``config.model_type`` values whose weights ``method="projection"`` can read."""
@@ -127,6 +133,7 @@ def _param(module: nn.Module, fallback: torch.Tensor) -> torch.Tensor:
     return next(module.parameters(), fallback)
 
 
+@torch.no_grad()
 def final_unembedding(model: nn.Module, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``U`` as ``[vocab, hidden]`` rows: the LM head with the final norm's weight folded in.
 
