@@ -16,6 +16,7 @@ import math
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import numpy as np
 import traitlets as t
 
 from . import categories as cat
+from . import view_files
+from .compare import compare_scores
 from .options import SCORING_OPTIONS, check_options
 from .plotting import COLORMAPS
 from .results import HeadScores
@@ -51,6 +54,9 @@ TRAIT_OPTIONS = (
     "title",
     "selected_head",
     "selected_task",
+    "min_accuracy",
+    "exact_only",
+    "fade_below",
 )
 
 
@@ -84,6 +90,13 @@ def _encode(values: np.ndarray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
+def _encode_exact(exact: np.ndarray | None) -> bytes:
+    """The ``exact`` trait: one uint8 per cell (1 exact, 0 approximate); b"" when all are exact."""
+    if exact is None or bool(np.all(exact)):
+        return b""
+    return np.ascontiguousarray(exact, dtype=np.uint8).tobytes()
+
+
 def _finite_or_none(value: Any) -> float | None:
     if value is None:
         return None
@@ -96,16 +109,34 @@ def _task_dicts(
     categories: Mapping[str, str | None],
     descriptions: Mapping[str, str],
     baseline: Mapping[str, float],
+    accuracy: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
+    accuracy = accuracy or {}
     return [
         {
             "name": name,
             "category": categories.get(name),
             "description": descriptions.get(name, ""),
             "baseline": _finite_or_none(baseline.get(name)),
+            "accuracy": _finite_or_none(accuracy.get(name)),
         }
         for name in names
     ]
+
+
+def _provenance(meta: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """What produced the scores, for the provenance line: model, method, metric, ablation,
+    examples per task and date (each only when known)."""
+    out: dict[str, Any] = {"method": method}
+    for key in ("model", "metric", "ablation"):
+        if meta.get(key):
+            out[key] = str(meta[key])
+    examples = meta.get("examples")
+    if isinstance(examples, Mapping) and examples:
+        out["examples"] = {str(k): int(v) for k, v in examples.items()}
+    if meta.get("created"):
+        out["date"] = str(meta["created"])[:10]
+    return out
 
 
 def _has_categories(tasks: Sequence[Mapping[str, Any]]) -> bool:
@@ -147,85 +178,22 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
     return layout.n_layers, layout.n_heads
 
 
-_HTML_TRAITS = ("shape", "tasks", *TRAIT_OPTIONS)
-# state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
-_HTML_DEFAULT_THRESHOLDS = "_default_thresholds"
+_HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 
-# A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
-# the Jupyter widget manager, and the bundle is imported from a blob: URL.
-_HTML_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-<style>body {{ margin: 12px; font-family: system-ui, sans-serif; }}</style>
-</head>
-<body>
-<div id="headwidget-root"></div>
-<script type="application/json" id="headwidget-state">{state}</script>
-<script type="text/plain" id="headwidget-values">{values}</script>
-<script type="text/plain" id="headwidget-bundle">{bundle}</script>
-<script type="module">
-const bytes = (id) =>
-  Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
-class Model {{
-  // defaults: the automatic thresholds per normalization, when the threshold was automatic
-  constructor(state, defaults) {{
-    this.state = state;
-    this.defaults = defaults || null;
-    this.listeners = new Map();
-  }}
-  get(name) {{ return this.state[name]; }}
-  set(name, value) {{
-    const changed = [name];
-    const d = this.defaults;
-    const before = this.state.normalization;
-    // as in Python: a threshold still at its automatic value follows the new units
-    if (name === "normalization" && d && value !== before && typeof d[value] === "number"
-        && this.state.threshold === d[before]) {{
-      this.state.threshold = d[value];
-      changed.push("threshold");
-    }}
-    this.state[name] = value;
-    for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
-    this.emit("change", this);
-  }}
-  on(event, callback) {{
-    for (const name of String(event).split(/\\s+/)) {{
-      if (!this.listeners.has(name)) this.listeners.set(name, []);
-      this.listeners.get(name).push(callback);
-    }}
-  }}
-  off(event, callback) {{
-    if (event == null) {{ this.listeners.clear(); return; }}
-    for (const name of String(event).split(/\\s+/)) {{
-      const kept = (this.listeners.get(name) || []).filter((cb) => callback && cb !== callback);
-      this.listeners.set(name, kept);
-    }}
-  }}
-  emit(name, ...args) {{
-    for (const callback of [...(this.listeners.get(name) || [])]) callback(...args);
-  }}
-  save_changes() {{}}
-  send() {{}}
-}}
-const state = JSON.parse(document.getElementById("headwidget-state").textContent);
-const defaults = state.{defaults_key};
-delete state.{defaults_key};
-state.values = new DataView(bytes("headwidget-values").buffer);
-const model = new Model(state, defaults);
-const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
-const module = await import(URL.createObjectURL(code));
-let widget = module.default ?? module;
-if (typeof widget === "function") widget = await widget();
-if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});
-const el = document.getElementById("headwidget-root");
-await widget.render({{ model, el, experimental: {{}} }});
-</script>
-</body>
-</html>
-"""
+
+@dataclass
+class _Stream:
+    """The scores of a :meth:`HeadImportanceGrid.compute` in progress, as blocks arrive."""
+
+    values: np.ndarray
+    exact: np.ndarray
+    start: float
+    last_sync: float = -math.inf
+    seen: set[tuple[int, int]] = field(default_factory=set)  # (task, layer) with any block
+
+    @property
+    def total(self) -> int:
+        return self.values.shape[0] * self.values.shape[1]
 
 
 class HeadImportanceGrid(anywidget.AnyWidget):
@@ -254,7 +222,18 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ``vmin``, ``orientation`` ("layer_y": layer on y, 0 at the top, as figure A; "layer_x": layer
     on x, head on y with head 0 at the bottom, as figure B), ``tab`` ("all", "categories" or
     "task:<name>"), ``grid_columns``, ``selected_head`` (``(layer, head)`` or None),
-    ``selected_task``, ``progress``, ``title``.
+    ``selected_task``, ``progress``, ``title``; ``exact`` (one uint8 per cell, 1 where the value
+    is exact; empty: all exact) and ``exact_only`` (show only exact cells), for a method that
+    approximates (``HeadScores.exact``); ``provenance`` (model, method, metric, ablation, examples
+    per task, date); ``min_accuracy`` (tasks whose clean accuracy, ``HeadScores.accuracy``, is
+    below it are marked "model fails this task"; default 0.2); ``fade_below`` (fade heads below
+    the threshold toward the background; by default every head has its colour map colour and
+    heads that pass are outlined).
+
+    ``compare=other`` (HeadScores or a saved path) shows two score sets of the same tasks in one
+    grid on one colour scale: ``compare_mode="side_by_side"`` (each task twice, "task · A" and
+    "task · B") or ``"difference"`` (A − B, raw values on the diverging colour map); see
+    :func:`headwidget.compare.compare_scores`.
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
@@ -280,6 +259,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     selected_task = t.Unicode("").tag(sync=True)
     progress = t.Dict().tag(sync=True)
     title = t.Unicode("").tag(sync=True)
+    exact = t.Bytes(b"", help="uint8 per cell, C order like values: 1 exact; b'' all exact").tag(
+        sync=True
+    )
+    exact_only = t.Bool(False).tag(sync=True)
+    provenance = t.Dict().tag(sync=True)
+    min_accuracy = t.Float(0.2).tag(sync=True)
+    fade_below = t.Bool(False).tag(sync=True)
 
     #: Seconds between ``values`` updates while scoring (the last one is always sent).
     sync_interval: float = 0.25
@@ -289,6 +275,9 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         source: HeadScores | str | Path | Any,
         tokenizer: Any = None,
         tasks: Task | Sequence[Task] | None = None,
+        *,
+        compare: HeadScores | str | Path | None = None,
+        compare_mode: str = "side_by_side",
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
@@ -307,6 +296,10 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._auto_threshold = "threshold" not in trait_options
         self._auto_title = "title" not in trait_options
         self._auto_threshold_value: float | None = None
+        self._threshold_held = False  # an automatic threshold held while scores stream in
+        # while True, a normalization change leaves a chosen threshold as given (its units)
+        self._constructing = True
+        self._stream: _Stream | None = None  # buffers of the scoring in progress
         self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
         self._profiles_observed = False
 
@@ -321,6 +314,22 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     f" (AutoModelForCausalLM.from_pretrained({source!r})) and pass the model"
                     " object"
                 ) from None
+        if compare is None and compare_mode != "side_by_side":
+            raise TypeError("compare_mode= applies with compare=other_scores only")
+        if compare is not None:
+            if isinstance(source, (str, Path)):
+                source = HeadScores.load(source)
+            if not isinstance(source, HeadScores):
+                raise TypeError(
+                    "compare= shows two score sets: give HeadScores (or saved .npz paths) for"
+                    f" both, not a {type(source).__name__}; score the model first"
+                )
+            other = HeadScores.load(compare) if isinstance(compare, (str, Path)) else compare
+            source = compare_scores(source, other, compare_mode)  # type: ignore[arg-type]
+            if compare_mode == "difference":
+                # signed differences: raw values around 0, on a diverging scale
+                trait_options.setdefault("normalization", "raw")
+                trait_options.setdefault("colormap", "diverging")
         if isinstance(source, HeadScores):
             if tokenizer is not None or tasks is not None or scoring:
                 given = [
@@ -335,13 +344,15 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             self._show(source)
         else:
             self._prepare_model(source, tokenizer, tasks, scoring)
-        # after the data, so that tab / selection options are checked against the tasks
+        # after the data, so that tab / selection options are checked against the tasks; a
+        # threshold given here is in the units of the normalization given with it
         with self.hold_trait_notifications():
             for name, value in trait_options.items():
                 if name == "threshold":
                     self._set_threshold(value, auto=False)
                 else:
                     setattr(self, name, value)
+        self._constructing = False
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -356,6 +367,16 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             )
         return data
 
+    @t.validate("exact")
+    def _check_exact(self, proposal: t.Bunch) -> bytes:
+        data = proposal["value"]
+        if data and len(data) != math.prod(self.shape):
+            raise t.TraitError(
+                f"exact has {len(data)} bytes but shape {list(self.shape)} needs"
+                f" {math.prod(self.shape)} (one uint8 per cell) or none (all exact)"
+            )
+        return data
+
     @t.validate("shape")
     def _check_shape(self, proposal: t.Bunch) -> list[int]:
         shape = list(proposal["value"])
@@ -363,7 +384,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             raise t.TraitError(f"shape must be 3 non-negative sizes, got {shape}")
         return shape
 
-    @t.validate("threshold", "vmax", "vmin")
+    @t.validate("threshold", "vmax", "vmin", "min_accuracy")
     def _check_finite(self, proposal: t.Bunch) -> float | None:
         value = proposal["value"]
         if value is not None and not math.isfinite(value):
@@ -427,9 +448,16 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     @t.observe("normalization")
     def _normalization_changed(self, change: t.Bunch) -> None:
-        # the threshold is in normalized units: a default one follows the new units
+        # the threshold is in normalized units: a default one follows the new units, one the
+        # user chose is converted so that as many heads pass (the picture stays, not the number)
         if self._auto_threshold:
             self._update_default_threshold()
+        elif not self._constructing:
+            values = self.values_array()
+            if values.size and not np.isnan(values).all():
+                self.threshold = self._convert_threshold(
+                    values, self.threshold, change["old"], change["new"]
+                )
 
     # -- data --------------------------------------------------------------------------------
 
@@ -455,13 +483,27 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores
-        tasks = _task_dicts(scores.tasks, scores.categories, scores.descriptions, scores.baseline)
-        self._publish(scores.values, tasks)
+        tasks = _task_dicts(
+            scores.tasks, scores.categories, scores.descriptions, scores.baseline, scores.accuracy
+        )
+        self._publish(scores.values, tasks, exact=scores.exact, final=True)
+        self.provenance = _provenance(scores.meta, scores.method)
         if self._auto_title:
             self.title = str(scores.meta.get("model") or "")
 
-    def _publish(self, values: np.ndarray, tasks: list[dict[str, Any]] | None = None) -> None:
-        """Send values (and the task list / shape when they change) in one message."""
+    def _publish(
+        self,
+        values: np.ndarray,
+        tasks: list[dict[str, Any]] | None = None,
+        *,
+        exact: np.ndarray | None = None,
+        final: bool = False,
+    ) -> None:
+        """Send values and exact (and the task list / shape when they change) in one message.
+
+        An automatic threshold is set from the first values and then held while scores stream
+        in, so colours and outlines do not reshuffle; ``final`` scores set it once more.
+        """
         with self.hold_sync(), self.hold_trait_notifications():
             if tasks is not None:
                 names = [task["name"] for task in tasks]
@@ -478,10 +520,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 ):
                     self.selected_head = None
             if list(values.shape) != list(self.shape):
+                self.exact = b""
                 self.shape = list(values.shape)
             self.values = _encode(values)
-            if self._auto_threshold:
+            self.exact = _encode_exact(exact)
+            if self._auto_threshold and (final or not self._threshold_held):
                 self._update_default_threshold(values)
+                self._threshold_held = not final and not np.isnan(values).all()
 
     def _normalized(self, values: np.ndarray, normalization: str | None = None) -> np.ndarray:
         if (normalization or self.normalization) == "raw":
@@ -495,6 +540,25 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         if values.size == 0 or np.isnan(values).all():
             return
         self._set_threshold(self._default_threshold(values, self.normalization), auto=True)
+
+    def _convert_threshold(
+        self, values: np.ndarray, threshold: float, before: str, after: str
+    ) -> float:
+        """The threshold in ``after`` units that lets as many heads pass, over all tasks, as
+        ``threshold`` does in ``before`` units (the front end's twin: js/src/units.ts)."""
+        if before == after:
+            return threshold
+        old = self._normalized(values, before)
+        new = self._normalized(values, after)
+        with np.errstate(invalid="ignore"):
+            passing = int(np.count_nonzero(old >= threshold))
+        ranked = np.sort(new[~np.isnan(new)])[::-1]
+        if ranked.size == 0:
+            return threshold
+        if passing == 0:  # none passed: none pass
+            top = float(ranked[0])
+            return top + max(abs(top) * 1e-3, 1e-12)
+        return float(ranked[min(passing, ranked.size) - 1])
 
     def _default_threshold(self, values: np.ndarray, normalization: str) -> float:
         """The automatic threshold of ``values`` under ``normalization`` ("share" or "raw")."""
@@ -523,17 +587,43 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         )
         return cat.assign_categories(values, [task["category"] for task in self.tasks], **mode)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, scale: float = 2.0) -> Path:
         """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
-        as it is now (bundle, data and options inlined; no server, no CDN); any other path the
-        scores shown (``.npz``, see :meth:`HeadScores.save`).
+        as it is now (bundle, data and options inlined; no server, no CDN); ``.png``, ``.svg``
+        or ``.pdf`` a static image of the view as it is now (tab, scale, threshold, colours),
+        drawn with matplotlib (:func:`headwidget.plotting.plot_scores`; ``scale`` multiplies a
+        PNG's 100 dpi) with the provenance line; any other path the scores shown (``.npz``, see
+        :meth:`HeadScores.save`).
 
         >>> grid.save("scores.npz")   # later: HeadImportanceGrid("scores.npz")   # doctest: +SKIP
         >>> grid.save("heads.html")   # open in any browser, or share            # doctest: +SKIP
+        >>> grid.save("heads.png", scale=3)   # or heads.svg / heads.pdf          # doctest: +SKIP
         """
         path = Path(path)
         if path.suffix.lower() in (".html", ".htm"):
             return self._save_html(path)
+        if path.suffix.lower() in view_files.IMAGE_SUFFIXES:
+            values = self.values_array()
+            if values.size == 0 or np.isnan(values).all():
+                raise RuntimeError(
+                    "nothing to draw yet: no scores; display the grid or call grid.compute()"
+                )
+            if self.exact_only and self.exact:
+                approximate = np.frombuffer(self.exact, np.uint8).reshape(values.shape) == 0
+                values[approximate] = np.nan  # as the widget shows them: no value
+            names = [task["name"] for task in self.tasks]
+            shown = HeadScores(
+                values,
+                names,
+                {task["name"]: task["category"] for task in self.tasks},
+                accuracy={
+                    task["name"]: task["accuracy"]
+                    for task in self.tasks
+                    if task.get("accuracy") is not None
+                },
+            )
+            view = {name: getattr(self, name) for name in _HTML_TRAITS}
+            return view_files.write_image(path, shown, view, scale=scale)
         if self._scores is None:
             raise RuntimeError(
                 "nothing to save yet: the model has not been scored; display the grid or call"
@@ -542,47 +632,19 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         return self._scores.save(path)
 
     def _save_html(self, path: Path) -> Path:
-        import base64
-        import html
-        import json
-
         _ensure_bundle(type(self))
         state = {name: getattr(self, name) for name in _HTML_TRAITS}
         state["progress"] = {}
         state["selected_head"] = list(self.selected_head) if self.selected_head else None
         values = self.values_array()
+        defaults = None
         if self._auto_threshold and values.size and not np.isnan(values).all():
             # the page has no Python to recompute an automatic threshold when normalization
-            # changes: it switches between these (see _HTML_PAGE's Model)
-            state[_HTML_DEFAULT_THRESHOLDS] = {
-                how: self._default_threshold(values, how) for how in ("share", "raw")
-            }
-        # No "<" at all in the script element's text (nor ">", "&"): "</script" would end it
-        # early and "<!--<script" would put the parser in the double-escaped state; JSON reads
-        # the \u escapes back as the same characters.
-        state_json = (
-            json.dumps(state, allow_nan=False)
-            .replace("<", "\\u003c")
-            .replace(">", "\\u003e")
-            .replace("&", "\\u0026")
+            # changes: it switches between these
+            defaults = {how: self._default_threshold(values, how) for how in ("share", "raw")}
+        return view_files.write_html(
+            path, state, self.values, self.exact, defaults, esm=_ESM_PATH, css=_CSS_PATH
         )
-        css = _CSS_PATH.read_text(encoding="utf-8") if _CSS_PATH.is_file() else ""
-        page = _HTML_PAGE.format(
-            # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
-            title=html.escape(
-                (self.title or "headwidget")
-                .encode("utf-16", "surrogatepass")
-                .decode("utf-16", "replace")
-            ),
-            css=css.replace("</", "<\\/"),
-            state=state_json,
-            defaults_key=_HTML_DEFAULT_THRESHOLDS,
-            values=base64.b64encode(self.values).decode("ascii"),
-            bundle=base64.b64encode(_ESM_PATH.read_bytes()).decode("ascii"),
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-        return path
 
     # -- scoring a model -----------------------------------------------------------------------
 
@@ -614,10 +676,20 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             {},
         )
         self._publish(np.full((len(task_list), n_layers, n_heads), np.nan, np.float32), task_dicts)
+        # what the engine records as meta["model"], so the title does not change at the end
+        config = getattr(model, "config", None)
+        model_name = str(getattr(config, "name_or_path", "") or type(model).__name__)
         if self._auto_title:
-            # what the engine records as meta["model"], so the title does not change at the end
-            config = getattr(model, "config", None)
-            self.title = str(getattr(config, "name_or_path", "") or type(model).__name__)
+            self.title = model_name
+        self.provenance = _provenance(
+            {
+                "model": model_name,
+                "metric": scoring.get("metric", "logprob"),
+                "ablation": scoring.get("ablation", "mean"),
+                "examples": {task.name: len(task) for task in task_list},
+            },
+            scoring.get("method", "ablation"),
+        )
         # displaying the grid itself scores it; shown inside a container it waits for compute()
         self.progress = {
             "text": (
@@ -635,7 +707,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         is shown inside a container: ``VBox([grid, grid.head_profile()])`` does not start
         scoring, so run ``grid.compute()`` after displaying it. Once scored it just returns the
         scores. If scoring fails, the layers already scored stay shown, the error text goes
-        to ``progress`` and the error is raised again. ``progress_bar=True`` also prints the
+        to ``progress`` and the error is raised again; when it ends, ``progress`` says how long
+        it took ("done in …"). ``progress_bar=True`` also prints the
         engine's tqdm bar (handy in scripts; the grid has its own progress line).
 
         >>> scores = HeadImportanceGrid(model, tokenizer, tasks=tasks).compute()   # doctest: +SKIP
@@ -651,46 +724,38 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         n_tasks, n_layers, n_heads = self.shape
         names = [task.name for task in task_list]
         index = {name: i for i, name in enumerate(names)}
-        buffer = np.full((n_tasks, n_layers, n_heads), np.nan, np.float32)
-        total = n_tasks * n_layers
-        state = {"done": 0, "last_sync": -math.inf, "text": ""}
-        start = time.monotonic()
+        stream = self._stream = _Stream(
+            np.full((n_tasks, n_layers, n_heads), np.nan, np.float32),
+            np.ones((n_tasks, n_layers, n_heads), bool),
+            time.monotonic(),
+        )
 
-        def on_layer(task: str, layer: int, partial: np.ndarray) -> None:
-            row = np.asarray(partial, dtype=np.float32).reshape(-1)
-            buffer[index[task], layer, : row.size] = row
-            state["done"] += 1
-            now = time.monotonic()
-            fraction = state["done"] / total
-            eta = (now - start) * (1 - fraction) / fraction
-            state["text"] = (
-                f"task {index[task] + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
-                f" {_format_seconds(eta)}"
-            )
-            if now - state["last_sync"] >= self.sync_interval:
-                state["last_sync"] = now
-                with self.hold_sync():  # one message: values, threshold and progress
-                    self._publish(buffer)
-                    self.progress = {"text": state["text"], "fraction": fraction, "running": True}
+        def on_block(
+            task: str, layer: int, heads: np.ndarray, values: np.ndarray, exact: bool
+        ) -> None:
+            # an approximate map (attribution) shows at once; exact blocks then replace cells
+            self._apply_block(index[task], layer, heads, values, exact)
 
         self._running = True
         self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
         try:
             scores = score_heads(
-                model, tokenizer, task_list, on_layer=on_layer, progress=progress_bar, **scoring
+                model, tokenizer, task_list, on_block=on_block, progress=progress_bar, **scoring
             )
         except BaseException as err:
             partial = getattr(err, "partial", None)
+            buffer = stream.values
             if isinstance(partial, HeadScores) and partial.shape[1:] == (n_layers, n_heads):
                 for name in partial.tasks:
                     if name in index:
                         got = partial[name]
                         buffer[index[name]] = np.where(np.isnan(got), buffer[index[name]], got)
-            self._publish(buffer)
+            self._publish(buffer, exact=stream.exact)
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+            done = len(stream.seen)
             self.progress = {
-                "text": f"{reason} after {state['done']}/{total} layers: {err}".rstrip(": "),
-                "fraction": state["done"] / total,
+                "text": f"{reason} after {done}/{stream.total} layers: {err}".rstrip(": "),
+                "fraction": done / stream.total,
                 "running": False,
                 "error": True,
             }
@@ -701,15 +766,64 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     {task.name: task.category for task in task_list},
                     meta={"model": self.title, "partial": True},
                     descriptions={task.name: task.description for task in task_list},
+                    method=self.provenance.get("method", "ablation"),
+                    exact=stream.exact.copy(),
                 )
             self._scores = partial
             raise
         finally:
             self._running = False
+            self._stream = None
         self._pending = None
         self._show(scores)
-        self.progress = {}
+        seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
+        self.progress = {
+            "text": f"done in {_format_seconds(seconds)}",
+            "fraction": 1.0,
+            "running": False,
+        }
         return scores
+
+    def _apply_block(
+        self,
+        task_index: int,
+        layer: int,
+        heads: slice | Sequence[int] | np.ndarray,
+        values: np.ndarray,
+        exact: bool | np.ndarray = True,
+    ) -> None:
+        """Take one streamed block of scores while :meth:`compute` runs: ``values`` of
+        ``heads`` (indices or a slice) of ``layer`` of task ``task_index``, exact or approximate
+        (a bool, or one per head). An exact value later replaces an approximate one. The grid
+        is sent to the browser at most every :attr:`sync_interval` seconds (values, exact mask,
+        progress in one message).
+
+        >>> grid._apply_block(0, 3, [1, 4], np.array([0.2, 0.5]), exact=False)  # doctest: +SKIP
+        """
+        stream = self._stream
+        if stream is None:
+            raise RuntimeError(
+                "_apply_block() takes the scores compute() streams, and compute() is not running"
+            )
+        n_tasks, n_layers, _ = stream.values.shape
+        stream.values[task_index, layer, heads] = np.asarray(values, np.float32).reshape(-1)
+        stream.exact[task_index, layer, heads] = exact
+        stream.seen.add((task_index, layer))
+        now = time.monotonic()
+        fraction = len(stream.seen) / stream.total
+        eta = (now - stream.start) * (1 - fraction) / fraction
+        text = (
+            f"task {task_index + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
+            f" {_format_seconds(eta)}"
+        )
+        approximate = int(stream.exact.size - np.count_nonzero(stream.exact))
+        if approximate:
+            text = f"{text} · {approximate} cells approximate"
+        if now - stream.last_sync >= self.sync_interval:
+            stream.last_sync = now
+            with self.hold_sync():  # one message: values, exact, threshold and progress
+                self._publish(stream.values, exact=stream.exact)
+                self.progress = {"text": text, "fraction": fraction, "running": True}
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         """Show the view first, then score (if needed) in the cell's own thread.

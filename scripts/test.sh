@@ -33,5 +33,5 @@ fi
     .venv-tf4/bin/python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0}  # may hold several pip arguments
 .venv-tf4/bin/python -m pip install -q "transformers==4.57.*" numpy tqdm pytest
 PYTHONPATH=. .venv-tf4/bin/python -m pytest -q -p no:cacheprovider \
-    tests/test_engine_exact.py tests/test_engine_api.py tests/test_detect_layout.py \
-    tests/test_model_session.py tests/test_model_inputs.py tests/test_attribution.py
+    tests/test_engine_exact.py tests/test_engine_api.py tests/test_attribution.py \
+    tests/test_detect_layout.py tests/test_model_session.py tests/test_model_inputs.py

@@ -209,6 +209,22 @@ def test_metadata_and_descriptions(models, word_tok):
     assert scores.descriptions == {"mixed": "tiny test task"}
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_subset_of_heads_matches_brute_force(models, word_tok, family):
+    """heads={layer: [head, ...]}: those cells exact, the rest NaN (refinement's path)."""
+    model = models[family]
+    expected, _ = brute_force(family, model, word_tok, EXAMPLES, "mean")
+    chosen = {0: [3, 1], 2: [2]}
+    scores = score_heads(model, word_tok, TASK, heads=chosen, batch_size=3, progress=False)
+    got = torch.from_numpy(scores.values[0]).double()
+    picked = torch.zeros_like(got, dtype=torch.bool)
+    for layer, heads in chosen.items():
+        picked[layer, heads] = True
+    assert torch.allclose(got[picked], expected["logprob"][picked], atol=1e-4, rtol=0)
+    assert torch.isnan(got[~picked]).all()
+    assert scores.meta["heads"] == {"0": [1, 3], "2": [2]}
+
+
 @pytest.mark.parametrize("family", DETECTED_FAMILIES)
 def test_detected_architectures_match_brute_force(word_tok, family):
     """Architectures with no built-in description: the layout found by convention (and checked
@@ -230,19 +246,3 @@ def test_detected_architectures_match_brute_force(word_tok, family):
         )
         assert scores.baseline["mixed"] == pytest.approx(baseline["logprob"], abs=1e-4)
         assert got.abs().max() > 1e-3
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_a_subset_of_heads_matches_brute_force(models, word_tok, family):
-    """heads={layer: [head, ...]}: those cells exact, the rest NaN (refinement's path)."""
-    model = models[family]
-    expected, _ = brute_force(family, model, word_tok, EXAMPLES, "mean")
-    chosen = {0: [3, 1], 2: [2]}
-    scores = score_heads(model, word_tok, TASK, heads=chosen, batch_size=3, progress=False)
-    got = torch.from_numpy(scores.values[0]).double()
-    picked = torch.zeros_like(got, dtype=torch.bool)
-    for layer, heads in chosen.items():
-        picked[layer, heads] = True
-    assert torch.allclose(got[picked], expected["logprob"][picked], atol=1e-4, rtol=0)
-    assert torch.isnan(got[~picked]).all()
-    assert scores.meta["heads"] == {"0": [1, 3], "2": [2]}

@@ -280,7 +280,8 @@ def test_colab_notebook_runs_on_local_models(tiny_hub, tmp_path):
             _, grid = next(grids)
             assert grid["title"] == f"{tiny_hub[model]} · {suite} suite"
             assert [task["name"] for task in grid["tasks"]] == names
-            assert grid["progress"] == {}  # scoring finished
+            assert grid["progress"].get("running") is False  # scoring finished: "done in …"
+            assert grid["progress"]["text"].startswith("done in")
             assert grid["orientation"] == "layer_y"
             assert grid["tab"] == ("categories" if suite == "operations" else "all")
             np.testing.assert_array_equal(grid_values(grid), scores.values)
@@ -443,7 +444,8 @@ def test_custom_tasks_notebook(tmp_path):
     ((_, grid),) = grid_views(nb)
     assert grid["shape"] == [len(CUSTOM_TASKS), n_layers, n_heads]
     assert grid["tab"] == "categories"
-    assert grid["progress"] == {}
+    assert grid["progress"].get("running") is False
+    assert grid["progress"]["text"].startswith("done in")
     assert [(task["name"], task["category"]) for task in grid["tasks"]] == [
         (name, category) for name, category, _ in CUSTOM_TASKS
     ]

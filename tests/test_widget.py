@@ -33,6 +33,7 @@ def make_scores(n_layers: int = 4, n_heads: int = 6, seed: int = 0) -> HeadScore
         baseline={"copying": -1.5, TASKS[1]: float("nan"), "antonym": -0.25},
         meta={"model": "tiny/llama"},
         descriptions={"copying": "repeat the word", TASKS[1]: "<i>country</i> → capital"},
+        accuracy={"copying": 0.9, TASKS[1]: 0.05},  # none measured for antonym
     )
 
 
@@ -52,14 +53,40 @@ def test_values_shape_and_tasks_from_scores() -> None:
     assert np.isnan(decode(grid)[1, 2, 3]) and np.isnan(decode(grid)).sum() == 1
     assert grid.tasks == [
         {"name": "copying", "category": "Algorithmic", "description": "repeat the word",
-         "baseline": -1.5},
+         "baseline": -1.5, "accuracy": 0.9},
         {"name": TASKS[1], "category": "Knowledge", "description": "<i>country</i> → capital",
-         "baseline": None},
-        {"name": "antonym", "category": None, "description": "", "baseline": -0.25},
+         "baseline": None, "accuracy": 0.05},
+        {"name": "antonym", "category": None, "description": "", "baseline": -0.25,
+         "accuracy": None},
     ]  # fmt: skip
     assert grid.scores is scores
     assert grid.title == "tiny/llama"
     assert grid.progress == {}
+    assert grid.exact == b"" and grid.min_accuracy == 0.2
+    assert grid.provenance == {"method": "ablation", "model": "tiny/llama"}
+
+
+def test_approximate_cells_go_to_the_browser_as_one_byte_each() -> None:
+    scores = make_scores()
+    exact = np.ones(scores.shape, bool)
+    exact[0, 1, 2] = exact[2, 3, 5] = False
+    meta = {"model": "m", "metric": "logprob", "ablation": "mean", "created": "2026-12-02T06:00:00"}
+    approx = HeadScores(
+        scores.values, scores.tasks, meta={**meta, "examples": {"copying": 8}},
+        method="attribution", exact=exact,
+    )  # fmt: skip
+    grid = HeadImportanceGrid(approx, exact_only=True)
+    mask = np.frombuffer(grid.exact, np.uint8).reshape(grid.shape)
+    np.testing.assert_array_equal(mask, exact.astype(np.uint8))
+    assert grid.exact_only is True
+    assert grid.provenance == {
+        "method": "attribution", "model": "m", "metric": "logprob", "ablation": "mean",
+        "examples": {"copying": 8}, "date": "2026-12-02",
+    }  # fmt: skip
+    grid.set_scores(scores)  # all exact again: nothing to send
+    assert grid.exact == b"" and grid.provenance["method"] == "ablation"
+    with pytest.raises(traitlets.TraitError, match="exact has 3 bytes but shape"):
+        grid.exact = b"\x01\x00\x01"
     assert grid.selected_head is None and grid.selected_task == "" and grid.tab == "all"
 
 
@@ -68,8 +95,8 @@ def test_state_serializes_with_values_as_a_binary_buffer() -> None:
 
     grid = HeadImportanceGrid(make_scores())
     state, buffer_paths, buffers = _remove_buffers(grid.get_state())
-    assert buffer_paths == [["values"]]
-    assert bytes(buffers[0]) == grid.values
+    assert sorted(buffer_paths) == [["exact"], ["values"]]
+    assert bytes(buffers[buffer_paths.index(["values"])]) == grid.values
     json.dumps(state, allow_nan=False)  # NaN baselines went out as null
 
 
@@ -179,8 +206,23 @@ def test_default_threshold_follows_normalization_until_set() -> None:
     grid.normalization = "raw"
     assert grid.threshold == cat.default_threshold(scores.values)
     grid.threshold = 0.5
+    assert grid._auto_threshold is False
+
+
+def test_a_chosen_threshold_is_converted_when_the_scale_changes() -> None:
+    scores = make_scores(n_layers=8, n_heads=8)
+    grid = HeadImportanceGrid(scores, threshold=0.03)  # share units, the default scale
+    passing = grid.assignment().counts
+    grid.normalization = "raw"
+    assert grid.threshold != 0.03
+    # the picture stays: as many heads pass over all tasks, now counted in raw units
+    assert int(grid.assignment().counts.sum()) == int(passing.sum())
+    raw = np.nan_to_num(scores.values, nan=-np.inf)
+    assert int((raw >= grid.threshold).sum()) == int(passing.sum())
     grid.normalization = "share"
-    assert grid.threshold == 0.5
+    assert grid.threshold == pytest.approx(0.03, abs=0.01)
+    # given together at construction, a threshold is in the given scale's units
+    assert HeadImportanceGrid(scores, threshold=0.5, normalization="raw").threshold == 0.5
 
 
 def test_jslink_to_a_slider() -> None:
@@ -284,6 +326,12 @@ def test_head_profile_follows_the_selected_head() -> None:
 PROGRESS_TEXT = re.compile(r"^task \d+/\d+ · layer \d+/\d+ · ETA \d+ s$")
 
 
+def assert_done(grid: HeadImportanceGrid) -> None:
+    """Scoring has ended and the progress line says how long it took."""
+    assert grid.progress["running"] is False and "error" not in grid.progress
+    assert re.fullmatch(r"done in \d+ s", grid.progress["text"]), grid.progress
+
+
 def tiny_llama_and_tokenizer():
     from tiny_models import tiny_model, word_tokenizer
 
@@ -325,7 +373,7 @@ def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[d
             super().__init__(message)
             self.partial = partial
 
-    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
         calls.append(options)
         n_layers = model.config.num_hidden_layers
         n_heads = model.config.num_attention_heads
@@ -337,7 +385,7 @@ def install_fake_engine(monkeypatch, *, fail_after: int | None = None) -> list[d
                     partial = HeadScores(values.copy(), [task.name for task in tasks])
                     raise ScoringError("CUDA out of memory (fake)", partial)
                 values[t, layer] = 10 * t + layer
-                on_layer(task.name, layer, values[t, layer].copy())
+                on_block(task.name, layer, np.arange(n_heads), values[t, layer].copy(), True)
                 done += 1
         return HeadScores(values, [task.name for task in tasks], meta={"model": "fake"})
 
@@ -374,7 +422,7 @@ def test_a_model_grid_starts_empty_and_streams_every_layer(monkeypatch) -> None:
     )
     fractions = [p["fraction"] for p in recorder.of("progress") if p.get("running")]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert grid.progress == {}
+    assert_done(grid)
     assert grid.scores is scores and grid.title == "fake"  # the fake engine's meta["model"]
     np.testing.assert_array_equal(decode(grid), scores.values)
     assert grid.compute() is scores and len(calls) == 1  # idempotent
@@ -451,7 +499,7 @@ def test_real_engine_streams_per_layer_and_ends_with_its_scores() -> None:
     assert sorted(set(nan_counts), reverse=True) == [12, 8, 4, 0]
     texts = [p["text"] for p in recorder.of("progress") if "ETA" in p.get("text", "")]
     assert len(texts) == 4 and all(PROGRESS_TEXT.match(text) for text in texts)
-    assert grid.progress == {}
+    assert_done(grid)
     expected = score_heads(model, tokenizer, tasks)
     np.testing.assert_allclose(scores.values, expected.values, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(decode(grid), expected.values, rtol=1e-5, atol=1e-6)
@@ -563,7 +611,9 @@ def test_save_html_escapes_every_angle_bracket_in_the_state(tmp_path) -> None:
     page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
     texts = html_script_texts(page)
     # the state element ends where it should: the values and the bundle still follow it
-    assert list(texts)[:3] == ["headwidget-state", "headwidget-values", "headwidget-bundle"]
+    assert list(texts)[:4] == [
+        "headwidget-state", "headwidget-values", "headwidget-exact", "headwidget-bundle"
+    ]  # fmt: skip
     text = texts["headwidget-state"]
     assert not set("<>&") & set(text)
     state = json.loads(text)
@@ -695,7 +745,136 @@ def test_an_unscored_model_grid_says_to_call_compute(monkeypatch) -> None:
     assert "grid.compute()" in HeadImportanceGrid.__doc__
     assert "VBox" in HeadImportanceGrid.__doc__ and "VBox" in HeadImportanceGrid.compute.__doc__
     grid.compute()
-    assert grid.progress == {}
+    assert_done(grid)
+
+
+def test_blocks_show_the_approximate_map_first_then_exact_values_replace_it(monkeypatch) -> None:
+    """A method that approximates (attribution) sends the whole map first, marked approximate;
+    exact blocks of some heads then replace it. The exact mask travels with every update."""
+    import types
+
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    grid.sync_interval = 0
+
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
+        # as score_heads(method="attribution", refine=...) streams: the whole map, then exact
+        approx = np.arange(2 * 2 * 4, dtype=np.float32).reshape(2, 2, 4) / 10
+        for t in range(2):
+            for layer in range(2):
+                on_block(tasks[t].name, layer, np.arange(4), approx[t, layer], False)
+        on_block(tasks[1].name, 0, np.array([1, 3]), np.array([5.0, 6.0], np.float32), True)
+        final = approx.copy()
+        final[1, 0, [1, 3]] = [5.0, 6.0]
+        exact = np.zeros(final.shape, bool)
+        exact[1, 0, [1, 3]] = True
+        names = [task.name for task in tasks]
+        return HeadScores(final, names, method="attribution", exact=exact, meta={"model": "m"})
+
+    fake = types.ModuleType("headwidget.scoring")
+    fake.score_heads = score_heads
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
+    masks: list[np.ndarray] = []
+    grid.observe(lambda c: masks.append(np.frombuffer(c["new"], np.uint8).copy()), names="exact")
+    grid.compute()
+    assert masks[3].sum() == 0 and masks[3].size == 16  # the first map: all approximate
+    final = np.frombuffer(grid.exact, np.uint8).reshape(grid.shape)
+    assert final.sum() == 2 and final[1, 0, 1] == final[1, 0, 3] == 1
+    assert decode(grid)[1, 0, 3] == 6.0
+    assert grid.provenance["method"] == "attribution"
+    with pytest.raises(RuntimeError, match="compute\\(\\) is not running"):
+        grid._apply_block(0, 0, slice(None), np.zeros(4))
+
+
+def test_the_automatic_threshold_is_held_while_scores_stream_in(monkeypatch) -> None:
+    import types
+
+    rng = np.random.default_rng(0)
+    values = rng.gamma(0.5, 1.0, size=(2, 2, 4)).astype(np.float32)
+
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
+        for t, task in enumerate(tasks):
+            for layer in range(2):
+                on_block(task.name, layer, np.arange(4), values[t, layer], True)
+        return HeadScores(values, [task.name for task in tasks])
+
+    fake = types.ModuleType("headwidget.scoring")
+    fake.score_heads = score_heads
+    monkeypatch.setitem(__import__("sys").modules, "headwidget.scoring", fake)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks(), normalization="raw")
+    grid.sync_interval = 0
+    changes: list[tuple[float, bool]] = []
+    grid.observe(lambda c: changes.append((c["new"], grid._running)), names="threshold")
+    grid.compute()
+    # set once from the first layer and held while streaming; then once from the final scores
+    assert [running for _, running in changes] == [True, False]
+    assert changes[0][0] == cat.default_threshold(values[0, :1])
+    assert grid.threshold == cat.default_threshold(values)
+
+
+def test_save_draws_the_view_as_svg_png_or_pdf(tmp_path) -> None:
+    import xml.etree.ElementTree as ET
+
+    scores = make_scores()
+    meta = {"model": "tiny/llama", "metric": "logprob", "ablation": "mean"}
+    scores = HeadScores(
+        scores.values, scores.tasks, scores.categories, meta=meta, accuracy={"antonym": 0.1}
+    )
+    grid = HeadImportanceGrid(scores, normalization="raw")
+    svg = ET.parse(grid.save(tmp_path / "view.svg")).getroot()
+    text = " ".join(svg.itertext())
+    assert "model fails this task" in text  # antonym, below min_accuracy
+    for name in ("copying", "antonym", "tiny/llama", "Importance (log-prob drop)"):
+        assert name in text, name
+    assert "ablation (mean ablation) · metric logprob" in text  # the provenance line
+    sizes = {}
+    for scale in (1, 2):
+        data = grid.save(tmp_path / f"view{scale}.png", scale=scale).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes[scale] = int.from_bytes(data[16:20], "big")
+    assert sizes[2] == pytest.approx(2 * sizes[1], abs=4)
+    assert grid.save(tmp_path / "view.pdf").read_bytes()[:5] == b"%PDF-"
+    grid.tab = "task:antonym"  # the view as it is: one task
+    one = " ".join(ET.parse(grid.save(tmp_path / "one.svg")).getroot().itertext())
+    assert "antonym" in one and "copying" not in one
+    with pytest.raises(ValueError, match="scale must be a number from 0.25 to 8"):
+        grid.save(tmp_path / "x.png", scale=0)
+
+
+def test_save_an_image_before_scoring_says_there_is_nothing_to_draw(monkeypatch, tmp_path) -> None:
+    install_fake_engine(monkeypatch)
+    model, tokenizer = tiny_llama_and_tokenizer()
+    grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
+    with pytest.raises(RuntimeError, match="nothing to draw yet"):
+        grid.save(tmp_path / "x.png")
+
+
+def test_compare_shows_two_score_sets_side_by_side_or_their_difference(tmp_path) -> None:
+    base = make_scores()
+    tuned = HeadScores(
+        base.values[::-1] * 2, base.tasks[::-1], base.categories, meta={"model": "tuned"},
+        accuracy={"copying": 0.5},
+    )  # fmt: skip
+    grid = HeadImportanceGrid(base, compare=tuned)
+    names = [task["name"] for task in grid.tasks]
+    assert names[:2] == ["copying · tiny/llama", "copying · tuned"]
+    assert len(names) == 6 and grid.color_range == "shared"  # one colour scale
+    shown = decode(grid)
+    np.testing.assert_array_equal(shown[0], base["copying"])
+    np.testing.assert_array_equal(shown[1], tuned["copying"])
+    assert grid.tasks[1]["accuracy"] == 0.5 and grid.title == "tiny/llama vs tuned"
+    path = tuned.save(tmp_path / "tuned.npz")
+    diff = HeadImportanceGrid(base, compare=path, compare_mode="difference")
+    assert [task["name"] for task in diff.tasks][0] == "copying: tiny/llama − tuned"
+    np.testing.assert_allclose(decode(diff)[0], base["copying"] - tuned["copying"])
+    assert diff.normalization == "raw" and diff.colormap == "diverging"
+    with pytest.raises(ValueError, match="share no task"):
+        HeadImportanceGrid(base, compare=HeadScores(base.values, ["x", "y", "z"]))
+    with pytest.raises(ValueError, match="different grids"):
+        HeadImportanceGrid(base, compare=HeadScores(np.zeros((1, 2, 2)), ["copying"]))
+    with pytest.raises(ValueError, match="compare mode must be one of"):
+        HeadImportanceGrid(base, compare=tuned, compare_mode="overlay")
 
 
 # -- hostile values and interrupted scoring --------------------------------------------------
@@ -725,8 +904,8 @@ def test_an_interrupted_compute_keeps_what_is_on_screen_as_its_scores(monkeypatc
     import sys
     import types
 
-    def score_heads(model, tokenizer, tasks, *, on_layer=None, **options):
-        on_layer(tasks[0].name, 0, np.arange(4, dtype=np.float32))
+    def score_heads(model, tokenizer, tasks, *, on_block=None, **options):
+        on_block(tasks[0].name, 0, np.arange(4), np.arange(4, dtype=np.float32), True)
         raise KeyboardInterrupt
 
     fake = types.ModuleType("headwidget.scoring")

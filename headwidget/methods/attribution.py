@@ -46,6 +46,7 @@ from torch import nn
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
 from ..modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
+from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
 from .base import Block, Clean, ScoringContext
 
@@ -95,6 +96,7 @@ class _Probes:
         self.alpha = alpha
         self.probes: list[torch.Tensor | None] = [None] * layout.n_layers
         self.inputs: list[torch.Tensor | None] = [None] * layout.n_layers
+        self.owner = owner_thread()  # the hooks act only in this thread
         self.handles = [
             proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
         ]
@@ -102,7 +104,9 @@ class _Probes:
     def _hook(self, index: int) -> Callable:
         n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
 
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            if not in_owner_thread(self.owner):
+                return None
             x = args[0]
             self.inputs[index] = x.detach()
             if self.alpha:
@@ -236,10 +240,12 @@ class AttributionMethod:
         sums: list[torch.Tensor | None] = [None] * lay.n_layers
         counts = [0] * lay.n_layers
         mask: list[torch.Tensor] = []
+        owner = owner_thread()
 
         def hook(index: int) -> Callable:
             def record(module: nn.Module, args: tuple[Any, ...]) -> None:
-                add_head_sums(args[0], mask[0], sums, counts, index)
+                if in_owner_thread(owner):
+                    add_head_sums(args[0], mask[0], sums, counts, index)
 
             return record
 
@@ -357,11 +363,14 @@ class AttributionMethod:
         ids = torch.full((n, 1), token, dtype=torch.long, device=ctx.device)
         empty = torch.zeros(0, dtype=torch.long, device=ctx.device)
         batch = Batch(ids, torch.ones_like(ids), empty, empty, empty, None, n)
+        owner = owner_thread()
 
         def hook(layer: int) -> Callable:
             rows = torch.arange(n_heads) + 1 + layer * n_heads
 
-            def ablate(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            def ablate(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+                if not in_owner_thread(owner):
+                    return None
                 x = args[0]
                 view = x.reshape(n, n_heads, head_dim).clone()
                 index = rows.to(x.device), torch.arange(n_heads, device=x.device)

@@ -2,6 +2,8 @@
 
 export const UNCLASSIFIED = "Unclassified";
 export const UNCLASSIFIED_COLOR = "#d9d9d9";
+/** Unclassified on a dark background: a light grey there outshines every category. */
+export const UNCLASSIFIED_COLOR_DARK = "#3c3c3c";
 // Maps, not objects: they are looked up with user-provided names ("__proto__", "constructor").
 export const CATEGORY_COLORS: ReadonlyMap<string, string> = new Map([
   ["Algorithmic", "#1f77b4"],
@@ -37,14 +39,14 @@ export function legendLabels(names: readonly string[]): string[] {
 }
 
 /** Colour of every label that can occur with these categories. */
-export function categoryColors(names: readonly string[]): Map<string, string> {
+export function categoryColors(names: readonly string[], dark = false): Map<string, string> {
   const colors = new Map<string, string>();
   let extra = 0;
   for (const name of names) {
     colors.set(name, CATEGORY_COLORS.get(name) ?? EXTRA_CATEGORY_COLORS[extra++ % EXTRA_CATEGORY_COLORS.length]);
   }
   for (const [label, color] of MULTI_CATEGORY_COLORS) colors.set(label, color);
-  colors.set(UNCLASSIFIED, UNCLASSIFIED_COLOR);
+  colors.set(UNCLASSIFIED, dark ? UNCLASSIFIED_COLOR_DARK : UNCLASSIFIED_COLOR);
   return colors;
 }
 

@@ -8,6 +8,8 @@ export interface TaskInfo {
   category: string | null;
   description: string;
   baseline: number | null;
+  /** clean accuracy of the model on the task (0..1), where measured */
+  accuracy: number | null;
 }
 
 /** float32 view of the `values` trait (a DataView in anywidget; buffers/arrays accepted too). */
@@ -34,6 +36,31 @@ export function toFloat32(raw: unknown): Float32Array {
   return new Float32Array(new Uint8Array(buffer, offset, n * 4).slice().buffer);
 }
 
+/** uint8 view of a bytes trait (a DataView in anywidget); empty for anything else. */
+export function toUint8(raw: unknown): Uint8Array {
+  if (raw instanceof Uint8Array) return raw;
+  if (raw instanceof ArrayBuffer) return new Uint8Array(raw);
+  if (ArrayBuffer.isView(raw)) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (Array.isArray(raw)) return Uint8Array.from(raw, (v) => (v ? 1 : 0));
+  return new Uint8Array(0);
+}
+
+/** Sum of |values| of each task (NaN ignored): what "share" divides by. */
+export function taskSums(values: Float32Array, shape: readonly number[]): number[] {
+  const [nT, nL, nH] = shape;
+  const size = nL * nH;
+  const sums: number[] = [];
+  for (let t = 0; t < nT; t++) {
+    let total = 0;
+    for (let i = t * size; i < (t + 1) * size; i++) {
+      const v = values[i];
+      if (v === v) total += Math.abs(v);
+    }
+    sums.push(total);
+  }
+  return sums;
+}
+
 export function toTasks(raw: unknown, nTasks: number): TaskInfo[] {
   const list = Array.isArray(raw) ? raw : [];
   const out: TaskInfo[] = [];
@@ -42,7 +69,8 @@ export function toTasks(raw: unknown, nTasks: number): TaskInfo[] {
     const name = item.name == null ? `task ${t}` : String(item.name);
     const category = item.category == null || item.category === "" ? null : String(item.category);
     const baseline = typeof item.baseline === "number" ? item.baseline : null;
-    out.push({ name, category, description: item.description == null ? "" : String(item.description), baseline });
+    const accuracy = typeof item.accuracy === "number" && Number.isFinite(item.accuracy) ? item.accuracy : null;
+    out.push({ name, category, description: item.description == null ? "" : String(item.description), baseline, accuracy });
   }
   return out;
 }

@@ -210,14 +210,24 @@ export function gridLayout(o: GridOptions): GridLayout {
   };
 }
 
+/** `text` cut to fit `width`, ending in "…" when cut. */
+export function ellipsize(text: string, width: number, measure: (s: string) => number): string {
+  if (measure(text) <= width) return text;
+  let n = text.length - 1;
+  while (n > 0 && measure(`${text.slice(0, n)}…`) > width) n--;
+  return `${text.slice(0, n).trimEnd()}…`;
+}
+
 /**
- * Greedy wrapping at spaces to `width`; a word wider than a line is broken between characters
- * (as CSS overflow-wrap: anywhere does). `measure` gives the width of a string.
+ * Greedy wrapping at spaces to `width`, never inside a word: a word wider than a line is cut
+ * with "…", and text past `maxLines` lines ends the last line with "…" (the full text goes in a
+ * tooltip). `measure` gives the width of a string.
  */
-export function wrapText(text: string, width: number, measure: (s: string) => number): string[] {
+export function wrapText(text: string, width: number, measure: (s: string) => number, maxLines = 3): string[] {
   const words = text.split(/\s+/).filter(Boolean);
   const lines: string[] = [];
   let line = "";
+  let cut = false;
   for (const word of words) {
     const candidate = line ? `${line} ${word}` : word;
     if (measure(candidate) <= width) {
@@ -225,21 +235,58 @@ export function wrapText(text: string, width: number, measure: (s: string) => nu
       continue;
     }
     if (line) lines.push(line);
-    line = "";
-    let rest = word;
-    while (measure(rest) > width && rest.length > 1) {
-      let n = rest.length - 1;
-      while (n > 1 && measure(rest.slice(0, n)) > width) n--;
-      lines.push(rest.slice(0, n));
-      rest = rest.slice(n);
+    line = ellipsize(word, width, measure);
+    if (lines.length >= maxLines) {
+      cut = true;
+      break;
     }
-    line = rest;
   }
-  if (line || !lines.length) lines.push(line);
+  if (!cut && (line || !lines.length)) lines.push(line);
+  if (lines.length > maxLines || cut) {
+    lines.length = Math.min(lines.length, maxLines);
+    lines[maxLines - 1] = ellipsize(`${lines[maxLines - 1]}…`, width, measure).replace(/……$/, "…");
+  }
   return lines;
 }
 
 /** Number of lines `wrapText` gives. */
-export function wrapLines(text: string, width: number, measure: (s: string) => number): number {
-  return wrapText(text, width, measure).length;
+export function wrapLines(text: string, width: number, measure: (s: string) => number, maxLines = 3): number {
+  return wrapText(text, width, measure, maxLines).length;
+}
+
+/** The cells a zoomed panel shows: rows r0.. and columns c0.. of the full grid. */
+export interface CellWindow {
+  r0: number;
+  c0: number;
+  rows: number;
+  cols: number;
+}
+
+/**
+ * `w` zoomed by `factor` (< 1 in, > 1 out) around the pointer at fractions (fy, fx) of the
+ * plot, whose point of the grid stays under it; rows and columns scale alike, so cells stay
+ * about square; never fewer than `minCells` a side, never past the grid. Null: the whole grid.
+ */
+export function zoomWindow(
+  w: CellWindow | null,
+  full: { rows: number; cols: number },
+  fy: number,
+  fx: number,
+  factor: number,
+  minCells = 4,
+): CellWindow | null {
+  const cur = w ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols };
+  const size = (n: number, total: number) => Math.min(total, Math.max(Math.min(minCells, total), Math.round(n * factor)));
+  const rows = size(cur.rows, full.rows);
+  const cols = size(cur.cols, full.cols);
+  if (rows >= full.rows && cols >= full.cols) return null;
+  // the pointer's place in grid cells, before and after
+  const start = (s0: number, n0: number, f: number, n: number, total: number) => Math.min(total - n, Math.max(0, Math.round(s0 + f * n0 - f * n)));
+  return { r0: start(cur.r0, cur.rows, fy, rows, full.rows), c0: start(cur.c0, cur.cols, fx, cols, full.cols), rows, cols };
+}
+
+/** `w` moved as little as possible so that cell (row, col) is inside it. */
+export function windowShowing(w: CellWindow, row: number, col: number): CellWindow {
+  const shift = (start: number, n: number, cell: number) => (cell < start ? cell : cell >= start + n ? cell - n + 1 : start);
+  return { ...w, r0: shift(w.r0, w.rows, row), c0: shift(w.c0, w.cols, col) };
 }

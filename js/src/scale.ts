@@ -83,7 +83,8 @@ export function colorbarTicks(
 
 /**
  * Tick positions for an integer axis of `n` cells: the smallest step from a list of round
- * numbers that gives at most `maxTicks` ticks (32 -> every 6, 64 -> every 12, 80 -> every 16).
+ * numbers that gives at most `maxTicks` ticks (32 -> every 6, 64 -> every 12, 80 -> every 16),
+ * plus the last cell when it lies at least 3/4 of a step past the last tick (80 -> ..., 64, 79).
  */
 export function intTicks(n: number, maxTicks = 6): number[] {
   if (n <= 0) return [];
@@ -95,6 +96,8 @@ export function intTicks(n: number, maxTicks = 6): number[] {
   }
   const out: number[] = [];
   for (let i = 0; i < n; i += step) out.push(i);
+  // the axis reaches its last cell (80 layers: ... 64, 79) unless that would crowd a tick
+  if (n - 1 - out[out.length - 1] >= 0.75 * step) out.push(n - 1);
   return out;
 }
 
@@ -118,4 +121,13 @@ export function upperBound(sorted: ArrayLike<number>, x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Ticks for the integer values lo..hi of a zoomed axis: multiples of a round step. */
+export function intTicksRange(lo: number, hi: number, maxTicks = 6): number[] {
+  if (hi < lo) return [];
+  const step = intTicks(hi - lo + 1, maxTicks)[1] ?? 1;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) out.push(v);
+  return out.length ? out : [lo];
 }

@@ -9,6 +9,8 @@ export interface Theme {
   muted: string;
   border: string;
   accent: string;
+  /** errors, and the "fails" badge of a task the model fails */
+  error: string;
   font: string;
 }
 
@@ -40,8 +42,8 @@ export function detectDark(doc: Document, win: Window | null): boolean {
   }
 }
 
-const LIGHT = { bg: "#ffffff", fg: "#1f1f1f", muted: "#6b6b6b", border: "#c8c8c8", accent: "#1a73e8" };
-const DARK = { bg: "#1e1e1e", fg: "#e6e6e6", muted: "#a0a0a0", border: "#4a4a4a", accent: "#8ab4f8" };
+const LIGHT = { bg: "#ffffff", fg: "#1f1f1f", muted: "#6b6b6b", border: "#c8c8c8", accent: "#1a73e8", error: "#c62828" };
+const DARK = { bg: "#1e1e1e", fg: "#e6e6e6", muted: "#a0a0a0", border: "#4a4a4a", accent: "#8ab4f8", error: "#f28b82" };
 
 /** Colours resolved from the widget root's CSS custom properties (set in widget.css). */
 export function readTheme(root: HTMLElement, dark: boolean): Theme {
@@ -67,6 +69,7 @@ export function readTheme(root: HTMLElement, dark: boolean): Theme {
     muted: prop("--hw-muted", fallback.muted),
     border: prop("--hw-border", fallback.border),
     accent: prop("--hw-accent", fallback.accent),
+    error: prop("--hw-error", fallback.error),
     font,
   };
 }

@@ -9,8 +9,10 @@ import {
   gridShape,
   headToCell,
   rowOfTick,
+  windowShowing,
   wrapLines,
   wrapText,
+  zoomWindow,
 } from "../src/layout";
 
 describe("small-multiples grid", () => {
@@ -167,10 +169,14 @@ describe("text wrapping for panel titles", () => {
     expect(wrapText("Semantic Understanding", 130, mono)).toEqual(["Semantic", "Understanding"]);
     expect(wrapText("country → capital city", 140, mono)).toEqual(["country →", "capital city"]);
   });
-  it("breaks a word longer than a line", () => {
+  it("never breaks inside a word: a word longer than a line is cut with an ellipsis", () => {
     const lines = wrapText("<img src=x onerror=alert(1)>", 80, mono);
     expect(lines.every((l) => mono(l) <= 80)).toBe(true);
-    expect(lines.join(" ").replace(/ /g, "")).toBe("<img src=x onerror=alert(1)>".replace(/ /g, ""));
+    expect(lines).toEqual(["<img", "src=x", "onerror…"]);
+    expect(wrapText("All Categories", 60, mono)).toEqual(["All", "Categ…"]);
+  });
+  it("ends the last allowed line with an ellipsis when the text needs more lines", () => {
+    expect(wrapText("a b c d e f", 30, mono, 2)).toEqual(["a b", "c…"]);
   });
 });
 
@@ -181,5 +187,28 @@ describe("tiny models", () => {
     expect(l.panels[0].plot.height).toBe(150);
     const big = gridLayout({ width: 1000, nPanels: 3, columns: 3, rows: 32, cols: 32, maxCell: 14, minPlot: 150 });
     expect(big.cell).toBeLessThanOrEqual(14);
+  });
+});
+
+describe("zoom windows", () => {
+  const full = { rows: 80, cols: 64 };
+  it("zooms around the cell under the pointer, keeping it there, within the grid", () => {
+    const w = zoomWindow(null, full, 0.5, 0.5, 0.5)!;
+    expect(w).toEqual({ r0: 20, c0: 16, rows: 40, cols: 32 }); // the middle stays mid-plot
+    // the pointer at the top-left corner keeps the grid's corner there
+    expect(zoomWindow(null, full, 0, 0, 0.5)).toEqual({ r0: 0, c0: 0, rows: 40, cols: 32 });
+    // at 3/4 down and 1/4 across: grid point (60, 16) stays under the pointer
+    expect(zoomWindow(null, full, 0.75, 0.25, 0.5)).toEqual({ r0: 30, c0: 8, rows: 40, cols: 32 });
+    // never below minCells a side; zooming out past the grid is the whole grid (null)
+    let z: ReturnType<typeof zoomWindow> = w;
+    for (let i = 0; i < 20; i++) z = zoomWindow(z, full, 0.5, 0.5, 0.5);
+    expect(z!.rows).toBe(4);
+    expect(z!.cols).toBe(4);
+    expect(zoomWindow(w, full, 0.5, 0.5, 4)).toBeNull();
+  });
+  it("moves a window as little as possible to show a cell", () => {
+    const w = { r0: 10, c0: 10, rows: 8, cols: 8 };
+    expect(windowShowing(w, 12, 12)).toEqual(w);
+    expect(windowShowing(w, 18, 9)).toEqual({ r0: 11, c0: 9, rows: 8, cols: 8 });
   });
 });

@@ -6,6 +6,7 @@ import {
   formatPercent,
   formatSig,
   intTicks,
+  intTicksRange,
   niceStep,
   percentileSorted,
   upperBound,
@@ -112,7 +113,8 @@ describe("integer axis ticks", () => {
   });
   it("uses every 12 for 64 heads and every 16 for 80 layers (figure B)", () => {
     expect(intTicks(64)).toEqual([0, 12, 24, 36, 48, 60]);
-    expect(intTicks(80)).toEqual([0, 16, 32, 48, 64]);
+    // the 80-layer axis reaches its last layer
+    expect(intTicks(80)).toEqual([0, 16, 32, 48, 64, 79]);
   });
   it("handles small and large axes", () => {
     expect(intTicks(1)).toEqual([0]);
@@ -122,8 +124,12 @@ describe("integer axis ticks", () => {
     expect(big.length).toBeLessThanOrEqual(6);
     expect(big[0]).toBe(0);
   });
+  it("ticks a zoomed range at multiples of a round step", () => {
+    expect(intTicksRange(20, 59, 6)).toEqual([24, 32, 40, 48, 56]);
+    expect(intTicksRange(3, 3)).toEqual([3]);
+  });
   it("respects a smaller tick budget", () => {
-    expect(intTicks(32, 4)).toEqual([0, 8, 16, 24]);
+    expect(intTicks(32, 4)).toEqual([0, 8, 16, 24, 31]);
   });
 });
 

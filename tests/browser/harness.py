@@ -92,6 +92,7 @@ try {
   const traits = await (await fetch("traits.json")).json();
   const buffer = await (await fetch("values.bin")).arrayBuffer();
   traits.values = new DataView(buffer);
+  traits.exact = new DataView(await (await fetch("exact.bin")).arrayBuffer());
   const model = new FakeModel(traits);
   window.__model = model;
   const mod = await import("./widget.js");
@@ -114,19 +115,29 @@ def traits_for(
     values: np.ndarray,
     tasks: Sequence[str],
     categories: dict[str, str | None] | None = None,
+    accuracy: dict[str, float] | None = None,
+    exact: np.ndarray | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """The synced traits of the BRIEF's widget contract, with the contract's defaults.
 
-    ``values`` goes separately into ``values.bin`` (little-endian float32); the page turns it
-    into the DataView the real model would hand over.
+    ``values`` goes separately into ``values.bin`` (little-endian float32) and ``exact`` (bool,
+    the shape of ``values``; None: all exact) into ``exact.bin``; the page turns them into the
+    DataViews the real model would hand over.
     """
     values = np.asarray(values, dtype="<f4")
     categories = categories or {}
+    accuracy = accuracy or {}
     traits: dict[str, Any] = {
         "shape": list(values.shape),
         "tasks": [
-            {"name": name, "category": categories.get(name), "description": "", "baseline": None}
+            {
+                "name": name,
+                "category": categories.get(name),
+                "description": "",
+                "baseline": None,
+                "accuracy": accuracy.get(name),
+            }
             for name in tasks
         ],
         "normalization": "share",
@@ -144,7 +155,12 @@ def traits_for(
         "selected_task": "",
         "progress": {},
         "title": "",
+        "exact_only": False,
+        "provenance": {},
+        "min_accuracy": 0.2,
+        "fade_below": False,
         "_values": values,
+        "_exact": b"" if exact is None else np.asarray(exact, np.uint8).tobytes(),
     }
     unknown = set(overrides) - set(traits)
     if unknown:
@@ -169,6 +185,7 @@ def write_page(directory: Path, traits: dict[str, Any], static: Path = STATIC) -
     traits = dict(traits)
     values = np.ascontiguousarray(traits.pop("_values"), dtype="<f4")
     (directory / "values.bin").write_bytes(values.tobytes())
+    (directory / "exact.bin").write_bytes(traits.pop("_exact"))
     # allow_nan: vmax/threshold are finite here; NaN only lives in values.bin.
     (directory / "traits.json").write_text(json.dumps(traits, allow_nan=False))
     (directory / "index.html").write_text(PAGE)

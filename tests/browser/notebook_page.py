@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +181,17 @@ class NotebookPage:
 
     def move_mouse_away(self) -> None:
         self.page.mouse.move(1, 1)
+
+
+STATE_CELL = 1  # the cell that prints the grid's traits (known_scores.STATE_CELL_SOURCE)
+
+
+def python_state(nb: NotebookPage) -> dict:
+    """Run the cell that prints the widget's traits as Python sees them."""
+    output = nb.run_cell(STATE_CELL)
+    match = re.search(r"STATE (\{.*\})", output)
+    assert match, f"the state cell printed {output!r}"
+    return json.loads(match.group(1))
 
 
 def displayed_counts(widget: Locator) -> dict[str, int]:

@@ -6,25 +6,24 @@ One JupyterLab page and kernel for the module; every test re-runs the cell that 
 
 from __future__ import annotations
 
-import json
 import re
 
 import known_scores as k
+import numpy as np
 import pytest
-from notebook_page import CanvasInfo, NotebookPage, displayed_counts, rgb_close, save_screenshot
+from notebook_page import (
+    CanvasInfo,
+    NotebookPage,
+    displayed_counts,
+    python_state,
+    rgb_close,
+    save_screenshot,
+)
 from playwright.sync_api import Locator, expect
 
 pytestmark = pytest.mark.browser
 
-STATE_CELL, SET_THRESHOLD_CELL = 1, 2
-
-
-def python_state(nb: NotebookPage) -> dict:
-    """Run the cell that prints the widget's traits as Python sees them."""
-    output = nb.run_cell(STATE_CELL)
-    match = re.search(r"STATE (\{.*\})", output)
-    assert match, f"the state cell printed {output!r}"
-    return json.loads(match.group(1))
+SET_THRESHOLD_CELL = 2
 
 
 def layer_head_to_rc(info: CanvasInfo, layer: int, head: int) -> tuple[int, int]:
@@ -134,19 +133,26 @@ def test_hover_shows_task_layer_head_importance_rank_categories(
     nb.hover_cell(widget, task, layer, head)
     lines = tooltip_lines(widget)
     save_screenshot(nb.page, artifacts, "lab-tooltip")
-    assert len(lines) == 5, f"tooltip lines: {lines}"
+    assert len(lines) == 6, f"tooltip lines: {lines}"
     assert lines[0] == task
     assert lines[1] == f"Layer {layer} · Head {head}"
     importance = re.fullmatch(r"importance (\S+)", lines[2])
     assert importance, f"third line {lines[2]!r}"
-    assert float(importance.group(1)) == pytest.approx(k.value(task, layer, head), rel=1e-3)
+    value = k.value(task, layer, head)
+    assert float(importance.group(1)) == pytest.approx(value, rel=1e-3)
+    # the raw value and its share of the task's total, whichever scale is shown
+    both = re.fullmatch(r"raw (\S+)(?: \(.+\))? · share (\S+)", lines[3])
+    assert both, f"fourth line {lines[3]!r}"
+    share = value / np.nansum(np.abs(k.VALUES[k.TASKS.index(task)]))
+    assert float(both.group(1)) == pytest.approx(value, rel=1e-3)
+    assert float(both.group(2)) == pytest.approx(share, rel=1e-3)
     rank, total = k.rank(task, layer, head)
-    assert lines[3] == f"rank {rank} of {total}"
-    assert lines[4] == "categories: " + ", ".join(k.head_categories(layer, head))
+    assert lines[4] == f"rank {rank} of {total}"
+    assert lines[5] == "categories: " + ", ".join(k.head_categories(layer, head))
 
     nb.hover_cell(widget, task, 0, 1)  # a head that passes no task
     expect(widget.locator(".hw-tooltip")).to_contain_text("Layer 0 · Head 1")
-    assert tooltip_lines(widget)[4] == "categories: none"
+    assert tooltip_lines(widget)[5] == "categories: none"
 
     nb.move_mouse_away()
     expect(widget.locator(".hw-tooltip")).to_be_hidden()

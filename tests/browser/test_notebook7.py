@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import known_scores as k
 import pytest
-from notebook_page import NotebookPage, rgb_close, save_screenshot
+from notebook_page import NotebookPage, python_state, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -25,3 +27,23 @@ def test_grid_renders_in_notebook7_with_the_right_colours(notebook7: NotebookPag
     nb.hover_cell(widget, k.COPYING, 1, 2)
     expect(widget.locator(".hw-tooltip")).to_contain_text("Layer 1 · Head 2")
     assert nb.dialogs.messages == [], f"the page raised dialogs: {nb.dialogs.messages}"
+
+
+def test_arrow_keys_move_the_selection_not_the_cell(notebook7: NotebookPage, artifacts):
+    nb = notebook7
+    widget = nb.show_widget(0)
+    active = nb.page.locator(".jp-Notebook .jp-Cell.jp-mod-active")
+    nb.click_cell(widget, k.COPYING, 2, 3)
+    canvas = widget.locator(f'canvas.hw-canvas[data-panel="{k.COPYING}"]')
+    expect(canvas).to_be_focused()
+    before = active.get_attribute("data-windowed-list-index") or active.inner_text()[:40]
+    for key in ("ArrowRight", "ArrowDown", "ArrowDown"):
+        nb.page.keyboard.press(key)
+    expect(widget.locator(".hw-live")).to_contain_text(
+        re.compile(r"layer 4\b.*head 4\b", re.IGNORECASE)
+    )
+    expect(canvas).to_be_focused()
+    after = active.get_attribute("data-windowed-list-index") or active.inner_text()[:40]
+    assert after == before, "the arrow keys moved the notebook to another cell"
+    save_screenshot(nb.page, artifacts, "notebook7-keyboard")
+    assert python_state(nb)["selected_head"] == [4, 4]

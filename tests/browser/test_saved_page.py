@@ -67,16 +67,27 @@ def test_an_automatic_threshold_follows_normalization_in_the_page(open_saved):
     expect(field).to_have_value(str(raw))
     select.select_option("share")
     expect(field).to_have_value(str(share))
-    # a threshold typed in is the user's: it stays through a change of normalization
+    # a threshold typed in is the user's: a change of normalization converts it, as Python does
     field.fill("0.0123")
     field.press("Enter")
+    grid = HeadImportanceGrid(data, threshold=0.0123)
+    grid.normalization = "raw"
     select.select_option("raw")
-    expect(field).to_have_value("0.0123")
+    expect(field).not_to_have_value("0.0123")
+    assert float(field.input_value()) == pytest.approx(grid.threshold, rel=1e-9)
 
 
-def test_a_chosen_threshold_is_kept_in_the_page(open_saved):
-    page = open_saved(HeadImportanceGrid(scores(), threshold=0.02))
+def test_a_chosen_threshold_is_converted_in_the_page_as_in_python(open_saved):
+    grid = HeadImportanceGrid(scores(), threshold=0.02)
+    page = open_saved(grid)
     field = page.locator("input.hw-threshold-value")
     expect(field).to_have_value("0.02")
+    counts = page.locator(".hw-count").all_inner_texts()
     page.locator("select.hw-normalization").select_option("raw")
-    expect(field).to_have_value("0.02")
+    grid.normalization = "raw"
+    assert grid.threshold != 0.02
+    expect(field).not_to_have_value("0.02")
+    assert float(field.input_value()) == pytest.approx(grid.threshold, rel=1e-9)
+    heads = [int(c.split()[0]) for c in counts]
+    after = [int(c.split()[0]) for c in page.locator(".hw-count").all_inner_texts()]
+    assert sum(after) == sum(heads), (counts, page.locator(".hw-count").all_inner_texts())

@@ -1,0 +1,246 @@
+"""A grid's view as files: a self-contained interactive HTML page, and a static image.
+
+The page inlines the front-end bundle, the scores and the options (no server, no CDN). The
+image (PNG, SVG or PDF) is drawn with matplotlib by :func:`headwidget.plotting.plot_scores` from
+the view's options, with the colour bar's unit and the provenance line; no browser is needed.
+
+>>> grid.save("heads.html")                      # doctest: +SKIP
+>>> grid.save("heads.png", scale=2)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Suffixes :func:`write_image` draws.
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+# state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
+_DEFAULT_THRESHOLDS = "_default_thresholds"
+
+# A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
+# the Jupyter widget manager, and the bundle is imported from a blob: URL.
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{css}</style>
+<meta name="color-scheme" content="light dark">
+<style>
+body {{ margin: 12px; font-family: system-ui, sans-serif; background: #ffffff; }}
+@media (prefers-color-scheme: dark) {{ body {{ background: #1e1e1e; color: #e6e6e6; }} }}
+</style>
+</head>
+<body>
+<div id="headwidget-root"></div>
+<script type="application/json" id="headwidget-state">{state}</script>
+<script type="text/plain" id="headwidget-values">{values}</script>
+<script type="text/plain" id="headwidget-exact">{exact}</script>
+<script type="text/plain" id="headwidget-bundle">{bundle}</script>
+<script type="module">
+const bytes = (id) =>
+  Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
+class Model {{
+  // defaults: the automatic thresholds per normalization, when the threshold was automatic
+  constructor(state, defaults) {{
+    this.state = state;
+    this.defaults = defaults || null;
+    this.listeners = new Map();
+  }}
+  get(name) {{ return this.state[name]; }}
+  set(name, value) {{
+    const changed = [name];
+    const d = this.defaults;
+    const before = this.state.normalization;
+    // as in Python: a threshold still at its automatic value follows the new units, one
+    // the user chose is converted so that as many heads pass
+    if (name === "normalization" && value !== before) {{
+      if (d && typeof d[value] === "number" && this.state.threshold === d[before]) {{
+        this.state.threshold = d[value];
+        changed.push("threshold");
+      }} else if (this.convert) {{
+        this.state.threshold = this.convert(this.state.threshold, before, value);
+        changed.push("threshold");
+      }}
+    }}
+    this.state[name] = value;
+    for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
+    this.emit("change", this);
+  }}
+  on(event, callback) {{
+    for (const name of String(event).split(/\\s+/)) {{
+      if (!this.listeners.has(name)) this.listeners.set(name, []);
+      this.listeners.get(name).push(callback);
+    }}
+  }}
+  off(event, callback) {{
+    if (event == null) {{ this.listeners.clear(); return; }}
+    for (const name of String(event).split(/\\s+/)) {{
+      const kept = (this.listeners.get(name) || []).filter((cb) => callback && cb !== callback);
+      this.listeners.set(name, kept);
+    }}
+  }}
+  emit(name, ...args) {{
+    for (const callback of [...(this.listeners.get(name) || [])]) callback(...args);
+  }}
+  save_changes() {{}}
+  send() {{}}
+}}
+const state = JSON.parse(document.getElementById("headwidget-state").textContent);
+const defaults = state.{defaults_key};
+delete state.{defaults_key};
+state.values = new DataView(bytes("headwidget-values").buffer);
+state.exact = new DataView(bytes("headwidget-exact").buffer);
+const model = new Model(state, defaults);
+const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
+const module = await import(URL.createObjectURL(code));
+model.convert = (threshold, from, to) => module.convertThreshold(
+  module.toFloat32(state.values), state.shape, threshold, from, to);
+let widget = module.default ?? module;
+if (typeof widget === "function") widget = await widget();
+if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});
+const el = document.getElementById("headwidget-root");
+await widget.render({{ model, el, experimental: {{}} }});
+</script>
+</body>
+</html>
+"""
+
+
+def write_html(
+    path: Path,
+    state: Mapping[str, Any],
+    values: bytes,
+    exact: bytes,
+    defaults: Mapping[str, float] | None,
+    *,
+    esm: Path,
+    css: Path,
+) -> Path:
+    """Write the page of a view: ``state`` (JSON traits), ``values`` / ``exact`` (the binary
+    traits) and, for an automatic threshold, ``defaults`` (its value per normalization)."""
+    state = dict(state)
+    if defaults:
+        state[_DEFAULT_THRESHOLDS] = dict(defaults)
+    # No "<" at all in the script element's text (nor ">", "&"): "</script" would end it
+    # early and "<!--<script" would put the parser in the double-escaped state; JSON reads
+    # the \u escapes back as the same characters.
+    state_json = (
+        json.dumps(state, allow_nan=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+    css_text = css.read_text(encoding="utf-8") if css.is_file() else ""
+    page = _PAGE.format(
+        # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
+        title=html.escape(
+            str(state.get("title") or "headwidget")
+            .encode("utf-16", "surrogatepass")
+            .decode("utf-16", "replace")
+        ),
+        css=css_text.replace("</", "<\\/"),
+        state=state_json,
+        defaults_key=_DEFAULT_THRESHOLDS,
+        values=base64.b64encode(values).decode("ascii"),
+        exact=base64.b64encode(exact).decode("ascii"),
+        bundle=base64.b64encode(esm.read_bytes()).decode("ascii"),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# the units of the colour bar, as the front end names them (js/src/units.ts)
+_METRIC_UNITS = {
+    "logprob": "log-prob drop",
+    "prob": "prob drop",
+    "accuracy": "accuracy drop",
+    "logit_diff": "logit-diff drop",
+}
+
+
+def unit_text(normalization: str, metric: str) -> str:
+    """The unit of the values shown: a share of the task's total, or the metric's drop."""
+    if normalization == "share":
+        return "share of task"
+    return _METRIC_UNITS.get(metric) or (f"{metric} drop" if metric else "raw score")
+
+
+def provenance_line(provenance: Mapping[str, Any]) -> str:
+    """ "model · method (mean ablation) · metric logprob · 40 examples per task · date" (as the
+    widget shows it); "" when nothing is known."""
+    if not provenance:
+        return ""
+    method = provenance.get("method") or "ablation"
+    parts = [provenance["model"]] if provenance.get("model") else []
+    ablation = provenance.get("ablation")
+    parts.append(f"{method} ({ablation} ablation)" if ablation else method)
+    if provenance.get("metric"):
+        parts.append(f"metric {provenance['metric']}")
+    counts = list((provenance.get("examples") or {}).values())
+    if counts:
+        low, high = min(counts), max(counts)
+        parts.append(f"{low if low == high else f'{low}–{high}'} examples per task")
+    if provenance.get("date"):
+        parts.append(provenance["date"])
+    return " · ".join(parts)
+
+
+def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: float = 2.0) -> Path:
+    """Draw the view as a PNG, SVG or PDF (by ``path``'s suffix) with matplotlib.
+
+    ``view`` holds the grid's traits (tab, normalization, threshold mode and value, colours,
+    orientation, title, provenance). ``scale`` multiplies the resolution of a PNG (100 dpi at 1).
+    Heads that pass the threshold are outlined; approximate cells are not marked (the
+    interactive widget and its export show them).
+    """
+    from .plotting import plot_scores
+
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"an image is saved as {'/'.join(IMAGE_SUFFIXES)}, got {path.name!r}")
+    if not (isinstance(scale, (int, float)) and np.isfinite(scale) and 0.25 <= scale <= 8):
+        raise ValueError(f"scale must be a number from 0.25 to 8 (2 or 3 for print), got {scale!r}")
+    tab = str(view.get("tab", "all"))
+    mode = (
+        {"threshold": view["threshold"]}
+        if view.get("threshold_mode", "value") == "value"
+        else {"top_percent": view["top_percent"]}
+    )
+    normalization = view.get("normalization", "share")
+    provenance = view.get("provenance") or {}
+    fig = plot_scores(
+        scores,
+        kind="categories" if tab == "categories" else "tasks",
+        normalization=normalization,
+        tasks=[tab[5:]] if tab.startswith("task:") else None,
+        vmax=view.get("vmax"),
+        vmin=view.get("vmin"),
+        colormap=view.get("colormap", "viridis"),
+        color_range=view.get("color_range", "shared"),
+        orientation=view.get("orientation"),
+        ncols=int(view.get("grid_columns") or 4),
+        title=view.get("title") or None,
+        min_accuracy=float(view.get("min_accuracy", 0.2)),
+        colorbar_label=f"Importance ({unit_text(normalization, provenance.get('metric', ''))})",
+        **mode,
+    )
+    line = provenance_line(provenance)
+    if line:
+        # below everything else (bbox_inches="tight" keeps it in the file)
+        fig.text(0.01, -0.01, line, fontsize=8, color="0.35", ha="left", va="top")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import matplotlib
+
+    # text stays text (editable in a vector editor), not outlines
+    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+        fig.savefig(path, dpi=100 * scale, bbox_inches="tight", pad_inches=0.15)
+    return path

@@ -1,0 +1,395 @@
+// Drawing the panels: cell colours into each panel's buffer, then axes, hover and selection.
+import { UNCLASSIFIED_CODE } from "./categories";
+import { dimmedLut, lut } from "./colormap";
+import type { Panel, View } from "./context";
+import { drawColorbar, drawMiniBar } from "./legend";
+import { axisNames, cellRect, gridShape, headToCell, rowOfTick, type CellWindow } from "./layout";
+import { intTicks, intTicksRange } from "./scale";
+import { codeRgbIndex } from "./state";
+
+/** Share of a dimmed (below-threshold) head's colour that is kept; the rest is the background. */
+export const DIM_ALPHA = 0.28;
+
+const dimCache = new Map<string, Uint8Array>();
+function dimLut(name: string, bg: [number, number, number]): Uint8Array {
+  const key = `${name}|${bg.join(",")}`;
+  let d = dimCache.get(key);
+  if (!d) {
+    d = dimmedLut(lut(name), bg, DIM_ALPHA);
+    dimCache.set(key, d);
+  }
+  return d;
+}
+
+const hatches = new WeakMap<Document, { key: string; pattern: CanvasPattern | null }>();
+/** Diagonal hatching (cells without a value), or the muted colour where patterns are missing. */
+function hatchPattern(v: View, ctx: CanvasRenderingContext2D): CanvasPattern | string {
+  const { theme, dpr, doc } = v;
+  const key = `${theme.bg}|${theme.muted}|${dpr}`;
+  let hatch = hatches.get(doc);
+  if (!hatch || hatch.key !== key) {
+    const size = Math.round(6 * dpr);
+    const c = doc.createElement("canvas");
+    c.width = size;
+    c.height = size;
+    const cx = c.getContext?.("2d") as CanvasRenderingContext2D | null;
+    let pattern: CanvasPattern | null = null;
+    if (cx) {
+      cx.fillStyle = theme.bg;
+      cx.fillRect(0, 0, size, size);
+      cx.strokeStyle = theme.muted;
+      cx.lineWidth = Math.max(1, dpr * 0.9);
+      cx.beginPath();
+      // diagonal lines that tile seamlessly
+      cx.moveTo(-1, size + 1);
+      cx.lineTo(size + 1, -1);
+      cx.moveTo(-1, 1);
+      cx.lineTo(1, -1);
+      cx.moveTo(size - 1, size + 1);
+      cx.lineTo(size + 1, size - 1);
+      cx.stroke();
+      pattern = ctx.createPattern(c, "repeat");
+      pattern?.setTransform?.(new DOMMatrix().scale(1 / dpr));
+    }
+    hatch = { key, pattern };
+    hatches.set(doc, hatch);
+  }
+  return hatch.pattern ?? theme.muted;
+}
+
+/** Mark in the panel's approximate-cell mask the heads still approximate in any of its tasks. */
+function fillApprox(v: View, p: Panel, tasks: number[]): void {
+  const { exact, shape, exactOnly } = v.data;
+  if (!exact || exactOnly) {
+    if (p.approx) p.approx.any = false;
+    return;
+  }
+  const [, nL, nH] = shape;
+  const layerX = v.traits.orientation === "layer_x";
+  const cols = layerX ? nL : nH;
+  const rows = layerX ? nH : nL;
+  if (!p.approx) {
+    const canvas = v.doc.createElement("canvas");
+    canvas.width = cols;
+    canvas.height = rows;
+    const cx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
+    if (!cx) return;
+    p.approx = { canvas, image: cx.createImageData(cols, rows), any: false };
+  }
+  const data = p.approx.image.data;
+  const size = nL * nH;
+  let any = false;
+  for (let i = 0; i < size; i++) {
+    let approximate = false;
+    for (const t of tasks) if (!exact[t * size + i] && v.data.values[t * size + i] === v.data.values[t * size + i]) approximate = true;
+    const l = (i / nH) | 0;
+    const o = (layerX ? (nH - 1 - (i - l * nH)) * cols + l : i) * 4 + 3;
+    data[o] = approximate ? 255 : 0;
+    any ||= approximate;
+  }
+  p.approx.any = any;
+  (p.approx.canvas.getContext("2d") as CanvasRenderingContext2D).putImageData(p.approx.image, 0, 0);
+}
+
+/** Tasks whose values a panel shows (a task, a category's tasks, or every categorised task). */
+function panelTasks(v: View, p: Panel): number[] {
+  if (p.kind === "task") return [p.task];
+  const names = v.thresh.classes?.names ?? [];
+  const out: number[] = [];
+  v.data.tasks.forEach((t, i) => {
+    if (t.category != null && (p.kind === "allcats" || t.category === names[p.category])) out.push(i);
+  });
+  return out;
+}
+
+/** Colour every cell of a panel into its buffer (one pixel per head). */
+export function fillBuffer(v: View, p: Panel): void {
+  const img = p.image;
+  if (!img) return;
+  fillApprox(v, p, panelTasks(v, p));
+  const data = img.data;
+  const { norm } = v.data;
+  const [, nL, nH] = v.data.shape;
+  const { classes, catRgb, cutoffs } = v.thresh;
+  const size = nL * nH;
+  const layerX = v.traits.orientation === "layer_x";
+  const cols = layerX ? nL : nH;
+  if (p.kind === "task") {
+    const t = p.task;
+    const idx = v.scale.lutIdx[t];
+    const full = lut(v.traits.colormap);
+    // true colours unless fading below the threshold was asked for (fade_below)
+    const dim = v.traits.fadeBelow ? dimLut(v.traits.colormap, v.theme.bgRgb) : full;
+    const cut = cutoffs[t];
+    const base = t * size;
+    for (let i = 0; i < size; i++) {
+      const l = (i / nH) | 0;
+      const hh = i - l * nH;
+      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
+      const k = idx[i];
+      if (k < 0) {
+        data[o + 3] = 0;
+        continue;
+      }
+      const table = norm[base + i] >= cut ? full : dim;
+      data[o] = table[k * 3];
+      data[o + 1] = table[k * 3 + 1];
+      data[o + 2] = table[k * 3 + 2];
+      data[o + 3] = 255;
+    }
+  } else if (classes) {
+    const n = classes.names.length;
+    const codes = classes.codes;
+    const mem = p.kind === "category" ? classes.membership[p.category] : null;
+    const grey = codeRgbIndex(UNCLASSIFIED_CODE, n) * 3;
+    const own = p.kind === "category" ? p.category * 3 : 0;
+    for (let i = 0; i < size; i++) {
+      const l = (i / nH) | 0;
+      const hh = i - l * nH;
+      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
+      const c = mem ? (mem[i] ? own : grey) : codeRgbIndex(codes[i], n) * 3;
+      data[o] = catRgb[c];
+      data[o + 1] = catRgb[c + 1];
+      data[o + 2] = catRgb[c + 2];
+      data[o + 3] = 255;
+    }
+  }
+  p.bctx!.putImageData(img, 0, 0);
+}
+
+/** Where an export draws a panel: a 2D context (a canvas, or svg.ts's), scale and offset. */
+export interface PanelTarget {
+  ctx: CanvasRenderingContext2D;
+  scale: number;
+  x: number;
+  y: number;
+}
+
+/**
+ * Draw a panel from its buffer: cells, frame, ticks, axis titles, marks; on its own canvas with
+ * the hovered and selected heads, or into an export `target` without them.
+ */
+export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
+  const ctx = target ? target.ctx : p.ctx;
+  if (!ctx || !p.bctx) return;
+  const { theme, dpr } = v;
+  const { plot } = p.box;
+  const [, nL, nH] = v.data.shape;
+  const orient = v.traits.orientation;
+  const full = gridShape(orient, nL, nH);
+  // the cells shown: all, or the zoomed window; rows / cols count the shown cells
+  const w: CellWindow = p.window ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols };
+  const { rows, cols } = w;
+  if (target) {
+    const s = target.scale;
+    ctx.setTransform(s, 0, 0, s, target.x * s, target.y * s);
+  } else {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, p.canvas.width, p.canvas.height);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  }
+  // NaN cells are transparent in the buffer, so the hatch shows through them
+  ctx.fillStyle = hatchPattern(v, ctx);
+  ctx.fillRect(plot.left, plot.top, plot.width, plot.height);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(p.buffer, w.c0, w.r0, cols, rows, plot.left, plot.top, plot.width, plot.height);
+  ctx.strokeStyle = theme.border;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(plot.left - 0.5, plot.top - 0.5, plot.width + 1, plot.height + 1);
+
+  // ticks at cell centres, like matplotlib's imshow
+  ctx.fillStyle = theme.fg;
+  ctx.strokeStyle = theme.fg;
+  ctx.font = `11px ${theme.font}`;
+  ctx.beginPath();
+  const rowBudget = Math.max(2, Math.min(6, Math.floor(plot.height / 22)));
+  const colBudget = Math.max(2, Math.min(6, Math.floor(plot.width / 26)));
+  // tick values: layers / heads of the shown rows and columns (layer_x counts heads upward)
+  const rowLo = orient === "layer_x" ? full.rows - w.r0 - rows : w.r0;
+  const rowTicks = p.window ? intTicksRange(rowLo, rowLo + rows - 1, rowBudget) : intTicks(rows, rowBudget);
+  const colTicks = p.window ? intTicksRange(w.c0, w.c0 + cols - 1, colBudget) : intTicks(cols, colBudget);
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  for (const r of rowTicks) {
+    // layer_x: the head axis points up (head 0 in the bottom row)
+    const y = Math.round(plot.top + ((rowOfTick(orient, r, full.rows) - w.r0 + 0.5) * plot.height) / rows) + 0.5;
+    ctx.moveTo(plot.left - 4, y);
+    ctx.lineTo(plot.left - 1, y);
+    ctx.fillText(String(r), plot.left - 6, y);
+  }
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  const bottom = plot.top + plot.height;
+  for (const c of colTicks) {
+    const x = Math.round(plot.left + ((c - w.c0 + 0.5) * plot.width) / cols) + 0.5;
+    ctx.moveTo(x, bottom + 1);
+    ctx.lineTo(x, bottom + 4);
+    ctx.fillText(String(c), x, bottom + 5);
+  }
+  ctx.lineWidth = 1;
+  ctx.stroke();
+  const { row: rowName, col: colName } = axisNames(orient);
+  ctx.font = `12px ${theme.font}`;
+  if (p.box.showRowLabel) {
+    ctx.save();
+    ctx.translate(9, plot.top + plot.height / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(rowName, 0, 0);
+    ctx.restore();
+  }
+  if (p.box.showColLabel) {
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    ctx.fillText(colName, plot.left + plot.width / 2, bottom + 20);
+  }
+  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
+  if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
+  if (p.kind === "task") drawPassing(v, p, ctx, w);
+  if (target) return;
+
+  // the hovered head, in every panel (the hovered panel's mark is the stronger)
+  const hover = v.hover;
+  const shown = (row: number, col: number) => row >= w.r0 && row < w.r0 + rows && col >= w.c0 && col < w.c0 + cols;
+  if (hover && shown(hover.row, hover.col)) {
+    const r = cellRect(plot, rows, cols, hover.row - w.r0, hover.col - w.c0);
+    ctx.strokeStyle = theme.fg;
+    if (hover.panel === p) {
+      // a cross-hair through the hovered head, to read its layer and head off the axes
+      ctx.globalAlpha = 0.3;
+      ctx.beginPath();
+      const cx = Math.round(r.left + r.width / 2) + 0.5;
+      const cy = Math.round(r.top + r.height / 2) + 0.5;
+      ctx.moveTo(plot.left, cy);
+      ctx.lineTo(r.left - 2, cy);
+      ctx.moveTo(r.left + r.width + 2, cy);
+      ctx.lineTo(plot.left + plot.width, cy);
+      ctx.moveTo(cx, plot.top);
+      ctx.lineTo(cx, r.top - 2);
+      ctx.moveTo(cx, r.top + r.height + 2);
+      ctx.lineTo(cx, plot.top + plot.height);
+      ctx.stroke();
+    }
+    ctx.globalAlpha = hover.panel === p ? 0.8 : 0.55;
+    if (hover.panel !== p) ctx.setLineDash([2, 2]);
+    ctx.strokeRect(r.left - 1.5, r.top - 1.5, r.width + 3, r.height + 3);
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+  }
+  const sel = v.traits.selection(nL, nH);
+  const at = sel ? headToCell(orient, sel.layer, sel.head, nH) : null;
+  if (at && shown(at.row, at.col)) {
+    const r = cellRect(plot, rows, cols, at.row - w.r0, at.col - w.c0);
+    const selectedTask = v.traits.selectedTask;
+    const mine = p.kind !== "task" || selectedTask === "" || selectedTask === p.name;
+    ctx.lineWidth = mine ? 2 : 1;
+    ctx.strokeStyle = theme.bg;
+    ctx.strokeRect(r.left - 2, r.top - 2, r.width + 4, r.height + 4);
+    ctx.strokeStyle = mine ? theme.fg : theme.muted;
+    ctx.strokeRect(r.left - 1, r.top - 1, r.width + 2, r.height + 2);
+    ctx.lineWidth = 1;
+  }
+}
+
+/** Outline colours of passing heads: dark on light cell colours, light on dark ones. */
+export const OUTLINE_ON_LIGHT = "rgba(0, 0, 0, 0.9)";
+export const OUTLINE_ON_DARK = "rgba(255, 255, 255, 0.95)";
+
+/** Smallest cell (CSS px) on which the threshold outlines are drawn; smaller cells: zoom in. */
+export const MIN_OUTLINE_CELL = 4;
+
+/**
+ * Outline the heads that pass the threshold, dark on light colours and light on dark ones, so
+ * that the cells keep their colour map colour.
+ */
+function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWindow): void {
+  const { plot } = p.box;
+  const { rows, cols } = w;
+  const cw = plot.width / cols;
+  const ch = plot.height / rows;
+  if (Math.min(cw, ch) < MIN_OUTLINE_CELL) return;
+  const [, nL, nH] = v.data.shape;
+  const size = nL * nH;
+  const t = p.task;
+  const cut = v.thresh.cutoffs[t];
+  const idx = v.scale.lutIdx[t];
+  const table = lut(v.traits.colormap);
+  const layerX = v.traits.orientation === "layer_x";
+  const lw = Math.min(2, Math.max(1, Math.min(cw, ch) / 6));
+  // top-left corners of the outlined cells, on dark and on light colours
+  const dark: number[] = [];
+  const light: number[] = [];
+  for (let i = 0; i < size; i++) {
+    if (!(v.data.norm[t * size + i] >= cut)) continue;
+    const l = (i / nH) | 0;
+    const hh = i - l * nH;
+    const row = (layerX ? nH - 1 - hh : l) - w.r0;
+    const col = (layerX ? l : hh) - w.c0;
+    if (row < 0 || row >= rows || col < 0 || col >= cols) continue;
+    const k = idx[i] * 3;
+    // relative luminance of the cell's colour picks the outline that shows on it
+    const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
+    (lum > 0.45 ? dark : light).push(plot.left + col * cw + lw / 2, plot.top + row * ch + lw / 2);
+  }
+  ctx.lineWidth = lw;
+  for (const [corners, color] of [
+    [dark, OUTLINE_ON_LIGHT],
+    [light, OUTLINE_ON_DARK],
+  ] as const) {
+    if (!corners.length) continue;
+    ctx.strokeStyle = color;
+    ctx.beginPath();
+    for (let j = 0; j < corners.length; j += 2) ctx.rect(corners[j], corners[j + 1], cw - lw, ch - lw);
+    ctx.stroke();
+  }
+  ctx.lineWidth = 1;
+}
+
+const dots = new WeakMap<Document, { dpr: number; tile: HTMLCanvasElement; scratch: HTMLCanvasElement }>();
+/** Dot the cells that are still approximate (a dark and a light dot every 4 px). */
+function drawApprox(v: View, p: Panel, ctx: CanvasRenderingContext2D, dpr: number): void {
+  const { doc } = v;
+  let d = dots.get(doc);
+  if (!d || d.dpr !== dpr) {
+    const tile = doc.createElement("canvas");
+    const n = Math.max(4, Math.round(4 * dpr));
+    tile.width = tile.height = n;
+    const tx = tile.getContext("2d");
+    if (!tx) return;
+    const dot = Math.max(1, Math.round(dpr));
+    tx.fillStyle = "rgba(0, 0, 0, 0.75)";
+    tx.fillRect(0, 0, dot, dot);
+    tx.fillStyle = "rgba(255, 255, 255, 0.85)";
+    tx.fillRect(dot, dot, dot, dot);
+    d = { dpr, tile, scratch: doc.createElement("canvas") };
+    dots.set(doc, d);
+  }
+  const { plot } = p.box;
+  const w = Math.max(1, Math.round(plot.width * dpr));
+  const h = Math.max(1, Math.round(plot.height * dpr));
+  const s = d.scratch;
+  if (s.width !== w) s.width = w;
+  if (s.height !== h) s.height = h;
+  const sx = s.getContext("2d");
+  const pattern = sx?.createPattern(d.tile, "repeat");
+  if (!sx || !pattern) return;
+  sx.globalCompositeOperation = "copy";
+  sx.fillStyle = pattern;
+  sx.fillRect(0, 0, w, h);
+  sx.globalCompositeOperation = "destination-in";
+  sx.imageSmoothingEnabled = false;
+  const win = p.window;
+  if (win) sx.drawImage(p.approx!.canvas, win.c0, win.r0, win.cols, win.rows, 0, 0, w, h);
+  else sx.drawImage(p.approx!.canvas, 0, 0, w, h);
+  sx.globalCompositeOperation = "source-over";
+  ctx.drawImage(s, plot.left, plot.top, plot.width, plot.height);
+}
+
+export function drawAll(v: View): void {
+  for (const p of v.panels) {
+    fillBuffer(v, p);
+    drawPanel(v, p);
+  }
+  drawColorbar(v);
+}
