@@ -26,6 +26,7 @@ from torch import nn
 from .methods import load_method
 from .methods.base import Block, Clean, ScoringContext
 from .modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
+from .modeling.evaluate import batch_metric, task_batches
 from .modeling.inputs import (
     check_token_ids,
     context_limit,
@@ -44,6 +45,7 @@ __all__ = [
     "HeadLayout",
     "NonFiniteMetricError",
     "UnsupportedModelError",
+    "clean_accuracy",
     "resolve_device",
     "score_heads",
 ]
@@ -172,8 +174,9 @@ def score_heads(
 
     Returns:
         :class:`~headwidget.results.HeadScores` with ``values[task, layer, head]``, the clean
-        metric per task in ``baseline``, ``method``, the ``exact`` mask and provenance in
-        ``meta``.
+        metric per task in ``baseline``, the clean accuracy per task in ``accuracy`` (one more
+        forward per example, unless the metric is accuracy), ``method``, the ``exact`` mask and
+        provenance in ``meta``.
 
     Raises:
         NonFiniteMetricError: the metric was NaN/inf; ``err.partial`` holds the finished scores.
@@ -212,6 +215,7 @@ def score_heads(
     exact = np.ones((n_tasks, n_layers, n_heads), dtype=bool)
     filled = np.zeros((n_tasks, n_layers, n_heads), dtype=bool)
     baseline: dict[str, float] = {}
+    accuracy: dict[str, float] = {}
     config = getattr(model, "config", None)
     meta: dict[str, Any] = {
         "model": getattr(config, "name_or_path", "") or type(model).__name__,
@@ -235,6 +239,7 @@ def score_heads(
             dict(baseline),
             {**meta, **scorer.meta(), **extra},
             {t.name: t.description for t in task_list},
+            accuracy=dict(accuracy),
             method=method,
             exact=exact.copy(),
         )
@@ -300,4 +305,28 @@ def score_heads(
         finally:
             scorer.close()
             bar.close()
+        if metric == "accuracy":
+            accuracy.update(baseline)
+        else:
+            accuracy.update(clean_accuracy(model, layout, tokenizer, task_list, target))
     return result(partial=False)
+
+
+def clean_accuracy(
+    model: nn.Module,
+    layout: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    device: torch.device,
+    batch_size: int = 16,
+) -> dict[str, float]:
+    """Each task's clean accuracy (every answer token the argmax): one forward per example,
+    nothing ablated. ``score_heads`` records it in ``HeadScores.accuracy``: a map of a task the
+    model fails is noise, not a circuit."""
+    out = {}
+    with torch.inference_mode():
+        for task in tasks:
+            batches = task_batches(model, layout, tokenizer, task, "accuracy", batch_size, device)
+            correct = sum(float(batch_metric(model, layout, b, "accuracy").sum()) for b in batches)
+            out[task.name] = correct / sum(b.size for b in batches)
+    return out

@@ -24,15 +24,8 @@ import torch
 from torch import nn
 
 from .modeling.adapters import HeadLayout, resolve_layout
-from .modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
-from .modeling.inputs import (
-    check_token_ids,
-    context_limit,
-    encode_task,
-    make_batches,
-    model_device,
-    pad_id,
-)
+from .modeling.evaluate import batch_metric, task_batches
+from .modeling.hooks import add_head_sums, head_means
 from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
 from .results import HeadScores
@@ -262,7 +255,7 @@ def validate_scores(
         ablator = _Ablator(layout)
         try:
             for task in task_list:
-                batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+                batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
                 measure = partial(_mean_metric, model, layout, batches, metric, ablator)
                 ablator.sums, ablator.counts = [None] * layout.n_layers, [0] * layout.n_layers
                 result.clean[task.name] = measure({}, "record")
@@ -310,18 +303,9 @@ def evaluate_tasks(
     out = {}
     with model_session(model, "evaluate_tasks"), torch.inference_mode():
         for task in as_task_list(tasks):
-            batches = _batches(task, tokenizer, metric, model, layout, batch_size)
+            batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
             out[task.name] = _mean_metric(model, layout, batches, metric)
     return out
-
-
-def _batches(
-    task: Task, tokenizer: Any, metric: str, model: nn.Module, layout: Any, batch_size: int
-) -> list[Any]:
-    items = encode_task(task, tokenizer, metric, context_limit(model))
-    check_token_ids(items, task, tokenizer, model)
-    pad, device = pad_id(tokenizer, model), model_device(model)
-    return make_batches(items, metric, pad, layout.n_heads, device, batch_size)[1]
 
 
 def _mean_metric(
@@ -341,7 +325,7 @@ def _mean_metric(
         for batch in batches:
             if ablator is not None:
                 ablator.token_mask = batch.attention_mask.reshape(-1).bool()
-            total += float(_metric(model, layout, batch, metric).double().sum())
+            total += float(batch_metric(model, layout, batch, metric).double().sum())
             count += batch.size
     finally:
         if ablator is not None:
@@ -354,14 +338,3 @@ def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
     for layer, head in heads:
         grouped.setdefault(layer, []).append(head)
     return {layer: torch.tensor(sorted(hs)) for layer, hs in grouped.items()}
-
-
-def _metric(model: nn.Module, layout: Any, batch: Any, metric: str) -> torch.Tensor:
-    """The metric per example of ``batch`` [B], reading logits only at the scored positions."""
-    last = run_to_last_layer(model, layout, batch)
-    if last is None:
-        raise RuntimeError(
-            "the model's forward pass did not call its last decoder layer; the HeadLayout's"
-            " layers must be the modules the model runs, in order"
-        )
-    return score_output(layout, metric, last, batch, n_copies=1)[0]

@@ -54,6 +54,24 @@ def test_on_layer_called_once_per_task_and_layer(tiny_llama, word_tok):
     assert scores.categories == {"mixed": None, "short": "Algorithmic"}
 
 
+def test_clean_accuracy_per_task(tiny_llama, word_tok, reference):
+    """HeadScores.accuracy: the share of examples whose answer token is the clean argmax,
+    checked on a task whose answers are half the model's own greedy predictions."""
+    examples = []
+    for i, (prompt, _) in enumerate(MIXED_EXAMPLES):
+        ids = torch.tensor([word_tok(prompt)["input_ids"]])
+        with torch.no_grad():
+            ranked = tiny_llama(ids).logits[0, -1].argsort(descending=True).tolist()
+        # the greedy token for even examples, the runner-up for odd ones
+        examples.append((prompt, " " + word_tok.convert_ids_to_tokens(ranked[i % 2])))
+    task = Task("greedy", examples)
+    scores = score_heads(tiny_llama, word_tok, task, progress=False)
+    assert scores.accuracy == {"greedy": pytest.approx(3 / 5)}
+    by_accuracy = score_heads(tiny_llama, word_tok, task, metric="accuracy", progress=False)
+    assert by_accuracy.accuracy == by_accuracy.baseline == {"greedy": pytest.approx(3 / 5)}
+    assert set(reference.accuracy) == {"mixed"}
+
+
 def test_tokenizer_without_pad_token(tiny_llama, reference):
     tok = word_tokenizer(pad=False)
     assert tok.pad_token is None
