@@ -175,8 +175,9 @@ def score_heads(
     Returns:
         :class:`~headwidget.results.HeadScores` with ``values[task, layer, head]``, the clean
         metric per task in ``baseline``, the clean accuracy per task in ``accuracy`` (one more
-        forward per example, unless the metric is accuracy), ``method``, the ``exact`` mask and
-        provenance in ``meta``.
+        forward per example, unless the metric is accuracy; none for a weights-only method such
+        as ``"projection"``, whose ``baseline`` and ``accuracy`` stay empty), ``method``, the
+        ``exact`` mask and provenance in ``meta``.
 
     Raises:
         NonFiniteMetricError: the metric was NaN/inf; ``err.partial`` holds the finished scores.
@@ -305,7 +306,9 @@ def score_heads(
         finally:
             scorer.close()
             bar.close()
-        if metric == "accuracy":
+        if getattr(scorer, "weights_only", False):
+            pass  # no forward pass at all (projection): accuracy stays unmeasured
+        elif metric == "accuracy":
             accuracy.update(baseline)
         else:
             accuracy.update(clean_accuracy(model, layout, tokenizer, task_list, target))

@@ -240,7 +240,7 @@ def test_meta_units_and_default_k(tok):
     assert meta["method"] == "projection" and meta["units"] == "fraction of pairs"
     assert meta["k"] == {"copy": 1, "op": 10} and meta["pairs"] == {"copy": 18, "op": 18}
     assert meta["dropped"] == {} and meta["first_mlp"] is True and meta["suppression"] is False
-    assert scores.baseline == {}  # no prompt runs, so no clean metric
+    assert scores.baseline == {} and scores.accuracy == {}  # nothing runs on prompts
     values = scores.values
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     assert (values * 18 == np.round(values * 18)).all()  # fractions of the 18 pairs
