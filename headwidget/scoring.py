@@ -125,7 +125,10 @@ def score_heads(
 
     ``importance[task, layer, head]`` = mean over the task's examples of
     ``metric(clean) - metric(head ablated)``, so a head that helps scores > 0. ``method`` says
-    how it is computed: ``"ablation"`` (default) runs it exactly.
+    how it is computed: ``"ablation"`` (default) runs it exactly. ``method="projection"``
+    scores something else, from the weights alone: the fraction of each task's (source, target)
+    pairs whose target is among the top ``k`` tokens of the head's OV circuit applied to the
+    source (MAPS; see :mod:`headwidget.methods.projection`).
 
     Args:
         model: a Hugging Face causal LM (``AutoModelForCausalLM``) of a supported architecture
@@ -143,6 +146,9 @@ def score_heads(
             default 5), ``refine`` (the K largest |attribution| scored exactly, default 0),
             ``refine_random`` (a seeded random sample of the rest scored exactly too, default
             K // 2) and ``seed``. See :mod:`headwidget.methods.attribution`.
+            ``"projection"``: no forward pass, weights only; needs ``Example.source`` on every
+            example; its options ``k``, ``suppression``, ``first_mlp``, ``min_pairs`` and
+            ``chunk_size``. See :mod:`headwidget.methods.projection`.
         ablation: ``"mean"`` replaces a head's output (its slice of the attention output
             projection's input) with its mean over the task's examples and all non-pad positions
             the model reads (prompt and answer tokens but the last); ``"zero"`` with zeros.
@@ -169,8 +175,9 @@ def score_heads(
     Returns:
         :class:`~headwidget.results.HeadScores` with ``values[task, layer, head]``, the clean
         metric per task in ``baseline``, the clean accuracy per task in ``accuracy`` (one more
-        forward per example, unless the metric is accuracy), ``method``, the ``exact`` mask and
-        provenance in ``meta``.
+        forward per example, unless the metric is accuracy; none for a weights-only method such
+        as ``"projection"``, whose ``baseline`` and ``accuracy`` stay empty), ``method``, the
+        ``exact`` mask and provenance in ``meta``.
 
     Raises:
         NonFiniteMetricError: the metric was NaN/inf; ``err.partial`` holds the finished scores.
@@ -199,8 +206,9 @@ def score_heads(
         check_token_ids(items, task, tokenizer, model)
     names = [t.name for t in task_list]
     context = ScoringContext(
-        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model), names
-    )
+        model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model), names,
+        tokenizer=tokenizer, task_list=task_list,
+    )  # fmt: skip
     scorer = load_method(method)(context, **own)
 
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
@@ -298,7 +306,9 @@ def score_heads(
         finally:
             scorer.close()
             bar.close()
-        if metric == "accuracy":
+        if getattr(scorer, "weights_only", False):
+            pass  # no forward pass at all (projection): accuracy stays unmeasured
+        elif metric == "accuracy":
             accuracy.update(baseline)
         else:
             accuracy.update(clean_accuracy(model, layout, tokenizer, task_list, target))

@@ -57,6 +57,7 @@ class _SuiteSpec:
     source_key: str  # field of the JSONL record holding the source ("question" for Q&A)
     target_key: str
     tasks: tuple[_TaskSpec, ...]
+    word_sources: bool  # the source is the word the operation acts on (Example.source)
 
 
 _SUITES: dict[str, _SuiteSpec] = {
@@ -113,6 +114,7 @@ _SUITES: dict[str, _SuiteSpec] = {
                     "Add, subtract or multiply two small whole numbers.",
                 ),
             ),
+            False,
         ),
         _SuiteSpec(
             "operations",
@@ -157,7 +159,22 @@ _SUITES: dict[str, _SuiteSpec] = {
                 _TaskSpec("English → French", "Translation", "Translate a word: dog -> chien."),
                 _TaskSpec("English → Spanish", "Translation", "Translate a word: dog -> perro."),
                 _TaskSpec("English → German", "Translation", "Translate a word: dog -> Hund."),
+                # Added after the first 18 (kept last so their prompts stay as they were).
+                _TaskSpec(
+                    "occupation → workplace",
+                    "Knowledge",
+                    "Where someone of an occupation works: farmer -> farm.",
+                ),
+                _TaskSpec(
+                    "homophone", "Linguistic", "A word that sounds the same: flower -> flour."
+                ),
+                _TaskSpec(
+                    "compound",
+                    "Linguistic",
+                    "A compound word that starts with it: foot -> football.",
+                ),
             ),
+            True,
         ),
     )
 }
@@ -186,7 +203,8 @@ def load_suite(
     examples of the same task, deterministically for a given ``seed``. ``max_examples`` keeps a
     seeded subset of that many examples per task (in data order); ``tasks`` keeps only the named
     tasks (in the suite's order). Every example has a ``distractor`` (a plausible wrong answer),
-    so the ``"logit_diff"`` metric works on every built-in task.
+    so the ``"logit_diff"`` metric works on every built-in task. Examples of the operations
+    suite also have their ``source`` word (``"France"``), which ``method="projection"`` needs.
 
     >>> [task.name for task in load_suite("cognitive", max_examples=5)][:3]
     ['Knowledge Recall', 'Retrieval', 'Logical Reasoning']
@@ -221,6 +239,7 @@ def load_suite(
             description=task_spec.description,
             template=spec.template,
             separator=spec.separator,
+            keep_source=spec.word_sources,
         )
         task.metadata["suite"] = spec.name
         result.append(task)
@@ -238,12 +257,15 @@ def few_shot_task(
     description: str = "",
     template: str = PAIR_TEMPLATE,
     separator: str = "\n",
+    keep_source: bool = True,
 ) -> Task:
     """A :class:`Task` of few-shot prompts from ``(source, target[, distractor])`` pairs.
 
     ``template`` has ``{source}`` and ends with ``{target}``; the query is the template up to
     ``{target}`` (trailing whitespace removed) and the answer is that whitespace plus the target.
-    Demonstrations for an example never include a pair with the same source.
+    Demonstrations for an example never include a pair with the same source. With
+    ``keep_source`` each example records its source word in ``Example.source`` (what
+    ``method="projection"`` maps to the target); turn it off when sources are not words.
 
     >>> task = few_shot_task("capitals", [("France", "Paris"), ("Japan", "Tokyo"),
     ...                                   ("Italy", "Rome", "Milan")], n_shots=2)
@@ -251,8 +273,8 @@ def few_shot_task(
     Japan -> Tokyo
     France -> Paris
     Italy ->
-    >>> task.examples[2].answer, task.examples[2].distractor
-    (' Rome', ' Milan')
+    >>> task.examples[2].answer, task.examples[2].distractor, task.examples[2].source
+    (' Rome', ' Milan', 'Italy')
     """
     if isinstance(n_shots, bool) or not isinstance(n_shots, int) or n_shots < 0:
         raise ValueError(f"n_shots must be a whole number >= 0, got {n_shots!r}")
@@ -295,6 +317,7 @@ def few_shot_task(
                 separator.join(lines),
                 gap + target,
                 gap + distractor if distractor else None,
+                source if keep_source else None,
             )
         )
     return Task(

@@ -20,21 +20,25 @@ if TYPE_CHECKING:
 __all__ = ["Example", "Task", "TaskDataError", "load_tasks"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Example:
     """One prompt and the answer the model should continue it with.
 
     ``answer`` is the exact continuation text (include a leading space where the tokenizer
     expects one, e.g. ``" Paris"``). ``distractor`` is an optional wrong answer, used by the
-    ``"logit_diff"`` metric.
+    ``"logit_diff"`` metric. ``source`` is the optional word the operation acts on (``"France"``
+    for ``France -> Paris``), without a leading space; ``method="projection"`` needs it.
 
     >>> Example("The capital of France is", " Paris")
     Example(prompt='The capital of France is', answer=' Paris', distractor=None)
+    >>> Example("France ->", " Paris", source="France").source
+    'France'
     """
 
     prompt: str
     answer: str
     distractor: str | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("prompt", "answer"):
@@ -50,6 +54,23 @@ class Example:
             raise TypeError(
                 f"Example.distractor must be a string or None, got {type(self.distractor).__name__}"
             )
+        if self.source is not None and not isinstance(self.source, str):
+            raise TypeError(
+                f"Example.source must be a string or None, got {type(self.source).__name__}"
+            )
+        if self.source is not None and not self.source.strip():
+            raise ValueError(
+                f"Example with prompt {self.prompt!r} has a blank source; give the word the"
+                " operation acts on, or None"
+            )
+
+    def __repr__(self) -> str:
+        # ``source`` is shown only when given, so examples without one print as before.
+        source = f", source={self.source!r}" if self.source is not None else ""
+        return (
+            f"Example(prompt={self.prompt!r}, answer={self.answer!r},"
+            f" distractor={self.distractor!r}{source})"
+        )
 
 
 ExampleLike = Example | tuple[str, str] | tuple[str, str, str] | Mapping[str, Any]
@@ -64,7 +85,9 @@ def _as_example(item: ExampleLike, task_name: str, index: int) -> Example:
             missing = [key for key in ("prompt", "answer") if key not in item]
             if missing:
                 raise ValueError(f"missing key(s) {missing}; give 'prompt' and 'answer'")
-            return Example(item["prompt"], item["answer"], item.get("distractor"))
+            return Example(
+                item["prompt"], item["answer"], item.get("distractor"), item.get("source")
+            )
         if isinstance(item, Sequence) and not isinstance(item, str) and len(item) in (2, 3):
             return Example(*item)
     except (TypeError, ValueError) as err:
@@ -126,9 +149,9 @@ class Task:
 # -- loading the user's own data ---------------------------------------------------------------
 
 REQUIRED_COLUMNS = ("prompt", "answer")
-OPTIONAL_COLUMNS = ("task", "category", "distractor", "description")
+OPTIONAL_COLUMNS = ("task", "category", "distractor", "description", "source")
 _COLUMNS_HELP = (
-    "required columns: prompt, answer; optional: task, category, distractor, description"
+    "required columns: prompt, answer; optional: task, category, distractor, description, source"
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -215,7 +238,8 @@ def load_tasks(
 
     Each row (line, record) has ``prompt`` and ``answer``, and optionally ``task``,
     ``category``, ``distractor`` (a plausible wrong answer, for the ``"logit_diff"`` metric) and
-    ``description`` (shown in the widget's tooltip). ``answer`` is the exact continuation of
+    ``description`` (shown in the widget's tooltip) and ``source`` (the word the operation acts
+    on, for ``method="projection"``). ``answer`` is the exact continuation of
     ``prompt``: include the leading space most tokenizers expect (``" Paris"``, not ``"Paris"``).
 
     Rows are grouped into one :class:`Task` per ``task`` value, in order of first appearance.
@@ -534,8 +558,9 @@ def _group(
         prompt = _cell(row, table, "prompt", required=True)
         answer = _cell(row, table, "answer", required=True)
         distractor = _cell(row, table, "distractor")
+        source = _cell(row, table, "source")
         assert prompt is not None and answer is not None
-        examples.setdefault(name, []).append(Example(prompt, answer, distractor))
+        examples.setdefault(name, []).append(Example(prompt, answer, distractor, source))
         seen = given.setdefault(name, {})
         for field_name in ("category", "description"):
             value = _cell(row, table, field_name)

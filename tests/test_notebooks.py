@@ -420,7 +420,8 @@ def test_custom_tasks_notebook(tmp_path):
         " distractor=' warm')"
     ) in text
     assert re.search(
-        r"^Example\(prompt='(\w+ -> \w+\\n){3}chien ->', answer=' dog', distractor=' cat'\)$",
+        r"^Example\(prompt='(\w+ -> \w+\\n){3}chien ->', answer=' dog', distractor=' cat',"
+        r" source='chien'\)$",
         text,
         re.M,
     )

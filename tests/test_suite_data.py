@@ -185,6 +185,25 @@ def test_translations():
         assert distractor == french.get(source, source)
 
 
+def test_occupation_homophone_and_compound_answers():
+    workplaces = {target for _, target, _ in OPS["occupation → workplace"]}
+    for source, target, distractor in OPS["occupation → workplace"]:
+        assert source.islower() and target.islower() and target != source
+        assert distractor in workplaces and distractor != target  # another occupation's place
+    for source, target, distractor in OPS["homophone"]:
+        assert source.isalpha() and target.isalpha() and target != source
+        assert distractor == source  # the wrong answer is the word itself (copying)
+    homophone = {source: target for source, target, _ in OPS["homophone"]}
+    assert homophone["flower"] == "flour" and homophone["night"] == "knight"
+    assert homophone.keys().isdisjoint(homophone.values())  # each pair given one way only
+    for source, target, distractor in OPS["compound"]:
+        # One closed compound that starts with the word; the distractor shares its second part
+        # but starts with another word (foot -> football, not basketball).
+        second = target[len(source) :]
+        assert target.startswith(source) and second.isalpha() and len(second) >= 2, target
+        assert distractor.endswith(second) and not distractor.startswith(source), target
+
+
 # -- cognitive: answers recomputed where the question states enough ------------------------------
 
 COG = by_task("cognitive")

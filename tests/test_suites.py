@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from headwidget import load_suite as lazily_exported_load_suite
@@ -30,6 +33,7 @@ OPERATIONS = {
         "country → language",
         "product → company",
         "object → superclass",
+        "occupation → workplace",
     ],
     "Linguistic": [
         "antonym",
@@ -38,9 +42,13 @@ OPERATIONS = {
         "past tense",
         "pronoun",
         "synonym",
+        "homophone",
+        "compound",
     ],
     "Translation": ["English → French", "English → Spanish", "English → German"],
 }
+# The MAPS operations added after the first 18 come last, so the first 18 keep their prompts.
+ADDED_OPERATIONS = ["occupation → workplace", "homophone", "compound"]
 
 
 def test_available_suites_and_lazy_export():
@@ -72,9 +80,9 @@ def test_cognitive_tasks_in_figure_order_with_categories():
 
 def test_operations_tasks_and_categories():
     tasks = load_suite("operations")
-    assert [task.name for task in tasks] == [
-        name for names in OPERATIONS.values() for name in names
-    ]
+    first = [n for names in OPERATIONS.values() for n in names if n not in ADDED_OPERATIONS]
+    assert [task.name for task in tasks] == first + ADDED_OPERATIONS
+    assert len(tasks) == 21  # MAPS's 20 operations and English -> German
     for task in tasks:
         assert task.name in OPERATIONS[task.category]
 
@@ -201,6 +209,32 @@ def test_suite_table_markdown_has_a_row_per_task_with_counts():
     for row, task in zip(rows, tasks, strict=True):
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
         assert cells[1:4] == [task.name, task.category, str(len(task))]
+
+
+def test_operations_examples_carry_their_source_word_and_cognitive_ones_none():
+    for task in load_suite("operations", n_shots=1):
+        for example in task.examples:
+            assert example.prompt.split("\n")[-1] == f"{example.source} ->", task.name
+    assert all(ex.source is None for t in load_suite("cognitive") for ex in t.examples)
+    task = few_shot_task("caps", [("France", "Paris"), ("Japan", "Tokyo")], n_shots=1)
+    assert [ex.source for ex in task.examples] == ["France", "Japan"]
+    plain = few_shot_task(
+        "caps", [("France", "Paris"), ("Japan", "Tokyo")], n_shots=1, keep_source=False
+    )
+    assert plain.examples[0].source is None
+
+
+def test_old_operations_tasks_keep_their_shipped_demo_prompts():
+    # The shipped demo maps were scored on these prompts (load_suite("operations", n_shots=3,
+    # seed=0, max_examples=8) with the first 18 tasks, frozen in the fixture before any task was
+    # added): tasks added later must not change them.
+    path = Path(__file__).parent / "fixtures" / "operations_demo_prompts.json"
+    frozen = json.loads(path.read_text(encoding="utf-8"))
+    tasks = {task.name: task for task in load_suite("operations", **frozen["config"])}
+    assert list(tasks)[: len(frozen["tasks"])] == list(frozen["tasks"])  # new tasks at the end
+    for name, examples in frozen["tasks"].items():
+        got = [[ex.prompt, ex.answer, ex.distractor] for ex in tasks[name].examples]
+        assert got == examples, name
 
 
 @pytest.mark.parametrize(

@@ -383,6 +383,33 @@ def _re(path: Path) -> str:
     return re.escape(str(path))
 
 
+def test_source_column_loads_from_jsonl_and_csv(tmp_path):
+    rows = [
+        {"task": "caps", "prompt": "France ->", "answer": " Paris", "source": "France"},
+        {"task": "caps", "prompt": "Japan ->", "answer": " Tokyo"},
+    ]
+    (from_jsonl,) = load_tasks(write_jsonl(tmp_path / "caps.jsonl", rows))
+    csv_path = tmp_path / "caps.csv"
+    csv_path.write_text(
+        "task,prompt,answer,source\ncaps,France ->, Paris,France\ncaps,Japan ->, Tokyo,\n",
+        encoding="utf-8",
+    )
+    (from_csv,) = load_tasks(csv_path)
+    for task in (from_jsonl, from_csv):
+        assert [ex.source for ex in task.examples] == ["France", None]
+    assert repr(from_csv.examples[0]).endswith("distractor=None, source='France')")
+    assert repr(from_csv.examples[1]).endswith("distractor=None)")  # printed as before
+
+
+def test_example_rejects_a_bad_source():
+    with pytest.raises(ValueError, match="blank source"):
+        Example("France ->", " Paris", source="  ")
+    with pytest.raises(TypeError, match="Example.source must be a string or None, got int"):
+        Example("France ->", " Paris", source=3)  # type: ignore[arg-type]
+    task = Task("caps", [{"prompt": "France ->", "answer": " Paris", "source": "France"}])
+    assert task.examples[0].source == "France"
+
+
 # -- hostile files ---------------------------------------------------------------------------
 
 

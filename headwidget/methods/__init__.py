@@ -6,7 +6,7 @@ A method plugs in as one module with a class following
 first use, so checking option names needs no torch.
 
 >>> sorted(METHODS)
-['ablation', 'attribution']
+['ablation', 'attribution', 'projection']
 >>> METHODS["attribution"].options
 ('steps', 'screen', 'refine', 'refine_random', 'seed')
 """
@@ -42,6 +42,12 @@ METHODS: dict[str, MethodEntry] = {
         "attribution",
         ("steps", "screen", "refine", "refine_random", "seed"),
         "approximate: gradient x activation for all heads at once, optionally refined exactly",
+    ),
+    "projection": MethodEntry(
+        "projection",
+        ("k", "suppression", "first_mlp", "min_pairs", "chunk_size"),
+        "weights only (MAPS): fraction of (source, target) pairs a head's OV circuit maps to the"
+        " target's top k",
     ),
 }
 

@@ -15,7 +15,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..modeling.adapters import ResolvedLayout
     from ..modeling.inputs import Encoded
+    from ..tasks import Task
 
 __all__ = ["Block", "Clean", "ScoringContext", "ScoringMethod"]
 
@@ -42,6 +43,8 @@ class ScoringContext:
     batch_size: int | None
     pad_id: int
     tasks: list[str]  # the task names, in the order of the task indices
+    tokenizer: Any = None  # read-only; weight-only methods tokenise sources with it
+    task_list: list[Task] = field(default_factory=list)  # the tasks, in task-index order
 
 
 @dataclass
@@ -71,6 +74,8 @@ class ScoringMethod(Protocol):
     """The protocol every scoring method keeps (see :mod:`headwidget.methods.ablation`)."""
 
     name: ClassVar[str]
+    # A method may also set ``weights_only: ClassVar[bool] = True`` (projection): it runs no
+    # forward pass, so the driver measures no clean accuracy either.
 
     @classmethod
     def check_options(cls, **options: Any) -> dict[str, Any]:
