@@ -4,8 +4,8 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../src/index";
+import { standInModel } from "./fake-model";
 
-type Listener = () => void;
 
 /** A stand-in for anywidget's model: traits in a plain object, change events on set. */
 function fakeModel(overrides: Record<string, unknown> = {}) {
@@ -40,28 +40,7 @@ function fakeModel(overrides: Record<string, unknown> = {}) {
     title: "tiny <model>",
     ...overrides,
   };
-  const listeners = new Map<string, Set<Listener>>();
-  let saves = 0;
-  const model = {
-    get: (k: string) => state[k],
-    set: (k: string, v: unknown) => {
-      state[k] = v;
-      listeners.get(`change:${k}`)?.forEach((f) => f());
-    },
-    on: (e: string, f: Listener) => {
-      if (!listeners.has(e)) listeners.set(e, new Set());
-      listeners.get(e)!.add(f);
-    },
-    off: (e?: string | null, f?: Listener | null) => {
-      if (e && f) listeners.get(e)?.delete(f);
-    },
-    save_changes: () => {
-      saves++;
-    },
-    send: () => {},
-    widget_manager: {} as never,
-  };
-  return { model, state, listeners, saves: () => saves };
+  return { state, ...standInModel(state) };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 40));

@@ -3,8 +3,8 @@
 // export, against a stand-in anywidget model (as render.test.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/index";
+import { standInModel } from "./fake-model";
 
-type Listener = () => void;
 
 function mount(overrides: Record<string, unknown> = {}) {
   const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => ((i * 7) % 10) / 10);
@@ -38,24 +38,7 @@ function mount(overrides: Record<string, unknown> = {}) {
     fade_below: false,
     ...overrides,
   };
-  const listeners = new Map<string, Set<Listener>>();
-  const model = {
-    get: (k: string) => state[k],
-    set: (k: string, v: unknown) => {
-      state[k] = v;
-      listeners.get(`change:${k}`)?.forEach((f) => f());
-    },
-    on: (e: string, f: Listener) => {
-      if (!listeners.has(e)) listeners.set(e, new Set());
-      listeners.get(e)!.add(f);
-    },
-    off: (e?: string | null, f?: Listener | null) => {
-      if (e && f) listeners.get(e)?.delete(f);
-    },
-    save_changes: () => {},
-    send: () => {},
-    widget_manager: {} as never,
-  };
+  const { model } = standInModel(state);
   const el = document.createElement("div");
   document.body.append(el);
   cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
