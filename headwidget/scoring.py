@@ -26,7 +26,7 @@ from torch import nn
 from .methods import load_method
 from .methods.base import Block, Clean, ScoringContext
 from .modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
-from .modeling.evaluate import batch_metric, task_batches
+from .modeling.evaluate import clean_metrics
 from .modeling.inputs import (
     check_token_ids,
     context_limit,
@@ -45,7 +45,6 @@ __all__ = [
     "HeadLayout",
     "NonFiniteMetricError",
     "UnsupportedModelError",
-    "clean_accuracy",
     "resolve_device",
     "score_heads",
 ]
@@ -311,25 +310,8 @@ def score_heads(
         elif metric == "accuracy":
             accuracy.update(baseline)
         else:
-            accuracy.update(clean_accuracy(model, layout, tokenizer, task_list, target))
+            # a map of a task the model fails is noise, not a circuit: say which
+            accuracy.update(
+                clean_metrics(model, layout, tokenizer, task_list, "accuracy", 16, target)
+            )
     return result(partial=False)
-
-
-def clean_accuracy(
-    model: nn.Module,
-    layout: Any,
-    tokenizer: Any,
-    tasks: Sequence[Task],
-    device: torch.device,
-    batch_size: int = 16,
-) -> dict[str, float]:
-    """Each task's clean accuracy (every answer token the argmax): one forward per example,
-    nothing ablated. ``score_heads`` records it in ``HeadScores.accuracy``: a map of a task the
-    model fails is noise, not a circuit."""
-    out = {}
-    with torch.inference_mode():
-        for task in tasks:
-            batches = task_batches(model, layout, tokenizer, task, "accuracy", batch_size, device)
-            correct = sum(float(batch_metric(model, layout, b, "accuracy").sum()) for b in batches)
-            out[task.name] = correct / sum(b.size for b in batches)
-    return out

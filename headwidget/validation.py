@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .modeling.adapters import HeadLayout, resolve_layout
-from .modeling.evaluate import batch_metric, task_batches
+from .modeling.evaluate import batch_metric, clean_metrics, task_batches
 from .modeling.hooks import add_head_sums, head_means
 from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
@@ -300,12 +300,8 @@ def evaluate_tasks(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     layout = resolve_layout(model, head_layout)
-    out = {}
-    with model_session(model, "evaluate_tasks"), torch.inference_mode():
-        for task in as_task_list(tasks):
-            batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
-            out[task.name] = _mean_metric(model, layout, batches, metric)
-    return out
+    with model_session(model, "evaluate_tasks"):
+        return clean_metrics(model, layout, tokenizer, as_task_list(tasks), metric, batch_size)
 
 
 def _mean_metric(

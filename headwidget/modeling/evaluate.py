@@ -8,6 +8,7 @@ task's clean accuracy) and by :mod:`headwidget.validation` (with heads ablated).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from .inputs import (
     pad_id,
 )
 
-__all__ = ["batch_metric", "task_batches"]
+__all__ = ["batch_metric", "clean_metrics", "task_batches"]
 
 
 def task_batches(
@@ -58,3 +59,23 @@ def batch_metric(
             " layers must be the modules the model runs, in order"
         )
     return score_output(layout, metric, last, batch, n_copies=1)[0]
+
+
+def clean_metrics(
+    model: nn.Module,
+    layout: ResolvedLayout,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    metric: str,
+    batch_size: int,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Each task's mean ``metric`` with nothing ablated: one forward per example. The caller
+    holds the model's session (:func:`~headwidget.modeling.session.model_session`)."""
+    out = {}
+    with torch.inference_mode():
+        for task in tasks:
+            batches = task_batches(model, layout, tokenizer, task, metric, batch_size, device)
+            sums = [float(batch_metric(model, layout, b, metric).double().sum()) for b in batches]
+            out[task.name] = sum(sums) / sum(b.size for b in batches)
+    return out
