@@ -5,12 +5,13 @@ Loads SmolLM2-135M-Instruct (30 layers x 9 heads) from a local folder (``--model
 demo``), takes ``--examples`` examples of each task of the operations suite the model can do
 (clean accuracy >= 0.2) and prints, in one run:
 
-- the cost of plain attribution (``steps=1, screen=0``) and of the default settings, in
-  forward-equivalents (wall time / one clean forward over the same examples);
+- the cost of plain attribution (first order only: ``competitors=0, exact_layers=0``) and of
+  the default settings, in forward-equivalents (wall time / one clean forward over the same
+  examples);
 - the time of attribution + ``refine=20`` against a full exact sweep, and refine=K's cost for
   growing K;
 - per task: Spearman(attribution, exact) over all heads for each setting, and with refine=20
-  how many of the exact top 10 heads were scored exactly (screened or refined), and the
+  how many of the exact top 10 heads were scored exactly (exact layers or refined), and the
   fraction of the random sample that beat the 20th refined head.
 
     python benchmarks/attribution_speed.py                      # 4 tasks, ~15 min on one core
@@ -33,7 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwidget import load_suite  # noqa: E402
-from headwidget.methods.attribution import DEFAULT_SCREEN, DEFAULT_STEPS, spearman  # noqa: E402
+from headwidget.methods.attribution import (  # noqa: E402
+    DEFAULT_COMPETITORS,
+    DEFAULT_EXACT_LAYERS,
+    spearman,
+)
 from headwidget.scoring import score_heads  # noqa: E402
 
 CAPABLE = (  # clean accuracy >= 0.2 on the default prompts (see the README)
@@ -52,12 +57,14 @@ CAPABLE = (  # clean accuracy >= 0.2 on the default prompts (see the README)
     "superlative",
 )
 DEFAULT_TASKS = ("copying", "comparative", "next year", "antonym")
+PLAIN = {"steps": 1, "competitors": 0, "exact_layers": 0, "screen": 0}
 SETTINGS = (  # (label, options) compared on agreement and cost
-    ("plain", {"steps": 1, "screen": 0}),
-    ("steps=2", {"steps": 2, "screen": 0}),
-    ("steps=4", {"steps": 4, "screen": 0}),
-    ("screen=5", {"steps": 1, "screen": 5}),
-    ("screen=10", {"steps": 1, "screen": 10}),
+    ("plain", PLAIN),
+    ("steps=2", {**PLAIN, "steps": 2}),
+    ("screen=5", {**PLAIN, "screen": 5}),
+    ("compet=1", {**PLAIN, "competitors": 1}),
+    ("compet=2", {**PLAIN, "competitors": 2}),
+    ("exactL=1", {**PLAIN, "exact_layers": 1}),
 )
 
 
@@ -110,12 +117,12 @@ def main() -> None:
     model, tokenizer = _load(args.model)
     tasks = load_suite("operations", max_examples=args.examples, tasks=names)
     ks = [int(k) for k in args.ks.split(",")]
-    default = f"default (steps={DEFAULT_STEPS}, screen={DEFAULT_SCREEN})"
+    default = f"default (competitors={DEFAULT_COMPETITORS}, exact_layers={DEFAULT_EXACT_LAYERS})"
     print(f"model {args.model}; {args.examples} examples a task; {args.threads} thread(s)")
     print(
         f"{'task':22s} {'fwd s':>6s} {'exact s':>8s} "
         + " ".join(f"{label:>10s}" for label, _ in SETTINGS)
-        + f" {'refine20':>9s} {'top10':>5s} {'beat':>5s}"
+        + f" {'default':>10s} {'refine20':>9s} {'top10':>5s} {'beat':>5s}"
     )
     rows = []
     for task in tasks:
@@ -126,7 +133,7 @@ def main() -> None:
         for label, options in SETTINGS:
             got, secs = _run(model, tokenizer, task, method="attribution", **options)
             row["settings"][label] = (spearman(got.values[0].ravel(), e), secs / fwd)
-        default_scores, _ = _run(model, tokenizer, task, method="attribution")
+        default_scores, t_default = _run(model, tokenizer, task, method="attribution")
         refined, t_refine = _run(model, tokenizer, task, method="attribution", refine=20)
         mask = refined.exact[0].ravel()
         top10 = np.argsort(-e)[:10]
@@ -135,6 +142,7 @@ def main() -> None:
             top10=int(mask[top10].sum()),
             beat=refined.meta["agreement"][task.name].get("random_beat_kth", float("nan")),
             default_rho=spearman(default_scores.values[0].ravel(), e),
+            default_fe=t_default / fwd,
             refine_k={
                 k: _run(model, tokenizer, task, method="attribution", refine=k)[1] / fwd for k in ks
             },
@@ -142,7 +150,8 @@ def main() -> None:
         rows.append(row)
         cells = " ".join(f"{rho:5.2f}/{fe:4.1f}" for rho, fe in row["settings"].values())
         print(
-            f"{task.name:22s} {fwd:6.2f} {t_exact:8.1f} {cells} {t_refine / t_exact:9.2f}"
+            f"{task.name:22s} {fwd:6.2f} {t_exact:8.1f} {cells}"
+            f" {row['default_rho']:5.2f}/{row['default_fe']:4.1f} {t_refine / t_exact:9.2f}"
             f" {row['top10']:5d} {row['beat']:5.2f}",
             flush=True,
         )
@@ -156,7 +165,10 @@ def main() -> None:
         rho = np.nanmean([r["settings"][label][0] for r in rows])
         fe = np.mean([r["settings"][label][1] for r in rows])
         print(f"  {label:10s}: Spearman {rho:.3f}, {fe:.1f} forward-equivalents")
-    print(f"  {default}: Spearman {np.nanmean([r['default_rho'] for r in rows]):.3f}")
+    print(
+        f"  {default}: Spearman {np.nanmean([r['default_rho'] for r in rows]):.3f},"
+        f" {np.mean([r['default_fe'] for r in rows]):.1f} forward-equivalents"
+    )
     ratio = np.mean([r["refine20"] / r["exact"] for r in rows])
     print(f"  attribution + refine=20 / exact sweep: {ratio:.2f} (target <= 0.33)")
     print(f"  exact top-10 among exact cells with refine=20: {[r['top10'] for r in rows]}")

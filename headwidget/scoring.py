@@ -139,12 +139,15 @@ def score_heads(
         tasks: a :class:`~headwidget.tasks.Task` or a list of them (unique names).
         method: ``"ablation"``: exact, about half a forward pass per head (its option
             ``heads={layer: [head, ...]}`` scores only those heads; the rest stay NaN).
-            ``"attribution"``: gradient x activation for every head at once, about two forward
-            passes, approximate; its options ``steps`` (integrated-gradient points, default 1),
-            ``screen`` (heads found by an exact first-position screen and scored exactly,
-            default 5), ``refine`` (the K largest |attribution| scored exactly, default 0),
-            ``refine_random`` (a seeded random sample of the rest scored exactly too, default
-            K // 2) and ``seed``. See :mod:`headwidget.methods.attribution`.
+            ``"attribution"``: gradient x activation for every head at once, approximate, with
+            exact fixes for first order's blind spots; its options ``steps``
+            (integrated-gradient points, default 1), ``competitors`` (rival logits passed with
+            the answer's through the exact log-softmax, default 1; 0: plain first order),
+            ``exact_layers`` (the first layers scored exactly, default 1), ``screen`` (heads an
+            exact first-position screen finds, scored exactly, default 0), ``refine`` (the K
+            heads attribution ranks highest, scored exactly, default 0), ``refine_random`` (a
+            seeded random sample of the rest scored exactly too, default K // 2) and ``seed``.
+            See :mod:`headwidget.methods.attribution`.
             ``"projection"``: no forward pass, weights only; needs ``Example.source`` on every
             example; its options ``k``, ``suppression``, ``first_mlp``, ``min_pairs`` and
             ``chunk_size``. See :mod:`headwidget.methods.projection`.

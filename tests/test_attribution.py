@@ -86,7 +86,7 @@ def test_attribution_equals_ablation_where_the_path_is_linear(word_tok, ablation
     common = dict(metric="logit_diff", ablation=ablation, head_layout=layout, progress=False)
     exact = score_heads(model, word_tok, TASK, **common)
     approx = score_heads(
-        model, word_tok, TASK, method="attribution", steps=steps, screen=0, **common
+        model, word_tok, TASK, method="attribution", steps=steps, exact_layers=0, **common
     )
     assert approx.method == "attribution" and exact.method == "ablation"
     assert approx.exact is not None and not approx.exact.any()  # every cell approximate
@@ -95,9 +95,57 @@ def test_attribution_equals_ablation_where_the_path_is_linear(word_tok, ablation
     assert approx.baseline["mixed"] == pytest.approx(exact.baseline["mixed"], abs=1e-5)
 
 
+@pytest.mark.parametrize("metric", ["logprob", "prob"])
+@pytest.mark.parametrize("ablation", ["mean", "zero"])
+def test_output_correction_is_exact_where_the_logits_are_linear(word_tok, metric, ablation):
+    # One attention layer and a linear unembedding: every logit moves linearly when a head is
+    # ablated, so estimating all of them and taking the exact log-softmax is exact ablation,
+    # while first order alone is not (the log-softmax curves).
+    model, layout = _linear_model(word_tok)
+    common = dict(metric=metric, ablation=ablation, head_layout=layout, progress=False)
+    exact = score_heads(model, word_tok, TASK, **common)
+    every = len(word_tok)  # more than vocab - 1: clamped to every other logit
+    corrected = score_heads(
+        model, word_tok, TASK, method="attribution", competitors=every, exact_layers=0, **common
+    )
+    plain = score_heads(
+        model, word_tok, TASK, method="attribution", competitors=0, exact_layers=0, **common
+    )
+    np.testing.assert_allclose(corrected.values, exact.values, atol=1e-4, rtol=1e-4)
+    scale = np.abs(exact.values).max()
+    assert np.abs(plain.values - exact.values).max() > 0.05 * scale  # the correction matters
+    assert corrected.meta["competitors"] == every and plain.meta["competitors"] == 0
+
+
+def test_one_competitor_brings_first_order_closer(tiny_llama, word_tok):
+    exact = score_heads(tiny_llama, word_tok, TASK, progress=False)
+    common = dict(method="attribution", exact_layers=0, progress=False)
+    plain = score_heads(tiny_llama, word_tok, TASK, competitors=0, **common)
+    one = score_heads(tiny_llama, word_tok, TASK, competitors=1, **common)
+    error = [np.abs(s.values - exact.values).mean() for s in (plain, one)]
+    assert error[1] < error[0]
+
+
+def test_exact_layers_scores_the_first_layers_exactly(tiny_llama, word_tok):
+    exact = score_heads(tiny_llama, word_tok, TASK, progress=False)
+    scores = score_heads(tiny_llama, word_tok, TASK, method="attribution", progress=False)
+    assert scores.meta["exact_layers"] == 1  # the default
+    mask = scores.exact[0]
+    assert mask[0].all() and not mask[1:].any()
+    np.testing.assert_allclose(scores.values[0, 0], exact.values[0, 0], atol=1e-5)
+    every = score_heads(
+        tiny_llama, word_tok, TASK, method="attribution", exact_layers=99, progress=False
+    )
+    assert every.exact is None  # every cell exact
+    assert every.meta["exact_layers"] == scores.n_layers
+    np.testing.assert_allclose(every.values, exact.values, atol=1e-5)
+
+
 def test_attribution_is_not_exact_where_the_path_is_not(tiny_llama, word_tok):
     exact = score_heads(tiny_llama, word_tok, TASK, progress=False)
-    approx = score_heads(tiny_llama, word_tok, TASK, method="attribution", screen=0, progress=False)
+    approx = score_heads(
+        tiny_llama, word_tok, TASK, method="attribution", exact_layers=0, progress=False
+    )
     assert np.abs(approx.values - exact.values).max() > 1e-3
     assert spearman(approx.values.ravel(), exact.values.ravel()) > 0.5
 
@@ -106,13 +154,16 @@ def test_refine_bookkeeping_and_streaming(tiny_llama, word_tok):
     task2 = Task("words", list(MIXED_EXAMPLES))
     tasks = [TASK, task2]
     exact = score_heads(tiny_llama, word_tok, tasks, progress=False)
-    plain = score_heads(tiny_llama, word_tok, tasks, method="attribution", screen=0, progress=False)
+    plain = score_heads(
+        tiny_llama, word_tok, tasks, method="attribution", exact_layers=0, progress=False
+    )
     blocks, layers = [], []
     scores = score_heads(
         tiny_llama,
         word_tok,
         tasks,
         method="attribution",
+        exact_layers=0,
         screen=1,
         refine=2,
         refine_random=2,
@@ -128,11 +179,14 @@ def test_refine_bookkeeping_and_streaming(tiny_llama, word_tok):
     np.testing.assert_allclose(scores.values[mask], exact.values[mask], atol=1e-5)
     np.testing.assert_array_equal(scores.values[~mask], plain.values[~mask])
     for t, name in enumerate(scores.tasks):
-        # the refined top heads are the largest |attribution| apart from the screened one
+        cells = mask[t].ravel()
+        # the refined heads are the two attribution ranks highest (signed, as top_heads ranks)
+        # apart from the screened one
+        order = np.argsort(-plain.values[t].ravel(), kind="mergesort")
+        assert cells[order[:2]].all() or (cells[order[:3]].sum() >= 2 and cells[order[2]])
         record = scores.meta["agreement"][name]
         assert set(record) == {"spearman", "exact_cells", "random_beat_kth"}
         assert record["exact_cells"] == 5 and 0 <= record["random_beat_kth"] <= 1
-        cells = mask[t].ravel()
         rho = spearman(plain.values[t].ravel()[cells], exact.values[t].ravel()[cells])
         assert record["spearman"] == pytest.approx(rho)
     assert scores.meta["refine"] == 2 and scores.meta["screen"] == 1 and scores.meta["seed"] == 3
@@ -147,7 +201,7 @@ def test_refine_bookkeeping_and_streaming(tiny_llama, word_tok):
     ]
     # seeded: the same call picks the same heads
     again = score_heads(
-        tiny_llama, word_tok, tasks, method="attribution", screen=1, refine=2,
+        tiny_llama, word_tok, tasks, method="attribution", exact_layers=0, screen=1, refine=2,
         refine_random=2, seed=3, progress=False,
     )  # fmt: skip
     np.testing.assert_array_equal(again.exact, mask)
@@ -189,6 +243,8 @@ def test_bfloat16_accumulates_in_float32(word_tok):
     [
         ({"steps": 0}, ValueError, "steps must be"),
         ({"refine": -1}, ValueError, "refine must be"),
+        ({"competitors": -1}, ValueError, "competitors must be"),
+        ({"exact_layers": "all"}, ValueError, "exact_layers must be"),
         ({"refine_random": 1.5}, ValueError, "refine_random must be"),
         ({"screen": "all"}, ValueError, "screen must be"),
         ({"heads": {0: [1]}}, TypeError, "does not take \\['heads'\\]"),

@@ -8,7 +8,7 @@ first use, so checking option names needs no torch.
 >>> sorted(METHODS)
 ['ablation', 'attribution', 'projection']
 >>> METHODS["attribution"].options
-('steps', 'screen', 'refine', 'refine_random', 'seed')
+('steps', 'competitors', 'exact_layers', 'screen', 'refine', 'refine_random', 'seed')
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ METHODS: dict[str, MethodEntry] = {
     ),
     "attribution": MethodEntry(
         "attribution",
-        ("steps", "screen", "refine", "refine_random", "seed"),
+        ("steps", "competitors", "exact_layers", "screen", "refine", "refine_random", "seed"),
         "approximate: gradient x activation for all heads at once, optionally refined exactly",
     ),
     "projection": MethodEntry(

@@ -5,32 +5,44 @@ A head's importance is ``metric(clean) - metric(head ablated)``. To first order 
 output projection input, summed over positions and averaged over examples (Nanda 2022; AtP*,
 Kramár et al. 2024). One forward and one backward pass per batch give it for every head.
 
-First order misses large, nonlinear effects. On SmolLM2-135M the worst misses are heads of the
-first layers that build the first-token attention sink: nearly all of their effect comes from
-ablating them at the first position, which derails the sink that later heads attend to (their
-softmax is saturated, so the gradient sees nothing). ``screen=S`` finds them exactly and cheaply
-(the first position sees only itself: one forward of one-token sequences, a copy per head, see
-:meth:`AttributionMethod.first_position_screen`) and scores the ``S`` most disruptive heads
-exactly. ``steps > 1`` averages the gradient over points between the clean and the ablated run,
-as integrated gradients do (EAP-IG, Hanna et al. 2024): at step ``i`` every head's activation is
+First order misses large, nonlinear effects; on SmolLM2-135M three kinds, each with its fix:
+
+- Confident answers: the log-softmax is flat where the answer's probability is near 1, so a
+  head that lowers the answer's logit by several units looks harmless. ``competitors=C``
+  (default 1) estimates, per example and head, the answer's logit and its ``C`` strongest
+  rivals to first order and passes them through the exact log-softmax
+  (:mod:`headwidget.methods.output_softmax`); ``C + 1`` more backward passes per answer token.
+- The first layers: every later layer reads them, and ablating one of their heads changes the
+  input of every later head at once (on the real model some rank 260th of 270 by first order
+  with the wrong sign, though in the exact top 10). ``exact_layers=N`` (default 1) scores every
+  head of the first ``N`` layers exactly, with the ablation engine.
+- Attention-sink heads: ``screen=S`` (default 0) finds the heads whose ablation at the first
+  position derails the first-token attention sink (the first position sees only itself: one
+  forward of one-token sequences, a copy per head, see
+  :mod:`headwidget.methods.sink_screen`) and scores the ``S`` most disruptive of the
+  rest exactly.
+
+``steps > 1`` averages the gradient over points between the clean and the ablated run, as
+integrated gradients do (EAP-IG, Hanna et al. 2024): at step ``i`` every head's activation is
 moved the fraction ``i / steps`` of the way to its ablated value, all heads together; ``steps``
 forward + backward passes per batch. (Measured on the real model it agrees less with exact
 ablation than ``steps=1``: moving every head at once is far from ablating one; see the README.)
 
 ``refine=K`` then scores exactly, with the ablation engine restricted to those heads, the ``K``
-heads per task with the largest ``|attribution|`` (apart from screened ones) plus a seeded
-random sample of ``refine_random`` others (default ``K // 2``); their exact values replace the
-approximations (``HeadScores.exact`` marks them) and ``meta["agreement"]`` records, per task,
-the Spearman correlation of attribution and exact over the exact cells and the fraction of the
-random sample that beat the K-th refined head (an estimate of how many true top heads the
-approximation missed). Blocks stream in that order: every layer approximate, then exact cells.
+heads per task that attribution ranks highest (signed, as ``HeadScores.top_heads`` ranks; apart
+from those already exact) plus a seeded random sample of ``refine_random`` others (default
+``K // 2``); their exact values replace the approximations (``HeadScores.exact`` marks them)
+and ``meta["agreement"]`` records, per task, the Spearman correlation of attribution and exact
+over the exact cells and the fraction of the random sample that beat the K-th refined head (an
+estimate of how many true top heads the approximation missed). Blocks stream in that order:
+every layer approximate, then exact cells.
 
 No gradient reaches the weights: ``requires_grad`` is off on every parameter during the passes
 (restored after), and only the hooks' zero-valued probes are leaves. Sums are float32 whatever
 the model's dtype.
 
 >>> scores = score_heads(model, tok, tasks, method="attribution", refine=20)  # doctest: +SKIP
->>> scores.exact.sum(axis=(1, 2))   # 5 screened + 20 + 10 random per task  # doctest: +SKIP
+>>> scores.exact.sum(axis=(1, 2))   # layer 0's heads + 20 + 10 random a task  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -44,16 +56,34 @@ import torch
 from torch import nn
 
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
-from ..modeling.hooks import add_head_sums, head_means, run_to_last_layer, score_output
+from ..modeling.hooks import (
+    add_head_sums,
+    head_means,
+    metric_of_logits,
+    run_to_last_layer,
+    scored_logits,
+)
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
 from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
 from .base import Block, Clean, ScoringContext
+from .output_softmax import CORRECTED_METRICS, softmax_correction
+from .sink_screen import first_position_screen
 
-__all__ = ["DEFAULT_SCREEN", "DEFAULT_STEPS", "METHOD", "AttributionMethod", "spearman"]
+__all__ = [
+    "DEFAULT_COMPETITORS",
+    "DEFAULT_EXACT_LAYERS",
+    "DEFAULT_SCREEN",
+    "DEFAULT_STEPS",
+    "METHOD",
+    "AttributionMethod",
+    "spearman",
+]
 
 DEFAULT_STEPS = 1
-DEFAULT_SCREEN = 5
+DEFAULT_SCREEN = 0
+DEFAULT_COMPETITORS = 1
+DEFAULT_EXACT_LAYERS = 1
 
 
 def _whole(value: Any) -> bool:
@@ -157,6 +187,8 @@ class AttributionMethod:
         refine_random: int | None = None,
         seed: int = 0,
         screen: int = DEFAULT_SCREEN,
+        competitors: int = DEFAULT_COMPETITORS,
+        exact_layers: int = DEFAULT_EXACT_LAYERS,
     ) -> dict[str, Any]:
         if not _whole(steps) or steps < 1:
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
@@ -179,7 +211,19 @@ class AttributionMethod:
                 f"screen must be a whole number >= 0 (heads per task the first-position screen"
                 f" sends to exact scoring), got {screen!r}"
             )
+        if not _whole(competitors) or competitors < 0:
+            raise ValueError(
+                f"competitors must be a whole number >= 0 (rival logits the output correction"
+                f" estimates; 0 turns it off), got {competitors!r}"
+            )
+        if not _whole(exact_layers) or exact_layers < 0:
+            raise ValueError(
+                f"exact_layers must be a whole number >= 0 (the first layers, all of whose heads"
+                f" are scored exactly), got {exact_layers!r}"
+            )
         return {
+            "competitors": competitors,
+            "exact_layers": exact_layers,
             "steps": steps,
             "refine": refine,
             "refine_random": refine_random,
@@ -196,14 +240,27 @@ class AttributionMethod:
         self.refine_random: int = checked["refine_random"]
         self.seed: int = checked["seed"]
         self.screen: int = checked["screen"]
+        self.competitors: int = checked["competitors"]
+        self.exact_layers: int = min(checked["exact_layers"], self.layout.n_layers)
+        # the output correction applies to the log-softmax metrics only (logit_diff is linear)
+        self.corrects = bool(self.competitors) and context.metric in CORRECTED_METRICS
         self.exact = AblationMethod(context)
         self.agreement: dict[str, dict[str, float]] = {}
 
     def blocks_per_task(self) -> int:
-        return self.layout.n_layers * (2 if self.refine or self.screen else 1)
+        return self.layout.n_layers * (2 if self._refines() else 1)
+
+    def _refines(self) -> bool:
+        """Whether any head is scored exactly after the attribution pass."""
+        return bool(self.refine or self.screen or self.exact_layers)
 
     def meta(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"steps": self.steps, "screen": self.screen}
+        out: dict[str, Any] = {
+            "steps": self.steps,
+            "screen": self.screen,
+            "exact_layers": self.exact_layers,
+            "competitors": self.competitors if self.corrects else 0,
+        }
         if self.refine:
             out.update(refine=self.refine, refine_random=self.refine_random, seed=self.seed)
         if self.agreement:
@@ -211,7 +268,7 @@ class AttributionMethod:
         return out
 
     def open(self) -> None:
-        if self.refine or self.screen:
+        if self._refines():
             self.exact.open()
 
     def close(self) -> None:
@@ -261,21 +318,25 @@ class AttributionMethod:
         return head_means(sums, counts, lay.n_heads, lay.head_dim)
 
     def _gradient_pass(
-        self, batch: Batch, fills: list[torch.Tensor] | None, alpha: float
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """Metric per example [B], and per layer the activations and the metric's gradient at
-        the out_proj inputs (both detached, ``[B, T, n_heads, head_dim]``), at ``alpha``."""
-        lay = self.layout
+        self, batch: Batch, fills: list[torch.Tensor] | None, alpha: float, correct: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor | None]:
+        """Metric per example [B]; per layer the activations and the metric's gradient at the
+        out_proj inputs (both detached, ``[B, T, n_heads, head_dim]``), at ``alpha``; and, if
+        ``correct``, the output correction summed over the batch (``fills``: the ablated
+        values, None for zeros; see :mod:`headwidget.methods.output_softmax`)."""
+        lay, ctx = self.layout, self.context
         probes = _Probes(lay, fills, alpha)
+        shape = (batch.size, -1, lay.n_heads, lay.head_dim)
         try:
             with torch.enable_grad():
-                last = run_to_last_layer(self.context.model, lay, batch)
+                last = run_to_last_layer(ctx.model, lay, batch)
                 if last is None:
                     raise RuntimeError(
                         "the model's forward pass did not call its last decoder layer; the"
                         " HeadLayout's layers must be the modules the model runs, in order"
                     )
-                metric = score_output(lay, self.context.metric, last, batch, n_copies=1)[0]
+                logits = scored_logits(lay, last, batch, n_copies=1)
+                metric = metric_of_logits(ctx.metric, logits, batch)[0]
                 leaves = [p for p in probes.probes if p is not None]
                 if len(leaves) != lay.n_layers:
                     missing = [i for i, p in enumerate(probes.probes) if p is None]
@@ -283,14 +344,24 @@ class AttributionMethod:
                         f"the attention output projection of layer(s) {missing} was never"
                         " called; the HeadLayout's out_proj must be the modules the model runs"
                     )
-                grads = torch.autograd.grad(metric.sum(), leaves, allow_unused=True)
-            shape = (batch.size, -1, lay.n_heads, lay.head_dim)
-            acts = [x.reshape(shape) for x in probes.inputs]  # type: ignore[union-attr]
+                grads = torch.autograd.grad(
+                    metric.sum(), leaves, allow_unused=True, retain_graph=correct
+                )
+                acts = [x.reshape(shape) for x in probes.inputs]  # type: ignore[union-attr]
+                correction = None
+                if correct:
+                    deltas = [
+                        a.float() - (0.0 if fills is None else fills[i].float().to(a.device))
+                        for i, a in enumerate(acts)
+                    ]
+                    correction = softmax_correction(
+                        logits[0], batch, leaves, deltas, ctx.metric, self.competitors
+                    )
             out = [
                 torch.zeros_like(a) if g is None else g.reshape(shape)
                 for a, g in zip(acts, grads, strict=True)
             ]
-            return metric.detach(), acts, out
+            return metric.detach(), acts, out, correction
         finally:
             probes.close()
 
@@ -304,10 +375,12 @@ class AttributionMethod:
             items, ctx.metric, ctx.pad_id, lay.n_heads, ctx.device, self._per_batch(items)
         )
         mean = ctx.ablation == "mean"
-        fills = self._means(batches) if mean and self.steps > 1 else None
+        # the ablated values up front when a pass needs them (mean ablation only)
+        fills = self._means(batches) if mean and (self.steps > 1 or self.corrects) else None
         # float32 sums per layer: sum of a.g per head [n_heads], of g per head [n_heads, d]
         dot = torch.zeros(lay.n_layers, lay.n_heads, dtype=torch.float32)
         grad_sum = torch.zeros(lay.n_layers, lay.n_heads, lay.head_dim, dtype=torch.float32)
+        corrected = torch.zeros(lay.n_layers, lay.n_heads, dtype=torch.float64)
         head_sums: list[torch.Tensor | None] = [None] * lay.n_layers
         counts = [0] * lay.n_layers
         clean_parts = []
@@ -316,8 +389,13 @@ class AttributionMethod:
                 clean_acts: list[torch.Tensor] = []
                 for step in range(self.steps):
                     alpha = step / self.steps
-                    metric, acts, grads = self._gradient_pass(batch, fills, alpha)
-                    if step == 0:
+                    first = step == 0
+                    metric, acts, grads, correction = self._gradient_pass(
+                        batch, fills, alpha, correct=first and self.corrects
+                    )
+                    if correction is not None:
+                        corrected += correction
+                    if first:
                         clean_parts.append(metric.double().cpu())
                         clean_acts = acts
                         if mean:
@@ -337,63 +415,10 @@ class AttributionMethod:
         else:
             fill_dot = torch.zeros_like(dot)
         # importance ~ (a_clean - a_ablated) . mean gradient, averaged over examples
-        values = (dot - fill_dot) / (self.steps * len(items))
+        values = (dot - fill_dot) / (self.steps * len(items)) + corrected / len(items)
         clean = np.empty(len(items))
         clean[order] = torch.cat(clean_parts).numpy()
         return clean, values.numpy().astype(np.float32), means, batches
-
-    def first_position_screen(
-        self, batches: list[Batch], means: list[torch.Tensor] | None
-    ) -> np.ndarray:
-        """``[n_layers, n_heads]``: how much ablating each head at the first position alone
-        changes that position's last hidden state (relative norm).
-
-        The first position sees only itself, so one forward of one-token sequences (the task's
-        most common first token), one copy per head, measures it exactly: about
-        ``n_layers * n_heads`` tokens, a couple of forward passes' worth. It finds the heads
-        that build the first-token attention sink, whose ablation first-order attribution gets
-        badly wrong (the softmax that attends to the sink is saturated).
-        """
-        ctx, lay = self.context, self.layout
-        n_layers, n_heads, head_dim = lay.n_layers, lay.n_heads, lay.head_dim
-        firsts = torch.cat([b.input_ids[:, 0] for b in batches]).cpu()
-        values, counts = torch.unique(firsts, return_counts=True)
-        token = int(values[int(torch.argmax(counts))])  # most common; ties: the smallest id
-        n = 1 + n_layers * n_heads  # copy 0 clean, copy 1 + layer * n_heads + head ablated
-        ids = torch.full((n, 1), token, dtype=torch.long, device=ctx.device)
-        empty = torch.zeros(0, dtype=torch.long, device=ctx.device)
-        batch = Batch(ids, torch.ones_like(ids), empty, empty, empty, None, n)
-        owner = owner_thread()
-
-        def hook(layer: int) -> Callable:
-            rows = torch.arange(n_heads) + 1 + layer * n_heads
-
-            def ablate(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-                if not in_owner_thread(owner):
-                    return None
-                x = args[0]
-                view = x.reshape(n, n_heads, head_dim).clone()
-                index = rows.to(x.device), torch.arange(n_heads, device=x.device)
-                if means is None:
-                    view[index] = 0.0
-                else:
-                    view[index] = means[layer].to(device=x.device, dtype=x.dtype)
-                return (view.reshape(x.shape), *args[1:])
-
-            return ablate
-
-        handles = [p.register_forward_pre_hook(hook(i)) for i, p in enumerate(lay.out_projs)]
-        try:
-            with torch.inference_mode():
-                last = run_to_last_layer(ctx.model, lay, batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        if last is None:
-            raise RuntimeError("the model's forward pass did not call its last decoder layer")
-        hidden = last[:, 0].float()
-        change = (hidden[1:] - hidden[:1]).norm(dim=-1) / hidden[0].norm().clamp_min(1e-12)
-        return change.view(n_layers, n_heads).cpu().numpy().astype(np.float64)
 
     # -- the method ----------------------------------------------------------------------------
 
@@ -404,16 +429,23 @@ class AttributionMethod:
         heads = np.arange(lay.n_heads)
         for layer in range(lay.n_layers):
             yield Block(task, layer, heads, approx[layer].copy(), exact=False)
-        if not (self.screen or self.refine):
+        if not self._refines():
             return
         flat = approx.reshape(-1)
-        screened = np.zeros(0, dtype=np.int64)
+        # exact whatever attribution says: every head of the first layers, then the screen's
+        screened = np.arange(self.exact_layers * lay.n_heads, dtype=np.int64)
         if self.screen:
-            change = self.first_position_screen(batches, means).reshape(-1)
-            screened = np.argsort(-change, kind="mergesort")[: self.screen]
-        # refinement: the K largest |attribution| not screened, and a random sample of the rest
-        magnitude = np.abs(np.nan_to_num(flat, nan=-np.inf))
-        ranked = [i for i in np.argsort(-magnitude, kind="mergesort") if i not in set(screened)]
+            change = first_position_screen(self.context, batches, means).reshape(-1)
+            change[screened] = -np.inf
+            found = np.argsort(-change, kind="mergesort")[: self.screen]
+            screened = np.concatenate([screened, found])
+        # refinement: the K heads attribution ranks highest (as top_heads ranks: signed) among
+        # the rest, and a seeded random sample of the others
+        ranked = [
+            i
+            for i in np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
+            if i not in set(screened)
+        ]
         top = np.asarray(ranked[: self.refine], dtype=np.int64)
         rest = np.asarray(ranked[len(top) :], dtype=np.int64)
         rng = np.random.default_rng([self.seed, task])

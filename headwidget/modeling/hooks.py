@@ -34,8 +34,10 @@ __all__ = [
     "add_head_sums",
     "head_means",
     "install_replay_hooks",
+    "metric_of_logits",
     "run_to_last_layer",
     "score_output",
+    "scored_logits",
 ]
 
 
@@ -194,14 +196,26 @@ def run_to_last_layer(
     return captured[0] if captured else None
 
 
+def scored_logits(
+    layout: ResolvedLayout, hidden: torch.Tensor, batch: Batch, n_copies: int
+) -> torch.Tensor:
+    """Logits ``[n_copies, P, vocab]`` at the batch's scored positions only, from the last
+    layer's output ``[n_copies * B, T, d]``."""
+    hidden = hidden.reshape(n_copies, batch.size, *hidden.shape[1:])
+    # with device_map the last layer and the LM head may sit on other devices than the inputs
+    picked = hidden[:, batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
+    return layout.final(picked)
+
+
 def score_output(
     layout: ResolvedLayout, metric: str, hidden: torch.Tensor, batch: Batch, n_copies: int
 ) -> torch.Tensor:
     """Metric [n_copies, B] from the last layer's output, reading only scored positions."""
-    hidden = hidden.reshape(n_copies, batch.size, *hidden.shape[1:])
-    # with device_map the last layer and the LM head may sit on other devices than the inputs
-    picked = hidden[:, batch.rows.to(hidden.device), batch.positions.to(hidden.device)]
-    logits = layout.final(picked)
+    return metric_of_logits(metric, scored_logits(layout, hidden, batch, n_copies), batch)
+
+
+def metric_of_logits(metric: str, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Metric [n_copies, B] from :func:`scored_logits`' output."""
     dev = logits.device
     distractors = None if batch.distractors is None else batch.distractors.to(dev)
     return compute_metric(
