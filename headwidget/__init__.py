@@ -15,6 +15,7 @@ from .tasks import Example, Task, TaskDataError, load_tasks
 
 if TYPE_CHECKING:
     from .modeling.adapters import HeadLayout, UnsupportedModelError
+    from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
     from .suites import load_suite
     from .widget import HeadImportanceGrid
@@ -25,6 +26,7 @@ __all__ = [
     "HeadImportanceGrid",
     "HeadLayout",
     "HeadScores",
+    "ModelBusyError",
     "NonFiniteMetricError",
     "ScoresFileError",
     "Task",
@@ -42,6 +44,7 @@ _LAZY = {
     "NonFiniteMetricError": "scoring",
     "HeadLayout": "modeling.adapters",
     "UnsupportedModelError": "modeling.adapters",
+    "ModelBusyError": "modeling.session",
     "load_suite": "suites",
     "HeadImportanceGrid": "widget",
 }

@@ -9,8 +9,7 @@ import pytest
 import torch
 from tiny_models import MIXED_EXAMPLES, tiny_model
 
-from headwidget import Task
-from headwidget.modeling.session import ModelBusyError
+from headwidget import ModelBusyError, Task
 from headwidget.scoring import score_heads
 from headwidget.validation import evaluate_tasks, validate_scores
 
