@@ -161,3 +161,68 @@ STATE_CELL_SOURCE = (
     f"print('STATE ' + json.dumps({{name: getattr(grid, name) for name in {STATE_TRAITS!r}}}))"
 )
 SET_THRESHOLD_CELL_SOURCE = f"grid.threshold = {THRESHOLD_FROM_PYTHON!r}"
+
+
+# -- per-example effects (the drill-down) ----------------------------------------------------
+
+EXAMPLE_PROMPTS = [
+    "Repeat the word: apple →",
+    "Repeat the word: river →",
+    "Repeat the word: stone →",
+    "Repeat the word: cloud →",
+    "Repeat the word: lantern, the longest prompt of the five, long enough to be shortened →",
+]
+EXAMPLE_ANSWERS = [" apple", " river", " stone", " cloud", " lantern"]
+# each example's share of a head's mean effect: the mean of these is 1, so effects average to
+# the head's value; example 4 (the long prompt) changes every head most, then example 0
+EXAMPLE_WEIGHTS = [2.0, 0.5, 0.0, -0.5, 3.0]
+EXAMPLE_CLEAN = [-0.5, -1.0, -1.5, -2.0, -0.25]
+
+
+def examples_cell_source() -> str:
+    """A cell (run after the setup cell) that displays the known scores with per-example
+    effects for ``copying``: ``effects[l, h, e] = value[l, h] * EXAMPLE_WEIGHTS[e]``."""
+    setup = setup_cell_source().split("grid = HeadImportanceGrid(")[0]  # imports, values
+    return setup + "\n".join(
+        [
+            f"weights = np.array({EXAMPLE_WEIGHTS!r}, np.float32)",
+            f"effects = {{{COPYING!r}: values[0][..., None] * weights}}",
+            f"clean = {{{COPYING!r}: np.array({EXAMPLE_CLEAN!r})}}",
+            f"texts = {{{COPYING!r}: list(zip({EXAMPLE_PROMPTS!r}, {EXAMPLE_ANSWERS!r}))}}",
+            "ex_scores = HeadScores(",
+            f"    values, {TASKS!r}, categories={CATEGORIES!r}, effects=effects, clean=clean,",
+            "    examples=texts, meta={'metric': 'logprob'},",
+            ")",
+            "HeadImportanceGrid(",
+            f'    ex_scores, normalization="raw", threshold={THRESHOLD!r}, vmax={VMAX!r}',
+            ")",
+        ]
+    )
+
+
+def check_top_examples(nb, widget, artifacts, name: str) -> None:
+    """Click copying's head (1, 2) in the grid of cell 3: the drill-down lists its examples,
+    most changed first, with prompt (full text in the tooltip), answer, clean and ablated."""
+    from notebook_page import save_screenshot
+    from playwright.sync_api import expect
+
+    nb.click_cell(widget, COPYING, 1, 2)
+    panel = widget.locator(".hw-examples")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".hw-drill-title")).to_contain_text("Layer 1 · Head 2 on each example")
+    rows = panel.locator("tbody tr")
+    expect(rows).to_have_count(len(EXAMPLE_PROMPTS))
+    first = rows.nth(0).locator("td")
+    value = float(VALUES[0, 1, 2])
+    effect = value * EXAMPLE_WEIGHTS[4]
+    expected = ["4", None, EXAMPLE_ANSWERS[4], f"{EXAMPLE_CLEAN[4]:g}",
+                f"{EXAMPLE_CLEAN[4] - effect:g}", f"{effect:g}"]  # fmt: skip
+    for i, text in enumerate(expected):
+        if text is not None:
+            expect(first.nth(i)).to_have_text(text)
+    expect(first.nth(1)).to_have_attribute("title", EXAMPLE_PROMPTS[4])
+    expect(first.nth(1)).to_contain_text("Repeat the word: lantern")
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text(EXAMPLE_PROMPTS[0])
+    expect(panel.locator("canvas.hw-spread")).to_be_visible()
+    expect(panel).to_contain_text("drop in logprob")
+    save_screenshot(widget, artifacts, name)
