@@ -81,6 +81,7 @@ def jupyter_server(
         SET_THRESHOLD_CELL_SOURCE,
         STATE_CELL_SOURCE,
         examples_cell_source,
+        model_cell_source,
         setup_cell_source,
     )
     from lab_server import JupyterServer, write_notebook
@@ -91,6 +92,7 @@ def jupyter_server(
         STATE_CELL_SOURCE,
         SET_THRESHOLD_CELL_SOURCE,
         examples_cell_source(),  # cell 3: per-example effects (the drill-down test)
+        model_cell_source(),  # cell 4: a grid holding a tiny model (the attention pattern)
     ]
     # One file per UI: the same path would share one kernel session between the two pages.
     write_notebook(root / "lab.ipynb", cells)

@@ -226,3 +226,44 @@ def check_top_examples(nb, widget, artifacts, name: str) -> None:
     expect(panel.locator("canvas.hw-spread")).to_be_visible()
     expect(panel).to_contain_text("drop in logprob")
     save_screenshot(widget, artifacts, name)
+
+
+def model_cell_source() -> str:
+    """A cell that displays a grid holding a tiny random Llama (tests/tiny_models.py), which
+    scores one task of 6 examples when shown: the drill-down's attention pattern needs it."""
+    from lab_server import REPO_ROOT
+
+    return "\n".join(
+        [
+            "import sys",
+            f"sys.path.insert(0, {str(REPO_ROOT / 'tests')!r})",
+            "from tiny_models import WORDS, tiny_model, word_tokenizer",
+            "from headwidget import HeadImportanceGrid, Task",
+            "tok = word_tokenizer()",
+            "tiny = tiny_model('llama', vocab_size=len(tok))",
+            "words = list(WORDS)",
+            "pairs = [(' '.join(words[i : i + 4]), ' ' + words[i + 5]) for i in range(6)]",
+            "HeadImportanceGrid(tiny, tok, tasks=[Task('tiny task', pairs)], batch_size=8)",
+        ]
+    )
+
+
+def check_attention_pattern(nb, widget, artifacts, name: str) -> None:
+    """Click head (1, 2) of the tiny model's grid (cell 4), then "attention pattern": the
+    kernel runs the model and the head's token x token attention is drawn."""
+    from notebook_page import save_screenshot
+    from playwright.sync_api import expect
+
+    expect(widget.locator(".hw-progress")).to_contain_text("done in", timeout=60_000)
+    nb.click_cell(widget, "tiny task", 1, 2)
+    panel = widget.locator(".hw-examples")
+    expect(panel.locator("tbody tr")).to_have_count(6)
+    panel.locator("tbody tr").nth(1).click()
+    chosen = panel.locator("tbody tr").nth(1).get_attribute("data-example")
+    panel.locator("button.hw-attn-button").click()
+    canvas = panel.locator("canvas.hw-attn-canvas")
+    expect(canvas).to_be_visible(timeout=30_000)
+    expect(canvas).to_have_attribute(
+        "aria-label", f"attention of the head on example {chosen}: 6 tokens"
+    )
+    save_screenshot(widget, artifacts, name)

@@ -396,3 +396,8 @@ def test_export_downloads_a_png_of_the_current_view(lab: NotebookPage, lab_widge
 def test_the_drill_down_lists_the_top_examples_of_a_clicked_head(lab: NotebookPage, artifacts):
     widget = lab.show_widget(3)
     k.check_top_examples(lab, widget, artifacts, "lab-drill-examples")
+
+
+def test_the_drill_down_draws_the_attention_pattern_of_a_held_model(lab: NotebookPage, artifacts):
+    widget = lab.show_widget(4)
+    k.check_attention_pattern(lab, widget, artifacts, "lab-drill-attention")

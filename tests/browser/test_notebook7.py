@@ -54,3 +54,10 @@ def test_the_drill_down_lists_the_top_examples_of_a_clicked_head(
 ):
     widget = notebook7.show_widget(3)
     k.check_top_examples(notebook7, widget, artifacts, "notebook7-drill-examples")
+
+
+def test_the_drill_down_draws_the_attention_pattern_of_a_held_model(
+    notebook7: NotebookPage, artifacts
+):
+    widget = notebook7.show_widget(4)
+    k.check_attention_pattern(notebook7, widget, artifacts, "notebook7-drill-attention")
