@@ -201,3 +201,21 @@ def test_the_grid_answers_drill_down_messages_with_its_model(word_tok, task):
         shown, {"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0}, []
     )
     assert "holds no model" in sent[-1][0]["error"]
+
+
+def test_side_by_side_comparison_keeps_each_sides_examples_and_the_grid_passes_keep_examples(
+    word_tok, task
+):
+    from headwidget.compare import compare_scores
+
+    a = with_examples()
+    both = compare_scores(a, HeadScores(a.values + 1, a.tasks, meta={"model": "B"}))
+    kept = [name for name in both.tasks if name in both.effects]
+    assert len(kept) == 1 and kept[0].startswith("a · ")
+    np.testing.assert_array_equal(both.effects[kept[0]], a.effects["a"])
+    assert both.examples[kept[0]] == a.examples["a"]
+    model = tiny_model("llama", vocab_size=len(word_tok))
+    grid = HeadImportanceGrid(model, word_tok, tasks=[task], keep_examples=False)
+    assert grid.compute().effects == {}
+    with pytest.raises(TypeError, match="keep_examples"):
+        HeadImportanceGrid(model, word_tok, tasks=[task], keep_examples="yes")

@@ -144,7 +144,12 @@ function drawAttention(v: View, canvas: HTMLCanvasElement, tokens: string[], wei
   const n = tokens.length;
   const cell = Math.max(4, Math.min(18, Math.floor(360 / Math.max(1, n))));
   const labels = tokens.map((t) => shorten(JSON.stringify(t).slice(1, -1), 12));
-  const label = cell >= 8 ? 80 : 0;
+  const font = `${Math.min(11, cell)}px ${v.theme.font}`;
+  const probe = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
+  if (probe) probe.font = font;
+  const widest = Math.max(0, ...labels.map((t) => (probe ? probe.measureText(t).width : 6 * t.length)));
+  // room for the token labels (left: queries, top: keys), none when the cells are too small
+  const label = cell >= 8 ? Math.min(80, Math.ceil(widest) + 6) : 0;
   const size = label + n * cell + 2;
   const dpr = v.dpr || 1;
   canvas.width = Math.round(size * dpr);
@@ -166,7 +171,7 @@ function drawAttention(v: View, canvas: HTMLCanvasElement, tokens: string[], wei
     }
   }
   if (!label) return;
-  ctx.font = `${Math.min(11, cell)}px ${v.theme.font}`;
+  ctx.font = font;
   ctx.fillStyle = v.theme.fg;
   ctx.textBaseline = "middle";
   ctx.textAlign = "right";
