@@ -177,7 +177,9 @@ def score_heads(
             (``clean``) and text (``examples``) for the widget's drill-down. They take
             ``n_layers * n_heads * n_examples * 4`` bytes per task (80 x 64 heads x 100
             examples: 2 MB). Default (None): kept unless all tasks together would take over
-            :data:`KEEP_EXAMPLES_BYTES` (256 MiB). Weights-only methods (projection) have none.
+            :data:`KEEP_EXAMPLES_BYTES` (256 MiB), counting for attribution with mean ablation
+            the ``n_layers * n_heads * head_dim * n_examples * 4`` bytes it holds while it
+            scores a task. Weights-only methods (projection) have none.
         **method_options: the method's own options (see :data:`headwidget.methods.METHODS`).
 
     Returns:
@@ -216,6 +218,9 @@ def score_heads(
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
     if keep_examples is None:
         needed = 4 * n_layers * n_heads * sum(len(t) for t in task_list)
+        if method == "attribution" and ablation == "mean":
+            # while it scores a task, one float32 gradient sum per example, head and dimension
+            needed += 4 * n_layers * n_heads * layout.head_dim * max(len(t) for t in task_list)
         keep_examples = needed <= KEEP_EXAMPLES_BYTES
     elif not isinstance(keep_examples, bool):
         raise TypeError(f"keep_examples must be True, False or None, got {keep_examples!r}")

@@ -64,6 +64,26 @@ def test_keep_examples_false_keeps_none(tiny_llama, word_tok, task):
     assert (scores.effects, scores.clean, scores.examples) == ({}, {}, {})
 
 
+def test_by_default_examples_are_kept_within_the_memory_budget(
+    tiny_llama, word_tok, task, monkeypatch
+):
+    import headwidget.scoring
+
+    # exactly the effects' bytes: 2 layers x 4 heads x 7 examples x 4 bytes
+    monkeypatch.setattr(headwidget.scoring, "KEEP_EXAMPLES_BYTES", 2 * 4 * len(task) * 4)
+    assert "t" in score_heads(tiny_llama, word_tok, task, progress=False).effects
+
+    def attribution(**options):
+        return score_heads(
+            tiny_llama, word_tok, task, method="attribution", screen=0, progress=False, **options
+        )
+
+    # attribution with mean ablation also holds per-example gradient sums: over the budget
+    assert attribution().effects == {}
+    assert "t" in attribution(ablation="zero").effects
+    assert "t" in attribution(keep_examples=True).effects
+
+
 def test_version_3_round_trip_and_older_versions_load(tmp_path):
     scores = with_examples()
     loaded = HeadScores.load(scores.save(tmp_path / "v3.npz"))
