@@ -162,6 +162,8 @@ def examples_reply(
     if effects is None:
         if scores.method == "projection":
             reason = "projection scores from the weights alone: it has no per-example effects"
+        elif scores.meta.get("compare") == "difference":
+            reason = "a difference of two score sets has no per-example effects"
         elif scores.effects:
             reason = f"no per-example effects were kept for task {task!r}"
         else:
