@@ -82,6 +82,10 @@ def compare_scores(
             exact=exact_a[rows_a] & exact_b[rows_b],
         )
     names, values, exact, categories, accuracy = [], [], [], {}, {}
+    # per-example effects (the drill-down) stay with each side's copy of the task
+    effects: dict[str, np.ndarray] = {}
+    clean: dict[str, np.ndarray] = {}
+    examples: dict[str, list[tuple[str, str]]] = {}
     for name, i, j in zip(shared, rows_a, rows_b, strict=True):
         for scores, row, mask, label in ((a, i, exact_a, label_a), (b, j, exact_b, label_b)):
             new = f"{name} · {label}"
@@ -91,6 +95,11 @@ def compare_scores(
             categories[new] = scores.categories.get(name)
             if name in scores.accuracy:
                 accuracy[new] = scores.accuracy[name]
+            for kept, given in ((effects, scores.effects), (clean, scores.clean)):
+                if name in given:
+                    kept[new] = given[name]
+            if name in scores.examples:
+                examples[new] = scores.examples[name]
     return HeadScores(
         np.stack(values),
         names,
@@ -99,4 +108,7 @@ def compare_scores(
         accuracy=accuracy,
         method=method,
         exact=np.stack(exact),
+        effects=effects,
+        clean=clean,
+        examples=examples,
     )

@@ -32,7 +32,9 @@ METRICS: tuple[str, ...] = ("logprob", "prob", "accuracy", "logit_diff")
   token where answer and distractor differ (needs a distractor on every example).
 """
 
-_COMMON = ("method", "ablation", "metric", "batch_size", "device", "head_layout")
+_COMMON = (
+    "method", "ablation", "metric", "batch_size", "device", "head_layout", "keep_examples",
+)  # fmt: skip
 
 SCORING_OPTIONS: tuple[str, ...] = _COMMON + tuple(
     dict.fromkeys(name for entry in METHODS.values() for name in entry.options)
@@ -59,8 +61,8 @@ def check_options(
 
     ``method_options`` are the chosen method's own keywords (``steps=``, ``refine=`` ... for
     ``"attribution"``); ``device`` and ``head_layout`` may be passed and are returned unchecked
-    (they need the model). Raises ValueError for a bad value and TypeError for a keyword the
-    method does not take.
+    (they need the model), ``keep_examples`` (True, False or None) checked. Raises ValueError
+    for a bad value and TypeError for a keyword the method does not take.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -71,8 +73,13 @@ def check_options(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    keep = method_options.get("keep_examples")
+    if keep is not None and not isinstance(keep, bool):
+        raise TypeError(f"keep_examples must be True, False or None, got {keep!r}")
     passthrough = {
-        k: method_options.pop(k) for k in ("device", "head_layout") if k in method_options
+        k: method_options.pop(k)
+        for k in ("device", "head_layout", "keep_examples")
+        if k in method_options
     }
     unknown = sorted(set(method_options) - set(METHODS[method].options))
     if unknown:

@@ -38,7 +38,8 @@ __all__ = [
 MAX_HEADER_BYTES = 64 * 2**20
 """Largest JSON header (UTF-8 bytes) :func:`read_archive` accepts: 64 MiB."""
 MAX_CELLS = 2**28
-"""Most cells (tasks x layers x heads) ``values`` and ``exact`` may have: 268,435,456."""
+"""Most cells (tasks x layers x heads) ``values`` and ``exact`` may have: 268,435,456; also the
+most the per-example arrays (``effects_<t>``, ``clean_<t>``, format 3) may have together."""
 MAX_JSON_DEPTH = 100
 """Deepest nesting of lists and objects accepted in the JSON header."""
 
@@ -136,7 +137,41 @@ def _read(fh: io.BufferedReader, path: Path) -> tuple[dict[str, np.ndarray], dic
             arrays["exact"] = _read_member(
                 archive, members["exact.npy"], path, "exact", values.shape
             )
+        _read_examples(archive, members, path, values.shape, arrays)
     return arrays, _parse_header(header_array, path)
+
+
+def _read_examples(
+    archive: zipfile.ZipFile,
+    members: Mapping[str, zipfile.ZipInfo],
+    path: Path,
+    shape: tuple[int, ...],
+    arrays: dict[str, np.ndarray],
+) -> None:
+    """Version 3's per-example arrays ``effects_<t>`` (float ``[layers, heads, examples]``)
+    and ``clean_<t>`` (float ``[examples]``) of task index ``t``, each checked (name, dtype,
+    shape, the cells of all of them together) before its data is read."""
+    total = 0
+    for kind in ("effects", "clean"):
+        for name in sorted(members):
+            if not (name.startswith(f"{kind}_") and name.endswith(".npy")):
+                continue
+            index = name[len(kind) + 1 : -4]
+            if not (index.isdigit() and index.isascii() and len(index) < 10):
+                raise ScoresFileError(path, f"unexpected array {name[:60]!r}")
+            if int(index) >= shape[0]:
+                raise ScoresFileError(
+                    path, f"array {name!r} is for task {int(index)}, but there are {shape[0]}"
+                )
+            if kind == "effects":
+                expected: tuple[int, ...] = (*shape[1:], -1)
+            else:
+                effects = arrays.get(f"effects_{int(index)}")
+                expected = (-1,) if effects is None else (effects.shape[2],)
+            key = f"{kind}_{int(index)}"
+            array = _read_member(archive, members[name], path, key, expected, MAX_CELLS - total)
+            total += array.size
+            arrays[key] = array
 
 
 def _read_member(
@@ -145,6 +180,7 @@ def _read_member(
     path: Path,
     name: str,
     shape_of_values: tuple[int, ...] | None = None,
+    max_cells: int = MAX_CELLS,
 ) -> np.ndarray:
     """One array, after checking its declared size, dtype and shape against the format."""
     if info.flag_bits & 0x1:
@@ -170,7 +206,7 @@ def _read_member(
             # numpy parses the header's text with ast and, for old headers, tokenize
             raise ScoresFileError(path, f"array {name!r} has a bad .npy header ({err})") from None
         offset = member.tell()
-        _check_array(path, name, shape, dtype, shape_of_values)
+        _check_array(path, name, shape, dtype, shape_of_values, max_cells)
         n_bytes = math.prod(shape) * dtype.itemsize
         if offset + n_bytes != info.file_size:
             raise ScoresFileError(
@@ -193,6 +229,7 @@ def _check_array(
     shape: tuple[int, ...],
     dtype: np.dtype,
     shape_of_values: tuple[int, ...] | None,
+    max_cells: int = MAX_CELLS,
 ) -> None:
     if name == "header":
         if dtype != np.uint8 or len(shape) != 1:
@@ -216,10 +253,24 @@ def _check_array(
             f"'exact' must be a bool array of the shape of 'values' {shape_of_values}, got"
             f" {dtype} of shape {shape}",
         )
+    if name.startswith(("effects_", "clean_")):
+        assert shape_of_values is not None
+        fits = len(shape) == len(shape_of_values) and all(
+            want in (-1, got) for want, got in zip(shape_of_values, shape, strict=True)
+        )
+        if dtype.kind != "f" or not fits:
+            wanted = tuple("n" if n == -1 else n for n in shape_of_values)
+            raise ScoresFileError(
+                path,
+                f"{name!r} must be a float array of shape {wanted}, got {dtype} of shape {shape}",
+            )
     cells = math.prod(shape)
-    if cells > MAX_CELLS:
+    if cells > max_cells:
+        together = " (all per-example arrays together)" if max_cells < MAX_CELLS else ""
         raise ScoresFileError(
-            path, f"{name!r} has shape {shape}: {cells:,} cells, over the limit of {MAX_CELLS:,}"
+            path,
+            f"{name!r} has shape {shape}: {cells:,} cells, over the limit of {MAX_CELLS:,}"
+            + together,
         )
 
 

@@ -49,6 +49,9 @@ __all__ = [
     "score_heads",
 ]
 
+KEEP_EXAMPLES_BYTES = 256 * 2**20
+"""``score_heads`` keeps per-example effects by default up to this many bytes (all tasks)."""
+
 OnLayer = Callable[[str, int, np.ndarray], None]
 OnBlock = Callable[[str, int, np.ndarray, np.ndarray, bool], None]
 
@@ -118,6 +121,7 @@ def score_heads(
     on_layer: OnLayer | None = None,
     on_block: OnBlock | None = None,
     head_layout: HeadLayout | None = None,
+    keep_examples: bool | None = None,
     **method_options: Any,
 ) -> HeadScores:
     """Importance of every attention head for every task.
@@ -172,6 +176,13 @@ def score_heads(
             (float32), exact or approximate. Exact blocks may later replace approximate values.
         head_layout: describe the model by hand (:class:`~headwidget.HeadLayout`) when its
             architecture is not built in.
+        keep_examples: keep each example's drop (``HeadScores.effects``), clean metric
+            (``clean``) and text (``examples``) for the widget's drill-down. They take
+            ``n_layers * n_heads * n_examples * 4`` bytes per task (80 x 64 heads x 100
+            examples: 2 MB). Default (None): kept unless all tasks together would take over
+            :data:`KEEP_EXAMPLES_BYTES` (256 MiB), counting for attribution with mean ablation
+            the ``n_layers * n_heads * head_dim * n_examples * 4`` bytes it holds while it
+            scores a task. Weights-only methods (projection) have none.
         **method_options: the method's own options (see :data:`headwidget.methods.METHODS`).
 
     Returns:
@@ -207,18 +218,28 @@ def score_heads(
     for task, items in zip(task_list, encoded, strict=True):
         check_token_ids(items, task, tokenizer, model)
     names = [t.name for t in task_list]
+    n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
+    if keep_examples is None:
+        needed = 4 * n_layers * n_heads * sum(len(t) for t in task_list)
+        if method == "attribution" and ablation == "mean":
+            # while it scores a task, one float32 gradient sum per example, head and dimension
+            needed += 4 * n_layers * n_heads * layout.head_dim * max(len(t) for t in task_list)
+        keep_examples = needed <= KEEP_EXAMPLES_BYTES
+    elif not isinstance(keep_examples, bool):
+        raise TypeError(f"keep_examples must be True, False or None, got {keep_examples!r}")
     context = ScoringContext(
         model, layout, metric, ablation, target, batch_size, pad_id(tokenizer, model), names,
-        tokenizer=tokenizer, task_list=task_list,
+        tokenizer=tokenizer, task_list=task_list, per_example=keep_examples,
     )  # fmt: skip
     scorer = load_method(method)(context, **own)
 
-    n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
     values = np.full((n_tasks, n_layers, n_heads), np.nan, dtype=np.float32)
     exact = np.ones((n_tasks, n_layers, n_heads), dtype=bool)
     filled = np.zeros((n_tasks, n_layers, n_heads), dtype=bool)
     baseline: dict[str, float] = {}
     accuracy: dict[str, float] = {}
+    effects: dict[str, np.ndarray] = {}  # task -> float32 [n_layers, n_heads, n_examples]
+    clean_each: dict[str, np.ndarray] = {}
     config = getattr(model, "config", None)
     meta: dict[str, Any] = {
         "model": getattr(config, "name_or_path", "") or type(model).__name__,
@@ -245,6 +266,13 @@ def score_heads(
             accuracy=dict(accuracy),
             method=method,
             exact=exact.copy(),
+            effects={k: v.copy() for k, v in effects.items()} if partial else effects,
+            clean=dict(clean_each),
+            examples={
+                t.name: [(e.prompt, e.answer) for e in t.examples]
+                for t in task_list
+                if t.name in effects
+            },
         )
 
     def clean(event: Clean) -> None:
@@ -260,6 +288,8 @@ def score_heads(
                 task.name,
             )
         baseline[task.name] = float(event.per_example.mean())
+        if keep_examples:
+            clean_each[task.name] = np.asarray(event.per_example, np.float64).copy()
 
     def block(event: Block) -> None:
         t, layer, heads = event.task, event.layer, event.heads
@@ -269,6 +299,12 @@ def score_heads(
         first_full = not filled[t, layer].all()
         values[t, layer, heads] = row
         exact[t, layer, heads] = event.exact
+        if keep_examples and event.per_example is not None and len(heads):
+            store = effects.get(names[t])
+            if store is None:
+                size = len(task_list[t])
+                store = effects[names[t]] = np.full((n_layers, n_heads, size), np.nan, np.float32)
+            store[layer, heads] = np.asarray(event.per_example, np.float32)
         filled[t, layer, heads] = True
         name = names[t]
         if on_block is not None and len(heads):

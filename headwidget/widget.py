@@ -302,6 +302,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._stream: _Stream | None = None  # buffers of the scoring in progress
         self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
         self._profiles_observed = False
+        self._held: tuple[Any, Any, Any] | None = None  # model, tokenizer, layout: drill-down
+        self.on_msg(self._on_message)
 
         if isinstance(source, (str, Path)):
             try:
@@ -669,6 +671,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 ) from err
         names = [task.name for task in task_list]
         self._pending = (model, tokenizer, task_list, scoring)
+        self._held = (model, tokenizer, scoring.get("head_layout"))
         task_dicts = _task_dicts(
             names,
             {task.name: task.category for task in task_list},
@@ -824,6 +827,14 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             with self.hold_sync():  # one message: values, exact, threshold and progress
                 self._publish(stream.values, exact=stream.exact)
                 self.progress = {"text": text, "fraction": fraction, "running": True}
+
+    def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
+        """The browser's drill-down requests (:mod:`headwidget.drill`): answered in kind."""
+        from .drill import handle_message
+
+        reply = handle_message(self._scores, self._held, content)
+        if reply is not None:
+            self.send(*reply)
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         """Show the view first, then score (if needed) in the cell's own thread.

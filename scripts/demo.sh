@@ -21,7 +21,9 @@ case "${1:-lab}" in
     docs)
         shipped=headwidget/data/demo_scores
         python scripts/readme_picture.py $shipped/operations.npz --tab categories --out docs/grid.png
-        python scripts/readme_picture.py $shipped/cognitive.npz --tab all --out docs/cognitive.png ;;
+        python scripts/readme_picture.py $shipped/cognitive.npz --tab all --out docs/cognitive.png
+        # scores two tasks live (a few minutes on a CPU) for the per-example drill-down
+        python scripts/drill_picture.py --out docs/drilldown.png ;;
     *)
         echo "usage: bash scripts/demo.sh [lab|headless|docs]" >&2
         exit 2 ;;

@@ -43,6 +43,10 @@ def valid_file() -> bytes:
         accuracy={"copying": 0.5},
         method="attribution",
         exact=exact,
+        # format 3's per-example members, fuzzed like the others
+        effects={"copying": np.ones((4, 5, 2), np.float32)},
+        clean={"copying": np.array([-1.0, float("nan")])},
+        examples={"copying": [("a b", " c"), ("d", " e")]},
     )
     with tempfile.TemporaryDirectory() as folder:
         return scores.save(Path(folder) / "s.npz").read_bytes()

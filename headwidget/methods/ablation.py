@@ -277,18 +277,25 @@ class AblationMethod:
                 for h in range(0, len(chosen), per_chunk)
             ]
             drop = torch.zeros(n_heads, dtype=torch.float64)
+            # each example's drop, in the sorted (batched) order: [n_heads, n_examples]
+            each = torch.zeros(n_heads, len(items), dtype=torch.float64)
+            start = 0
             for b, batch in enumerate(batches):
                 for chunk in chunks:
                     fill: torch.Tensor | float = 0.0
                     if self.context.ablation == "mean":
                         fill = means[layer][chunk].unsqueeze(1)  # [n, 1, head_dim]
                     ablated = self.replay(recorded[b], batch, layer, chunk, fill, tiled[b])
-                    delta = (clean[b].unsqueeze(0) - ablated).double().sum(1).cpu()
-                    drop[chunk.cpu()] += delta
+                    delta = (clean[b].unsqueeze(0) - ablated).double().cpu()
+                    drop[chunk.cpu()] += delta.sum(1)
+                    each[chunk.cpu(), start : start + batch.size] = delta
                 recorded[b][layer].hidden = None  # not needed any more: free it
+                start += batch.size
             index = np.asarray(chosen, dtype=np.int64)
             row = (drop / len(items)).numpy()[index].astype(np.float32)
-            yield Block(task, layer, index, row, exact=True)
+            per_example = np.empty((len(index), len(items)), dtype=np.float64)
+            per_example[:, order] = each.numpy()[index]
+            yield Block(task, layer, index, row, exact=True, per_example=per_example)
 
 
 METHOD = AblationMethod

@@ -322,8 +322,8 @@ class AttributionMethod:
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor | None]:
         """Metric per example [B]; per layer the activations and the metric's gradient at the
         out_proj inputs (both detached, ``[B, T, n_heads, head_dim]``), at ``alpha``; and, if
-        ``correct``, the output correction summed over the batch (``fills``: the ablated
-        values, None for zeros; see :mod:`headwidget.methods.output_softmax`)."""
+        ``correct``, the output correction per example ``[B, n_layers, n_heads]`` (``fills``:
+        the ablated values, None for zeros; see :mod:`headwidget.methods.output_softmax`)."""
         lay, ctx = self.layout, self.context
         probes = _Probes(lay, fills, alpha)
         shape = (batch.size, -1, lay.n_heads, lay.head_dim)
@@ -384,6 +384,12 @@ class AttributionMethod:
         head_sums: list[torch.Tensor | None] = [None] * lay.n_layers
         counts = [0] * lay.n_layers
         clean_parts = []
+        # per example (when kept): a.g per head [n_layers, B, n_heads] and, for mean ablation,
+        # g summed over positions [n_layers, B, n_heads, d], one of each per batch
+        keep = ctx.per_example
+        dot_parts: list[torch.Tensor] = []
+        grad_parts: list[torch.Tensor] = []
+        correction_parts: list[torch.Tensor] = []  # [B, n_layers, n_heads] a batch
         with _frozen(ctx.model):
             for batch in batches:
                 clean_acts: list[torch.Tensor] = []
@@ -394,7 +400,9 @@ class AttributionMethod:
                         batch, fills, alpha, correct=first and self.corrects
                     )
                     if correction is not None:
-                        corrected += correction
+                        corrected += correction.sum(0)
+                        if keep:
+                            correction_parts.append(correction)
                     if first:
                         clean_parts.append(metric.double().cpu())
                         clean_acts = acts
@@ -402,10 +410,21 @@ class AttributionMethod:
                             mask = batch.attention_mask.reshape(-1).bool()
                             for i, a in enumerate(acts):
                                 add_head_sums(a.flatten(2), mask, head_sums, counts, i)
+                    if keep and step == 0:
+                        dot_parts.append(torch.zeros(lay.n_layers, batch.size, lay.n_heads))
+                        if mean:
+                            grad_parts.append(
+                                torch.zeros(lay.n_layers, batch.size, lay.n_heads, lay.head_dim)
+                            )
                     for i, (a, g) in enumerate(zip(clean_acts, grads, strict=True)):
                         g32 = g.float()
-                        dot[i] += (a.float() * g32).sum(dim=(0, 1, 3)).cpu()
+                        each = (a.float() * g32).sum(dim=(1, 3)).cpu()  # [B, n_heads]
+                        dot[i] += each.sum(0)
                         grad_sum[i] += g32.sum(dim=(0, 1)).cpu()
+                        if keep:
+                            dot_parts[-1][i] += each
+                            if mean:
+                                grad_parts[-1][i] += g32.sum(dim=1).cpu()
         means = None
         if mean:
             means = fills or head_means(head_sums, counts, lay.n_heads, lay.head_dim)
@@ -418,6 +437,20 @@ class AttributionMethod:
         values = (dot - fill_dot) / (self.steps * len(items)) + corrected / len(items)
         clean = np.empty(len(items))
         clean[order] = torch.cat(clean_parts).numpy()
+        self.per_example = None
+        if keep:
+            each = torch.cat(dot_parts, dim=1)  # [n_layers, n_examples (sorted), n_heads]
+            if mean:
+                grads = torch.cat(grad_parts, dim=1)
+                each = each - torch.stack(
+                    [(grads[i] * means[i].float().cpu()).sum(-1) for i in range(lay.n_layers)]
+                )
+            per_example = np.empty((lay.n_layers, lay.n_heads, len(items)), np.float64)
+            each = each.permute(0, 2, 1).double() / self.steps  # [n_layers, n_heads, n_examples]
+            if correction_parts:
+                each = each + torch.cat(correction_parts).permute(1, 2, 0)
+            per_example[:, :, order] = each.numpy()
+            self.per_example = per_example
         return clean, values.numpy().astype(np.float32), means, batches
 
     # -- the method ----------------------------------------------------------------------------
@@ -428,7 +461,8 @@ class AttributionMethod:
         lay = self.layout
         heads = np.arange(lay.n_heads)
         for layer in range(lay.n_layers):
-            yield Block(task, layer, heads, approx[layer].copy(), exact=False)
+            each = None if self.per_example is None else self.per_example[layer]
+            yield Block(task, layer, heads, approx[layer].copy(), exact=False, per_example=each)
         if not self._refines():
             return
         flat = approx.reshape(-1)

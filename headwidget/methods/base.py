@@ -45,6 +45,7 @@ class ScoringContext:
     tasks: list[str]  # the task names, in the order of the task indices
     tokenizer: Any = None  # read-only; weight-only methods tokenise sources with it
     task_list: list[Task] = field(default_factory=list)  # the tasks, in task-index order
+    per_example: bool = True  # whether Blocks should carry each example's drop
 
 
 @dataclass
@@ -64,6 +65,9 @@ class Block:
     heads: np.ndarray  # int [n]
     values: np.ndarray  # float [n]
     exact: bool
+    # the drop of each example, float [n, n_examples] in the task's order (values is its mean
+    # over examples); None where a method has no per-example effects (projection)
+    per_example: np.ndarray | None = None
 
     def covers_layer(self, n_heads: int) -> bool:
         """Whether the block holds every head of its layer."""

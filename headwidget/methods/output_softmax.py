@@ -42,7 +42,7 @@ def softmax_correction(
     metric: str,
     competitors: int,
 ) -> torch.Tensor:
-    """The correction, summed over the batch's examples: float64 ``[n_layers, n_heads]``.
+    """The correction of each of the batch's examples: float64 ``[B, n_layers, n_heads]``.
 
     Args:
         logits: ``[P, vocab]`` at the scored positions, still attached to the graph.
@@ -89,4 +89,4 @@ def softmax_correction(
         total = torch.zeros(size, dtype=torch.float64).index_add_(0, example, clean_lp)
         p = total.exp()[:, None, None]
         drop, linear = p * -torch.expm1(-drop), p * linear
-    return (drop - linear).sum(0)
+    return drop - linear

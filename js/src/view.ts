@@ -5,6 +5,7 @@ import type { View } from "./context";
 import { h, resolveColor, throttle } from "./dom";
 import { drawAll, drawPanel } from "./draw";
 import { buildDrilldown } from "./drilldown";
+import { buildExamples } from "./examples";
 import { buildKey } from "./key";
 import { buildColorbar, buildLegend } from "./legend";
 import { buildPanels, panelSpecs } from "./panels";
@@ -66,8 +67,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
   const message = h(doc, "div", { class: "hw-message", role: "alert" });
   const key = buildKey(v);
   const drill = buildDrilldown(v);
+  const examples = buildExamples(v);
+  cleanups.push(examples.destroy);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tabbar, controls.row, message, v.info, key.el, v.grid, drill.el, v.tooltip, v.live);
+  root.append(controls.header, controls.tabbar, controls.row, message, v.info, key.el, v.grid, drill.el, examples.el, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -184,7 +187,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
     }
     if (f & CONTROLS) controls.sync();
     if (f) key.sync();
-    if (f & (DRAW | CONTROLS)) drill.sync();
+    if (f & (DRAW | CONTROLS)) {
+      drill.sync();
+      examples.sync();
+    }
     if (f & DRAW) {
       drawAll(v);
       root.dataset.lastRedrawMs = (performance.now() - t0).toFixed(2);

@@ -77,11 +77,23 @@ def jupyter_server(
     chromium_path: str, widget_bundle: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator:
     """One JupyterLab server (which also serves Notebook 7) for the whole session."""
-    from known_scores import SET_THRESHOLD_CELL_SOURCE, STATE_CELL_SOURCE, setup_cell_source
+    from known_scores import (
+        SET_THRESHOLD_CELL_SOURCE,
+        STATE_CELL_SOURCE,
+        examples_cell_source,
+        model_cell_source,
+        setup_cell_source,
+    )
     from lab_server import JupyterServer, write_notebook
 
     root = tmp_path_factory.mktemp("notebooks")
-    cells = [setup_cell_source(), STATE_CELL_SOURCE, SET_THRESHOLD_CELL_SOURCE]
+    cells = [
+        setup_cell_source(),
+        STATE_CELL_SOURCE,
+        SET_THRESHOLD_CELL_SOURCE,
+        examples_cell_source(),  # cell 3: per-example effects (the drill-down test)
+        model_cell_source(),  # cell 4: a grid holding a tiny model (the attention pattern)
+    ]
     # One file per UI: the same path would share one kernel session between the two pages.
     write_notebook(root / "lab.ipynb", cells)
     write_notebook(root / "nb7.ipynb", cells)

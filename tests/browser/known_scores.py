@@ -161,3 +161,109 @@ STATE_CELL_SOURCE = (
     f"print('STATE ' + json.dumps({{name: getattr(grid, name) for name in {STATE_TRAITS!r}}}))"
 )
 SET_THRESHOLD_CELL_SOURCE = f"grid.threshold = {THRESHOLD_FROM_PYTHON!r}"
+
+
+# -- per-example effects (the drill-down) ----------------------------------------------------
+
+EXAMPLE_PROMPTS = [
+    "Repeat the word: apple →",
+    "Repeat the word: river →",
+    "Repeat the word: stone →",
+    "Repeat the word: cloud →",
+    "Repeat the word: lantern, the longest prompt of the five, long enough to be shortened →",
+]
+EXAMPLE_ANSWERS = [" apple", " river", " stone", " cloud", " lantern"]
+# each example's share of a head's mean effect: the mean of these is 1, so effects average to
+# the head's value; example 4 (the long prompt) changes every head most, then example 0
+EXAMPLE_WEIGHTS = [2.0, 0.5, 0.0, -0.5, 3.0]
+EXAMPLE_CLEAN = [-0.5, -1.0, -1.5, -2.0, -0.25]
+
+
+def examples_cell_source() -> str:
+    """A cell (run after the setup cell) that displays the known scores with per-example
+    effects for ``copying``: ``effects[l, h, e] = value[l, h] * EXAMPLE_WEIGHTS[e]``."""
+    setup = setup_cell_source().split("grid = HeadImportanceGrid(")[0]  # imports, values
+    return setup + "\n".join(
+        [
+            f"weights = np.array({EXAMPLE_WEIGHTS!r}, np.float32)",
+            f"effects = {{{COPYING!r}: values[0][..., None] * weights}}",
+            f"clean = {{{COPYING!r}: np.array({EXAMPLE_CLEAN!r})}}",
+            f"texts = {{{COPYING!r}: list(zip({EXAMPLE_PROMPTS!r}, {EXAMPLE_ANSWERS!r}))}}",
+            "ex_scores = HeadScores(",
+            f"    values, {TASKS!r}, categories={CATEGORIES!r}, effects=effects, clean=clean,",
+            "    examples=texts, meta={'metric': 'logprob'},",
+            ")",
+            "HeadImportanceGrid(",
+            f'    ex_scores, normalization="raw", threshold={THRESHOLD!r}, vmax={VMAX!r}',
+            ")",
+        ]
+    )
+
+
+def check_top_examples(nb, widget, artifacts, name: str) -> None:
+    """Click copying's head (1, 2) in the grid of cell 3: the drill-down lists its examples,
+    most changed first, with prompt (full text in the tooltip), answer, clean and ablated."""
+    from notebook_page import save_screenshot
+    from playwright.sync_api import expect
+
+    nb.click_cell(widget, COPYING, 1, 2)
+    panel = widget.locator(".hw-examples")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".hw-drill-title")).to_contain_text("Layer 1 · Head 2 on each example")
+    rows = panel.locator("tbody tr")
+    expect(rows).to_have_count(len(EXAMPLE_PROMPTS))
+    first = rows.nth(0).locator("td")
+    value = float(VALUES[0, 1, 2])
+    effect = value * EXAMPLE_WEIGHTS[4]
+    expected = ["4", None, EXAMPLE_ANSWERS[4], f"{EXAMPLE_CLEAN[4]:g}",
+                f"{EXAMPLE_CLEAN[4] - effect:g}", f"{effect:g}"]  # fmt: skip
+    for i, text in enumerate(expected):
+        if text is not None:
+            expect(first.nth(i)).to_have_text(text)
+    expect(first.nth(1)).to_have_attribute("title", EXAMPLE_PROMPTS[4])
+    expect(first.nth(1)).to_contain_text("Repeat the word: lantern")
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text(EXAMPLE_PROMPTS[0])
+    expect(panel.locator("canvas.hw-spread")).to_be_visible()
+    expect(panel).to_contain_text("drop in logprob")
+    save_screenshot(widget, artifacts, name)
+
+
+def model_cell_source() -> str:
+    """A cell that displays a grid holding a tiny random Llama (tests/tiny_models.py), which
+    scores one task of 6 examples when shown: the drill-down's attention pattern needs it."""
+    from lab_server import REPO_ROOT
+
+    return "\n".join(
+        [
+            "import sys",
+            f"sys.path.insert(0, {str(REPO_ROOT / 'tests')!r})",
+            "from tiny_models import WORDS, tiny_model, word_tokenizer",
+            "from headwidget import HeadImportanceGrid, Task",
+            "tok = word_tokenizer()",
+            "tiny = tiny_model('llama', vocab_size=len(tok))",
+            "words = list(WORDS)",
+            "pairs = [(' '.join(words[i : i + 4]), ' ' + words[i + 5]) for i in range(6)]",
+            "HeadImportanceGrid(tiny, tok, tasks=[Task('tiny task', pairs)], batch_size=8)",
+        ]
+    )
+
+
+def check_attention_pattern(nb, widget, artifacts, name: str) -> None:
+    """Click head (1, 2) of the tiny model's grid (cell 4), then "attention pattern": the
+    kernel runs the model and the head's token x token attention is drawn."""
+    from notebook_page import save_screenshot
+    from playwright.sync_api import expect
+
+    expect(widget.locator(".hw-progress")).to_contain_text("done in", timeout=60_000)
+    nb.click_cell(widget, "tiny task", 1, 2)
+    panel = widget.locator(".hw-examples")
+    expect(panel.locator("tbody tr")).to_have_count(6)
+    panel.locator("tbody tr").nth(1).click()
+    chosen = panel.locator("tbody tr").nth(1).get_attribute("data-example")
+    panel.locator("button.hw-attn-button").click()
+    canvas = panel.locator("canvas.hw-attn-canvas")
+    expect(canvas).to_be_visible(timeout=30_000)
+    expect(canvas).to_have_attribute(
+        "aria-label", f"attention of the head on example {chosen}: 6 tokens"
+    )
+    save_screenshot(widget, artifacts, name)

@@ -391,3 +391,13 @@ def test_export_downloads_a_png_of_the_current_view(lab: NotebookPage, lab_widge
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "the export is not a PNG"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 200 and height >= 100, f"exported image is only {width}×{height}"
+
+
+def test_the_drill_down_lists_the_top_examples_of_a_clicked_head(lab: NotebookPage, artifacts):
+    widget = lab.show_widget(3)
+    k.check_top_examples(lab, widget, artifacts, "lab-drill-examples")
+
+
+def test_the_drill_down_draws_the_attention_pattern_of_a_held_model(lab: NotebookPage, artifacts):
+    widget = lab.show_widget(4)
+    k.check_attention_pattern(lab, widget, artifacts, "lab-drill-attention")

@@ -47,3 +47,17 @@ def test_arrow_keys_move_the_selection_not_the_cell(notebook7: NotebookPage, art
     assert after == before, "the arrow keys moved the notebook to another cell"
     save_screenshot(nb.page, artifacts, "notebook7-keyboard")
     assert python_state(nb)["selected_head"] == [4, 4]
+
+
+def test_the_drill_down_lists_the_top_examples_of_a_clicked_head(
+    notebook7: NotebookPage, artifacts
+):
+    widget = notebook7.show_widget(3)
+    k.check_top_examples(notebook7, widget, artifacts, "notebook7-drill-examples")
+
+
+def test_the_drill_down_draws_the_attention_pattern_of_a_held_model(
+    notebook7: NotebookPage, artifacts
+):
+    widget = notebook7.show_widget(4)
+    k.check_attention_pattern(notebook7, widget, artifacts, "notebook7-drill-attention")

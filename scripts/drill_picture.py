@@ -1,0 +1,77 @@
+"""Draw docs/drilldown.png: the per-example drill-down of one head of the real demo model.
+
+Scores two operations tasks (a few examples each) on SmolLM2-135M-Instruct live, with
+per-example effects, saves the grid as a standalone page and opens it in headless Chromium
+(Debian's ``chromium`` through Playwright). The page has no kernel, so its stand-in model's
+``send`` is routed to Python, where :func:`headwidget.drill.handle_message` answers exactly as
+the widget does in Jupyter (the top examples, then the attention pattern on the top example).
+
+    python scripts/drill_picture.py --out docs/drilldown.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import shutil
+import tempfile
+from pathlib import Path
+
+from headwidget import HeadImportanceGrid, load_suite, score_heads
+from headwidget.demo import load_demo_model
+from headwidget.drill import handle_message
+
+# the page's stand-in model: send() asks Python and emits the reply as "msg:custom"
+_SEND = """send(msg) {
+    window.hwSend(msg).then(([reply, buffers]) => this.emit("msg:custom", reply,
+      buffers.map((b) => new DataView(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)).buffer))));
+  }"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/drilldown.png"))
+    parser.add_argument("--tasks", nargs="+", default=["copying", "name copying"])
+    parser.add_argument("--examples", type=int, default=12, help="examples per task")
+    parser.add_argument("--head", type=int, nargs=2, default=[0, 2], help="layer head")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    model, tokenizer = load_demo_model()
+    tasks = load_suite("operations", tasks=args.tasks, max_examples=args.examples)
+    scores = score_heads(model, tokenizer, tasks, progress=False)
+    layer, head = args.head
+    grid = HeadImportanceGrid(
+        scores, selected_head=(layer, head), selected_task=args.tasks[0], tab="all"
+    )
+
+    def send(msg: dict) -> list:
+        reply, buffers = handle_message(scores, (model, tokenizer, None), msg) or ({}, [])
+        return [reply, [base64.b64encode(b).decode() for b in buffers]]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = grid.save(Path(tmp) / "grid.html")
+        html = page_path.read_text(encoding="utf-8")
+        assert "  send() {}" in html
+        page_path.write_text(html.replace("  send() {}", "  " + _SEND), encoding="utf-8")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 900, "height": 900}, device_scale_factor=1)
+            page.expose_function("hwSend", send)
+            page.goto(page_path.resolve().as_uri())
+            examples = page.locator(".hw-examples")
+            examples.locator("tbody tr").first.wait_for(timeout=60_000)
+            examples.locator(".hw-attn-button").click()
+            examples.locator("canvas.hw-attn-canvas").wait_for(timeout=60_000)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.locator(".headwidget").screenshot(path=str(args.out))
+            browser.close()
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
