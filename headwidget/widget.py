@@ -775,6 +775,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             self._running = False
             self._stream = None
         self._pending = None
+        self._scored_with = (model, tokenizer, task_list, scoring.get("head_layout"))
         self._show(scores)
         seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
         self.progress = {
@@ -783,6 +784,35 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             "running": False,
         }
         return scores
+
+    def validate(
+        self, model: Any = None, tokenizer: Any = None, tasks: Any = None, **kwargs: Any
+    ) -> Any:
+        """``scores.validate(...)`` with its progress on the grid's progress line as well as a
+        tqdm bar; the line then says "validation done in …".
+
+        A grid that scored its model itself knows the model, tokenizer and tasks; otherwise pass
+        them. Keyword arguments go to :func:`headwidget.validation.validate_scores`.
+
+        >>> check = grid.validate(k=(5, 10), n_random=5)                  # doctest: +SKIP
+        >>> check = grid.validate(model, tokenizer, tasks)               # doctest: +SKIP
+        """
+        scores = self.compute() if self._pending is not None else self._scores
+        if scores is None:
+            raise ValueError("this grid has no scores to validate")
+        known = getattr(self, "_scored_with", None) or (None, None, None, None)
+        model = known[0] if model is None else model
+        tokenizer = known[1] if tokenizer is None else tokenizer
+        tasks = known[2] if tasks is None else tasks
+        if model is None or tokenizer is None or tasks is None:
+            raise ValueError(
+                "pass the model, tokenizer and tasks the scores were computed with:"
+                " grid.validate(model, tokenizer, tasks)"
+            )
+        if known[3] is not None:
+            kwargs.setdefault("head_layout", known[3])
+        kwargs["progress"] = self
+        return scores.validate(model, tokenizer, tasks, **kwargs)
 
     def _apply_block(
         self,
