@@ -181,6 +181,14 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
 _HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 
 
+class ScoringInterrupted(KeyboardInterrupt):
+    """A :meth:`HeadImportanceGrid.compute` interrupted (Ctrl-C, the notebook's ■): still a
+    KeyboardInterrupt, shown by IPython as its one-line message instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
 @dataclass
 class _Stream:
     """The scores of a :meth:`HeadImportanceGrid.compute` in progress, as blocks arrive."""
@@ -770,6 +778,13 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     exact=stream.exact.copy(),
                 )
             self._scores = partial
+            if isinstance(err, KeyboardInterrupt) and not isinstance(err, ScoringInterrupted):
+                # a one-line message, not a long traceback: in Notebook 7 a long one turns the
+                # cell's output into a short scrolled box that squeezes the grid
+                raise ScoringInterrupted(
+                    f"scoring interrupted after {done}/{stream.total} layers; the grid keeps"
+                    " them (grid.scores); grid.compute() scores again"
+                ) from None
             raise
         finally:
             self._running = False
