@@ -39,9 +39,7 @@ grid
 """
 
 
-def test_an_interrupt_leaves_one_line_and_the_grid_unsqueezed(
-    browser, jupyter_server, artifacts
-):
+def test_an_interrupt_leaves_one_line_and_the_grid_unsqueezed(browser, jupyter_server, artifacts):
     write_notebook(jupyter_server.root_dir / "interrupt.ipynb", [CELL])
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
