@@ -66,6 +66,31 @@ def test_a_cell_below_the_threshold_has_its_colour_maps_colour(browser, tmp_path
         )
 
 
+def test_faded_cells_follow_the_threshold_and_true_colours_come_back(browser, tmp_path, artifacts):
+    """The buffers are refilled only when what they show changes: faded cells follow the
+    threshold; turning fading off again shows every cell in its colour map colour."""
+    layer, head = 0, 1
+    value = k.value(k.COPYING, layer, head)
+    true_rgb = k.colormap_rgb(value / k.VMAX)
+    faded = tuple(round(255 + (c - 255) * 0.28) for c in true_rgb)  # 28 % kept, white page
+    with open_widget(browser, tmp_path, known_traits(fade_below=True)) as (page, nb, widget):
+        page.mouse.move(1, 1)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), faded, tol=3)
+        field = widget.locator("input.hw-threshold-value")
+        field.fill(f"{value / 2:.4f}")
+        field.press("Enter")
+        expect(widget.locator(".hw-count").first).not_to_contain_text(f"≥ {k.THRESHOLD}")
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), true_rgb, tol=3)
+        field.fill(str(k.THRESHOLD))
+        field.press("Enter")
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), faded, tol=3)
+        widget.get_by_label("fade heads below the threshold").uncheck()
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), true_rgb, tol=3)
+
+
 @pytest.mark.parametrize("width", [560, 420])
 def test_narrow_pages_never_break_a_title_inside_a_word(browser, tmp_path, artifacts, width):
     names = ["copying", "Semantic Understanding", "country → capital city", "Extraordinarily-long"]
