@@ -105,6 +105,9 @@ function attachBoxZoom(v: View, p: Panel) {
   c.classList.add("hw-zoomable");
   const reset = h(v.doc, "button", { class: "hw-zoom-reset", type: "button", title: "Show the whole map (or double click it)" }, "⤢ whole map");
   reset.hidden = !p.window;
+  // over the plot's top-right corner (the title above may be as wide as the panel)
+  reset.style.top = `${p.box.titleHeight + p.box.plot.top + 4}px`;
+  reset.style.right = `${p.box.canvasWidth - p.box.plot.left - p.box.plot.width + 4}px`;
   reset.addEventListener("click", () => setWindow(v, p, null));
   p.wrap.append(reset);
   c.addEventListener("pointerdown", (e: PointerEvent) => {
