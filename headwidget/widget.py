@@ -790,7 +790,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             self._running = False
             self._stream = None
         self._pending = None
-        self._scored_with = (model, tokenizer, task_list, scoring.get("head_layout"))
+        # for grid.validate(): the model by weak reference (the grid does not keep it in memory)
+        self._scored_with = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
         self._show(scores)
         seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
         self.progress = {
@@ -815,8 +816,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         scores = self.compute() if self._pending is not None else self._scores
         if scores is None:
             raise ValueError("this grid has no scores to validate")
-        known = getattr(self, "_scored_with", None) or (None, None, None, None)
-        model = known[0] if model is None else model
+        known = getattr(self, "_scored_with", None) or (lambda: None, None, None, None)
+        model = known[0]() if model is None else model
         tokenizer = known[1] if tokenizer is None else tokenizer
         tasks = known[2] if tasks is None else tasks
         if model is None or tokenizer is None or tasks is None:

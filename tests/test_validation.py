@@ -301,3 +301,16 @@ def test_a_grid_shows_validation_progress_then_done_in(model, word_tok, scores):
         grid.validate(model, word_tok, broken, k=1, n_random=1, metric="logit_diff")
     assert grid.progress["error"] is True and grid.progress["running"] is False
     assert grid.progress["text"].startswith("validation error after 3/6 ablations")
+
+
+def test_a_grid_that_scored_its_model_validates_without_arguments(model, word_tok):
+    from headwidget import HeadImportanceGrid
+
+    grid = HeadImportanceGrid(model, word_tok, tasks=TASKS, ablation="zero")
+    grid.compute()
+    check = grid.validate(k=2, n_random=1, metric="logprob")
+    expected = grid.scores.validate(
+        model, word_tok, TASKS, k=2, n_random=1, metric="logprob", progress=False
+    )
+    assert check.top == expected.top and check.ablation == "zero"
+    assert grid.progress["text"].startswith("validation done in")
