@@ -14,6 +14,7 @@ Cost per task: ``1 + len(k) * (1 + n_random)`` forward passes over the task's ex
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -192,6 +193,7 @@ def validate_scores(
     ablation: str | None = None,
     batch_size: int = 16,
     head_layout: HeadLayout | None = None,
+    progress: Any = True,
 ) -> ValidationResult:
     """Ablate each task's top-k heads together, and k random heads, and measure the task.
 
@@ -207,6 +209,11 @@ def validate_scores(
         ablation: ``"mean"`` or ``"zero"``; default: the ablation the scores were made with.
         batch_size: examples per forward pass.
         head_layout: as for :func:`~headwidget.score_heads`.
+        progress: ``True`` (default) shows a tqdm bar over the measurements (one per clean,
+            top-k and random-k set: ``len(tasks) * (1 + len(k) * (1 + n_random))``), ``False``
+            none; a :class:`~headwidget.HeadImportanceGrid` also shows it on the grid's
+            progress line, which says "validation done in …" at the end (see
+            ``grid.validate``).
 
     >>> check = validate_scores(scores, model, tokenizer, tasks, k=5)   # doctest: +SKIP
     >>> check.top["copying"][5], check.random_mean("copying", 5)         # doctest: +SKIP
@@ -251,12 +258,16 @@ def validate_scores(
 
     rng = np.random.default_rng(seed)
     result = ValidationResult(metric, ablation, ks, n_random, {}, {}, {}, {})
+    report = _Progress(progress, len(task_list) * (1 + len(ks) * (1 + n_random)))
     with model_session(model, "validate"), torch.inference_mode():
         ablator = _Ablator(layout)
         try:
-            for task in task_list:
+            for t, task in enumerate(task_list):
                 batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
-                measure = partial(_mean_metric, model, layout, batches, metric, ablator)
+                measure = report.wrap(
+                    partial(_mean_metric, model, layout, batches, metric, ablator),
+                    f"task {t + 1}/{len(task_list)} {task.name}",
+                )
                 ablator.sums, ablator.counts = [None] * layout.n_layers, [0] * layout.n_layers
                 result.clean[task.name] = measure({}, "record")
                 if ablation == "mean":
@@ -277,8 +288,12 @@ def validate_scores(
                         picked = [(int(i // layout.n_heads), int(i % layout.n_heads)) for i in flat]
                         draws.append(measure(_by_layer(picked), "ablate"))
                     result.random[task.name][size] = draws
+        except BaseException as err:
+            report.close(err)
+            raise
         finally:
             ablator.close()
+    report.close()
     return result
 
 
@@ -334,3 +349,63 @@ def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
     for layer, head in heads:
         grouped.setdefault(layer, []).append(head)
     return {layer: torch.tensor(sorted(hs)) for layer, hs in grouped.items()}
+
+
+class _Progress:
+    """validate()'s progress: a tqdm bar and, when ``target`` is a grid, its progress line
+    (sent at most every ``grid.sync_interval`` seconds; "validation done in …" at the end)."""
+
+    def __init__(self, target: Any, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.grid = target if hasattr(target, "progress") and hasattr(target, "hold_sync") else None
+        self.total, self.done = total, 0
+        self.start = self.last_sync = time.monotonic()
+        self.bar = tqdm(total=total, disable=not target, desc="validate", unit="ablation")
+        self._show("validating…", running=True, force=True)
+
+    def wrap(self, measure: Any, label: str) -> Any:
+        """``measure``, counting one step per call; ``label`` names the task."""
+        self.bar.set_postfix_str(label, refresh=False)
+
+        def counted(*args: Any) -> float:
+            value = measure(*args)
+            self.done += 1
+            self.bar.update(1)
+            if self.grid is not None:
+                eta = (time.monotonic() - self.start) * (self.total - self.done) / self.done
+                text = (
+                    f"validating · {label} · {self.done}/{self.total} ablations · ETA"
+                    f" {_seconds(eta)}"
+                )
+                self._show(text, running=True)
+            return value
+
+        return counted
+
+    def _show(self, text: str, *, running: bool, force: bool = False, error: bool = False) -> None:
+        if self.grid is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last_sync >= getattr(self.grid, "sync_interval", 0.25):
+            self.last_sync = now
+            progress = {"text": text, "fraction": self.done / self.total, "running": running}
+            self.grid.progress = {**progress, "error": True} if error else progress
+
+    def close(self, err: BaseException | None = None) -> None:
+        self.bar.close()
+        if self.grid is None:
+            return
+        if err is None:
+            seconds = time.monotonic() - self.start
+            self._show(f"validation done in {_seconds(seconds)}", running=False, force=True)
+        else:
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+            text = f"validation {reason} after {self.done}/{self.total} ablations: {err}"
+            self._show(text.rstrip(": "), running=False, force=True, error=True)
+
+
+def _seconds(seconds: float) -> str:
+    from .widget import _format_seconds  # only with a grid: the widget stack is then loaded
+
+    return _format_seconds(seconds)

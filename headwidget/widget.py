@@ -181,6 +181,14 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
 _HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 
 
+class ScoringInterrupted(KeyboardInterrupt):
+    """A :meth:`HeadImportanceGrid.compute` interrupted (Ctrl-C, the notebook's ■): still a
+    KeyboardInterrupt, shown by IPython as its one-line message instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
 @dataclass
 class _Stream:
     """The scores of a :meth:`HeadImportanceGrid.compute` in progress, as blocks arrive."""
@@ -773,11 +781,20 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                     exact=stream.exact.copy(),
                 )
             self._scores = partial
+            if isinstance(err, KeyboardInterrupt) and not isinstance(err, ScoringInterrupted):
+                # a one-line message, not a long traceback: in Notebook 7 a long one turns the
+                # cell's output into a short scrolled box that squeezes the grid
+                raise ScoringInterrupted(
+                    f"scoring interrupted after {done}/{stream.total} layers; the grid keeps"
+                    " them (grid.scores); grid.compute() scores again"
+                ) from None
             raise
         finally:
             self._running = False
             self._stream = None
         self._pending = None
+        # for grid.validate(): the model by weak reference (the grid does not keep it in memory)
+        self._scored_with = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
         self._show(scores)
         seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
         self.progress = {
@@ -786,6 +803,35 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             "running": False,
         }
         return scores
+
+    def validate(
+        self, model: Any = None, tokenizer: Any = None, tasks: Any = None, **kwargs: Any
+    ) -> Any:
+        """``scores.validate(...)`` with its progress on the grid's progress line as well as a
+        tqdm bar; the line then says "validation done in …".
+
+        A grid that scored its model itself knows the model, tokenizer and tasks; otherwise pass
+        them. Keyword arguments go to :func:`headwidget.validation.validate_scores`.
+
+        >>> check = grid.validate(k=(5, 10), n_random=5)                  # doctest: +SKIP
+        >>> check = grid.validate(model, tokenizer, tasks)               # doctest: +SKIP
+        """
+        scores = self.compute() if self._pending is not None else self._scores
+        if scores is None:
+            raise ValueError("this grid has no scores to validate")
+        known = getattr(self, "_scored_with", None) or (lambda: None, None, None, None)
+        model = known[0]() if model is None else model
+        tokenizer = known[1] if tokenizer is None else tokenizer
+        tasks = known[2] if tasks is None else tasks
+        if model is None or tokenizer is None or tasks is None:
+            raise ValueError(
+                "pass the model, tokenizer and tasks the scores were computed with:"
+                " grid.validate(model, tokenizer, tasks)"
+            )
+        if known[3] is not None:
+            kwargs.setdefault("head_layout", known[3])
+        kwargs["progress"] = self
+        return scores.validate(model, tokenizer, tasks, **kwargs)
 
     def _apply_block(
         self,

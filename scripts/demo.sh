@@ -5,8 +5,9 @@
 #                                   once, then a slice scored live
 #   bash scripts/demo.sh headless   no Jupyter: print each task's accuracy and top heads, write
 #                                   demo-output/ (PNGs, pages), score two tasks live
-#   bash scripts/demo.sh docs       redraw the README's pictures in docs/ from the shipped maps
-#                                   (the widget screenshotted in headless Chromium)
+#   bash scripts/demo.sh docs       redraw the README's pictures in docs/ and docs/views/ from the
+#                                   shipped maps (the widget screenshotted in headless Chromium;
+#                                   compare.png also scores the cognitive tasks by attribution)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup-env.sh test
@@ -22,6 +23,7 @@ case "${1:-lab}" in
         shipped=headwidget/data/demo_scores
         python scripts/readme_picture.py $shipped/operations.npz --tab categories --out docs/grid.png
         python scripts/readme_picture.py $shipped/cognitive.npz --tab all --out docs/cognitive.png
+        python scripts/view_pictures.py --out docs/views
         # scores two tasks live (a few minutes on a CPU) for the per-example drill-down
         python scripts/drill_picture.py --out docs/drilldown.png ;;
     *)

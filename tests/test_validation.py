@@ -241,3 +241,76 @@ def test_tasks_and_model_must_match_the_scores(model, word_tok, scores):
     )
     with pytest.raises(ValueError, match="'mixed' has 0 finite scores, fewer than k=5"):
         nan_scores.validate(model, word_tok, TASKS[:1], k=5)
+
+
+class _RecordingBar:
+    """Stands in for tqdm: records total, disable, updates and close."""
+
+    made: list[_RecordingBar] = []
+
+    def __init__(self, *, total, disable, **kwargs):
+        self.total, self.disable, self.n, self.closed = total, disable, 0, False
+        _RecordingBar.made.append(self)
+
+    def update(self, n):
+        self.n += n
+
+    def set_postfix_str(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def test_progress_bar_counts_every_ablation(model, word_tok, scores, monkeypatch):
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _RecordingBar)
+    _RecordingBar.made.clear()
+    scores.validate(model, word_tok, TASKS, k=(1, 2), n_random=3)
+    scores.validate(model, word_tok, TASKS, k=1, n_random=1, progress=False)
+    shown, hidden = _RecordingBar.made
+    assert shown.total == shown.n == 2 * (1 + 2 * (1 + 3)) and not shown.disable
+    assert shown.closed and hidden.disable and hidden.closed
+
+
+def test_a_grid_shows_validation_progress_then_done_in(model, word_tok, scores):
+    import re
+
+    from headwidget import HeadImportanceGrid
+
+    grid = HeadImportanceGrid(scores)
+    grid.sync_interval = 0.0
+    seen = []
+    grid.observe(lambda change: seen.append(dict(change["new"])), names="progress")
+    with pytest.raises(ValueError, match="pass the model, tokenizer and tasks"):
+        grid.validate()
+    check = grid.validate(model, word_tok, TASKS, k=(1, 2), n_random=2)
+    assert isinstance(check, ValidationResult)
+    running = [p for p in seen if p["running"]]
+    assert running[0]["text"] == "validating…" and running[0]["fraction"] == 0
+    steps = [p for p in running if "ETA" in p["text"]]
+    assert len(steps) == 2 * (1 + 2 * 3)
+    assert [p["fraction"] for p in steps] == sorted(p["fraction"] for p in steps)
+    assert "task 2/2 short" in steps[-1]["text"] and "14/14 ablations" in steps[-1]["text"]
+    assert re.fullmatch(r"validation done in \d+ s", seen[-1]["text"])
+    assert seen[-1]["running"] is False and seen[-1]["fraction"] == 1 and "error" not in seen[-1]
+
+    broken = [Task("mixed", [(p, a, " no") for p, a in EXAMPLES]), Task("short", EXAMPLES[:3])]
+    with pytest.raises(ValueError, match="distractor"):
+        grid.validate(model, word_tok, broken, k=1, n_random=1, metric="logit_diff")
+    assert grid.progress["error"] is True and grid.progress["running"] is False
+    assert grid.progress["text"].startswith("validation error after 3/6 ablations")
+
+
+def test_a_grid_that_scored_its_model_validates_without_arguments(model, word_tok):
+    from headwidget import HeadImportanceGrid
+
+    grid = HeadImportanceGrid(model, word_tok, tasks=TASKS, ablation="zero")
+    grid.compute()
+    check = grid.validate(k=2, n_random=1, metric="logprob")
+    expected = grid.scores.validate(
+        model, word_tok, TASKS, k=2, n_random=1, metric="logprob", progress=False
+    )
+    assert check.top == expected.top and check.ablation == "zero"
+    assert grid.progress["text"].startswith("validation done in")

@@ -913,8 +913,15 @@ def test_an_interrupted_compute_keeps_what_is_on_screen_as_its_scores(monkeypatc
     monkeypatch.setitem(sys.modules, "headwidget.scoring", fake)
     model, tokenizer = tiny_llama_and_tokenizer()
     grid = HeadImportanceGrid(model, tokenizer, tasks=word_tasks())
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as raised:
         grid.compute()
+    # still a KeyboardInterrupt, shown by IPython as one line (no traceback to squeeze the grid)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert raised.value._render_traceback_() == [
+        "KeyboardInterrupt: scoring interrupted after 1/4 layers; the grid keeps them"
+        " (grid.scores); grid.compute() scores again"
+    ]
+    assert grid.progress["text"].startswith("interrupted after 1/4 layers")
     assert grid.scores is not None and grid.scores.meta["partial"] is True
     np.testing.assert_array_equal(grid.scores.values, decode(grid))
     np.testing.assert_array_equal(grid.scores.values[0, 0], np.arange(4))

@@ -102,12 +102,47 @@ function panelTasks(v: View, p: Panel): number[] {
   return out;
 }
 
-/** Colour every cell of a panel into its buffer (one pixel per head). */
+/** A colour table (r, g, b per entry) as one RGBA word per entry, alpha 255, in the byte order
+ * of an ImageData's pixels: a cell is then one 32-bit store. */
+const lutWordCache = new WeakMap<Uint8Array, Uint32Array>();
+export function lutWords(table: Uint8Array): Uint32Array {
+  let words = lutWordCache.get(table);
+  if (!words) {
+    const n = Math.floor(table.length / 3);
+    words = new Uint32Array(n);
+    const bytes = new Uint8Array(words.buffer); // the same memory: no byte-order assumption
+    for (let k = 0; k < n; k++) {
+      bytes[k * 4] = table[k * 3];
+      bytes[k * 4 + 1] = table[k * 3 + 1];
+      bytes[k * 4 + 2] = table[k * 3 + 2];
+      bytes[k * 4 + 3] = 255;
+    }
+    lutWordCache.set(table, words);
+  }
+  return words;
+}
+
+/** What a panel's buffer was last filled from: a slider move that changes none of it (true
+ * colours: a task panel does not depend on the threshold) leaves the buffer as it is. */
+const filledFrom = new WeakMap<Panel, unknown[]>();
+function fillInputs(v: View, p: Panel): unknown[] {
+  const fade = v.traits.fadeBelow;
+  const thresh = p.kind === "task" ? (fade ? v.thresh.cutoffs[p.task] : null) : v.thresh;
+  return [v.data, v.scale, v.traits.colormap, v.traits.orientation, fade, v.theme.bgRgb.join(","), thresh];
+}
+
+/** Colour every cell of a panel into its buffer (one pixel per head), unless its inputs are
+ * those of the last fill. */
 export function fillBuffer(v: View, p: Panel): void {
   const img = p.image;
   if (!img) return;
+  const inputs = fillInputs(v, p);
+  const last = filledFrom.get(p);
+  if (last && last.length === inputs.length && last.every((x, i) => x === inputs[i])) return;
+  filledFrom.set(p, inputs);
   fillApprox(v, p, panelTasks(v, p));
   const data = img.data;
+  const px = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
   const { norm } = v.data;
   const [, nL, nH] = v.data.shape;
   const { classes, catRgb, cutoffs } = v.thresh;
@@ -117,41 +152,42 @@ export function fillBuffer(v: View, p: Panel): void {
   if (p.kind === "task") {
     const t = p.task;
     const idx = v.scale.lutIdx[t];
-    const full = lut(v.traits.colormap);
-    // true colours unless fading below the threshold was asked for (fade_below)
-    const dim = v.traits.fadeBelow ? dimLut(v.traits.colormap, v.theme.bgRgb) : full;
-    const cut = cutoffs[t];
+    const full = lutWords(lut(v.traits.colormap));
     const base = t * size;
-    for (let i = 0; i < size; i++) {
-      const l = (i / nH) | 0;
-      const hh = i - l * nH;
-      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
-      const k = idx[i];
-      if (k < 0) {
-        data[o + 3] = 0;
-        continue;
+    if (v.traits.fadeBelow) {
+      // heads below the threshold faded toward the background (fade_below)
+      const dim = lutWords(dimLut(v.traits.colormap, v.theme.bgRgb));
+      const cut = cutoffs[t];
+      for (let i = 0; i < size; i++) {
+        const l = (i / nH) | 0;
+        const o = layerX ? (nH - 1 - (i - l * nH)) * cols + l : i;
+        const k = idx[i];
+        px[o] = k < 0 ? 0 : norm[base + i] >= cut ? full[k] : dim[k];
       }
-      const table = norm[base + i] >= cut ? full : dim;
-      data[o] = table[k * 3];
-      data[o + 1] = table[k * 3 + 1];
-      data[o + 2] = table[k * 3 + 2];
-      data[o + 3] = 255;
+    } else if (!layerX) {
+      // true colours: every cell its colour map colour (NaN: transparent, the hatch shows)
+      for (let i = 0; i < size; i++) {
+        const k = idx[i];
+        px[i] = k < 0 ? 0 : full[k];
+      }
+    } else {
+      for (let i = 0; i < size; i++) {
+        const l = (i / nH) | 0;
+        const k = idx[i];
+        px[(nH - 1 - (i - l * nH)) * cols + l] = k < 0 ? 0 : full[k];
+      }
     }
   } else if (classes) {
     const n = classes.names.length;
     const codes = classes.codes;
     const mem = p.kind === "category" ? classes.membership[p.category] : null;
-    const grey = codeRgbIndex(UNCLASSIFIED_CODE, n) * 3;
-    const own = p.kind === "category" ? p.category * 3 : 0;
+    const colors = lutWords(catRgb);
+    const grey = colors[codeRgbIndex(UNCLASSIFIED_CODE, n)];
+    const own = p.kind === "category" ? colors[p.category] : 0;
     for (let i = 0; i < size; i++) {
       const l = (i / nH) | 0;
-      const hh = i - l * nH;
-      const o = (layerX ? (nH - 1 - hh) * cols + l : i) * 4;
-      const c = mem ? (mem[i] ? own : grey) : codeRgbIndex(codes[i], n) * 3;
-      data[o] = catRgb[c];
-      data[o + 1] = catRgb[c + 1];
-      data[o + 2] = catRgb[c + 2];
-      data[o + 3] = 255;
+      const o = layerX ? (nH - 1 - (i - l * nH)) * cols + l : i;
+      px[o] = mem ? (mem[i] ? own : grey) : colors[codeRgbIndex(codes[i], n)];
     }
   }
   p.bctx!.putImageData(img, 0, 0);
@@ -183,16 +219,79 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   if (target) {
     const s = target.scale;
     ctx.setTransform(s, 0, 0, s, target.x * s, target.y * s);
+    drawFrame(v, p, ctx, w);
   } else {
+    // the hatch, frame, ticks and axis titles change only with the layout, window and theme:
+    // drawn once into an offscreen canvas and copied
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, p.canvas.width, p.canvas.height);
+    const frame = frameLayer(v, p, w);
+    if (frame) ctx.drawImage(frame, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (!frame) drawFrame(v, p, ctx, w);
   }
+  // one pixel per head in the buffer, scaled up without smoothing: every cell is its colour
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(p.buffer, w.c0, w.r0, cols, rows, plot.left, plot.top, plot.width, plot.height);
+  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
+  if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
+  if (p.kind === "task") drawPassing(v, p, ctx, w);
+  if (target) return;
+
+  // the hovered head, in every panel (the hovered panel's mark is the stronger)
+  const hover = v.hover;
+  const shown = (row: number, col: number) => row >= w.r0 && row < w.r0 + rows && col >= w.c0 && col < w.c0 + cols;
+  if (hover && shown(hover.row, hover.col)) {
+    const r = cellRect(plot, rows, cols, hover.row - w.r0, hover.col - w.c0);
+    ctx.strokeStyle = theme.fg;
+    if (hover.panel === p) {
+      // a cross-hair through the hovered head, to read its layer and head off the axes
+      ctx.globalAlpha = 0.3;
+      ctx.beginPath();
+      const cx = Math.round(r.left + r.width / 2) + 0.5;
+      const cy = Math.round(r.top + r.height / 2) + 0.5;
+      ctx.moveTo(plot.left, cy);
+      ctx.lineTo(r.left - 2, cy);
+      ctx.moveTo(r.left + r.width + 2, cy);
+      ctx.lineTo(plot.left + plot.width, cy);
+      ctx.moveTo(cx, plot.top);
+      ctx.lineTo(cx, r.top - 2);
+      ctx.moveTo(cx, r.top + r.height + 2);
+      ctx.lineTo(cx, plot.top + plot.height);
+      ctx.stroke();
+    }
+    ctx.globalAlpha = hover.panel === p ? 0.8 : 0.55;
+    if (hover.panel !== p) ctx.setLineDash([2, 2]);
+    ctx.strokeRect(r.left - 1.5, r.top - 1.5, r.width + 3, r.height + 3);
+    ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
+  }
+  const sel = v.traits.selection(nL, nH);
+  const at = sel ? headToCell(orient, sel.layer, sel.head, nH) : null;
+  if (at && shown(at.row, at.col)) {
+    const r = cellRect(plot, rows, cols, at.row - w.r0, at.col - w.c0);
+    const selectedTask = v.traits.selectedTask;
+    const mine = p.kind !== "task" || selectedTask === "" || selectedTask === p.name;
+    ctx.lineWidth = mine ? 2 : 1;
+    ctx.strokeStyle = theme.bg;
+    ctx.strokeRect(r.left - 2, r.top - 2, r.width + 4, r.height + 4);
+    ctx.strokeStyle = mine ? theme.fg : theme.muted;
+    ctx.strokeRect(r.left - 1, r.top - 1, r.width + 2, r.height + 2);
+    ctx.lineWidth = 1;
+  }
+}
+
+/** A panel's hatch (under NaN cells), frame, ticks and axis titles, for the cells of window `w`. */
+function drawFrame(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWindow): void {
+  const { theme } = v;
+  const { plot } = p.box;
+  const [, nL, nH] = v.data.shape;
+  const orient = v.traits.orientation;
+  const full = gridShape(orient, nL, nH);
+  const { rows, cols } = w;
   // NaN cells are transparent in the buffer, so the hatch shows through them
   ctx.fillStyle = hatchPattern(v, ctx);
   ctx.fillRect(plot.left, plot.top, plot.width, plot.height);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(p.buffer, w.c0, w.r0, cols, rows, plot.left, plot.top, plot.width, plot.height);
   ctx.strokeStyle = theme.border;
   ctx.lineWidth = 1;
   ctx.strokeRect(plot.left - 0.5, plot.top - 0.5, plot.width + 1, plot.height + 1);
@@ -244,52 +343,30 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
     ctx.textBaseline = "top";
     ctx.fillText(colName, plot.left + plot.width / 2, bottom + 20);
   }
-  if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
-  if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
-  if (p.kind === "task") drawPassing(v, p, ctx, w);
-  if (target) return;
+}
 
-  // the hovered head, in every panel (the hovered panel's mark is the stronger)
-  const hover = v.hover;
-  const shown = (row: number, col: number) => row >= w.r0 && row < w.r0 + rows && col >= w.c0 && col < w.c0 + cols;
-  if (hover && shown(hover.row, hover.col)) {
-    const r = cellRect(plot, rows, cols, hover.row - w.r0, hover.col - w.c0);
-    ctx.strokeStyle = theme.fg;
-    if (hover.panel === p) {
-      // a cross-hair through the hovered head, to read its layer and head off the axes
-      ctx.globalAlpha = 0.3;
-      ctx.beginPath();
-      const cx = Math.round(r.left + r.width / 2) + 0.5;
-      const cy = Math.round(r.top + r.height / 2) + 0.5;
-      ctx.moveTo(plot.left, cy);
-      ctx.lineTo(r.left - 2, cy);
-      ctx.moveTo(r.left + r.width + 2, cy);
-      ctx.lineTo(plot.left + plot.width, cy);
-      ctx.moveTo(cx, plot.top);
-      ctx.lineTo(cx, r.top - 2);
-      ctx.moveTo(cx, r.top + r.height + 2);
-      ctx.lineTo(cx, plot.top + plot.height);
-      ctx.stroke();
-    }
-    ctx.globalAlpha = hover.panel === p ? 0.8 : 0.55;
-    if (hover.panel !== p) ctx.setLineDash([2, 2]);
-    ctx.strokeRect(r.left - 1.5, r.top - 1.5, r.width + 3, r.height + 3);
-    ctx.setLineDash([]);
-    ctx.globalAlpha = 1;
-  }
-  const sel = v.traits.selection(nL, nH);
-  const at = sel ? headToCell(orient, sel.layer, sel.head, nH) : null;
-  if (at && shown(at.row, at.col)) {
-    const r = cellRect(plot, rows, cols, at.row - w.r0, at.col - w.c0);
-    const selectedTask = v.traits.selectedTask;
-    const mine = p.kind !== "task" || selectedTask === "" || selectedTask === p.name;
-    ctx.lineWidth = mine ? 2 : 1;
-    ctx.strokeStyle = theme.bg;
-    ctx.strokeRect(r.left - 2, r.top - 2, r.width + 4, r.height + 4);
-    ctx.strokeStyle = mine ? theme.fg : theme.muted;
-    ctx.strokeRect(r.left - 1, r.top - 1, r.width + 2, r.height + 2);
-    ctx.lineWidth = 1;
-  }
+const frameLayers = new WeakMap<Panel, { key: string; canvas: HTMLCanvasElement }>();
+/** drawFrame's picture of a panel at its canvas's size, redrawn only when what it shows
+ * changes; null where an offscreen canvas has no 2D context (then the caller draws it). */
+function frameLayer(v: View, p: Panel, w: CellWindow): HTMLCanvasElement | null {
+  const { theme, dpr } = v;
+  const { width, height } = p.canvas;
+  const key = JSON.stringify([
+    width, height, dpr, w, v.traits.orientation, v.data.shape, p.box.plot, p.box.showRowLabel,
+    p.box.showColLabel, theme.fg, theme.bg, theme.muted, theme.border, theme.font,
+  ]);
+  let layer = frameLayers.get(p);
+  if (layer?.key === key) return layer.canvas;
+  const canvas = layer?.canvas ?? v.doc.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const fctx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
+  if (!fctx) return null;
+  fctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  drawFrame(v, p, fctx, w);
+  layer = { key, canvas };
+  frameLayers.set(p, layer);
+  return canvas;
 }
 
 /** Outline colours of passing heads: dark on light cell colours, light on dark ones. */

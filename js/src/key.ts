@@ -45,7 +45,7 @@ export function keyItems(v: View): KeyItem[] {
     });
   }
   if (v.activeTab.startsWith("task:")) {
-    items.push({ mark: "zoom", text: "wheel over the map: zoom in and out; double click: the whole map" });
+    items.push({ mark: "zoom", text: "wheel over the map: zoom in and out; drag a box: zoom to those layers × heads; double click: the whole map" });
   }
   const fails = failing(data.tasks, traits.minAccuracy);
   if (taskPanels && fails.some(Boolean)) {

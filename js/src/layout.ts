@@ -290,3 +290,45 @@ export function windowShowing(w: CellWindow, row: number, col: number): CellWind
   const shift = (start: number, n: number, cell: number) => (cell < start ? cell : cell >= start + n ? cell - n + 1 : start);
   return { ...w, r0: shift(w.r0, w.rows, row), c0: shift(w.c0, w.cols, col) };
 }
+
+/** The cell (of a plot showing rows x cols cells) nearest to (x, y): inside the plot, the cell
+ * under it; outside, the cell on the edge (a box-zoom drag may leave the plot). */
+export function clampedCell(plot: Rect, rows: number, cols: number, x: number, y: number): { row: number; col: number } {
+  const at = (f: number, n: number) => Math.min(n - 1, Math.max(0, Math.floor(f * n)));
+  return { row: at((y - plot.top) / plot.height, rows), col: at((x - plot.left) / plot.width, cols) };
+}
+
+/**
+ * Box zoom: the window showing the cells from `a` to `b` (corners, either order, in cells of
+ * the full grid), at least `minCells` a side (grown around the box's middle, within the grid).
+ * Null when that is the whole grid.
+ */
+export function boxWindow(
+  a: { row: number; col: number },
+  b: { row: number; col: number },
+  full: { rows: number; cols: number },
+  minCells = 2,
+): CellWindow | null {
+  const side = (p: number, q: number, total: number): [number, number] => {
+    let lo = Math.max(0, Math.min(p, q));
+    let n = Math.min(total, Math.max(p, q)) - lo + 1;
+    const want = Math.min(total, minCells);
+    if (n < want) {
+      lo = Math.min(total - want, Math.max(0, Math.round(lo + n / 2 - want / 2)));
+      n = want;
+    }
+    return [lo, n];
+  };
+  const [r0, rows] = side(a.row, b.row, full.rows);
+  const [c0, cols] = side(a.col, b.col, full.cols);
+  if (rows >= full.rows && cols >= full.cols) return null;
+  return { r0, c0, rows, cols };
+}
+
+/** The rectangle (canvas px) covering the cells from `a` to `b` (cells of the full grid) in a
+ * plot showing window `w`; the box-zoom band. */
+export function cellSpanRect(plot: Rect, w: CellWindow, a: { row: number; col: number }, b: { row: number; col: number }): Rect {
+  const top = cellRect(plot, w.rows, w.cols, Math.min(a.row, b.row) - w.r0, Math.min(a.col, b.col) - w.c0);
+  const end = cellRect(plot, w.rows, w.cols, Math.max(a.row, b.row) - w.r0, Math.max(a.col, b.col) - w.c0);
+  return { left: top.left, top: top.top, width: end.left + end.width - top.left, height: end.top + end.height - top.top };
+}

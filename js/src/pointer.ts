@@ -2,7 +2,7 @@
 import type { Panel, View } from "./context";
 import { h } from "./dom";
 import { drawPanel } from "./draw";
-import { cellAt, cellRect, cellToHead, gridShape, headToCell, windowShowing, zoomWindow } from "./layout";
+import { boxWindow, cellAt, cellRect, cellSpanRect, cellToHead, clampedCell, gridShape, headToCell, windowShowing, zoomWindow } from "./layout";
 import { announcement, tooltipLines } from "./tooltip";
 import { DRAW, HOVER } from "./traits";
 
@@ -46,7 +46,100 @@ function setWindow(v: View, p: Panel, w: Panel["window"]) {
   p.window = w;
   if (w) p.canvas.dataset.window = `${w.r0},${w.c0},${w.rows},${w.cols}`;
   else delete p.canvas.dataset.window;
+  const reset = p.wrap.querySelector<HTMLElement>(".hw-zoom-reset");
+  if (reset) reset.hidden = !w;
   drawPanel(v, p);
+}
+
+/** A box-zoom drag on an enlarged panel: where it started (a cell of the full grid and the
+ * pointer) and, once the pointer has moved a few pixels, the cell at its other corner. */
+interface BoxDrag {
+  start: { row: number; col: number };
+  x: number;
+  y: number;
+  end: { row: number; col: number } | null;
+}
+const drags = new WeakMap<Panel, BoxDrag>();
+/** when a panel's last box zoom ended (its click must not select a head) */
+const dragEnded = new WeakMap<Panel, number>();
+
+/** The cell of the full grid nearest the pointer, even outside the plot. */
+function nearestCell(v: View, p: Panel, e: MouseEvent) {
+  const r = p.canvas.getBoundingClientRect();
+  const [, nL, nH] = v.data.shape;
+  const full = gridShape(v.traits.orientation, nL, nH);
+  const w = p.window ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols };
+  const x = (e.clientX - r.left) * (r.width ? p.box.canvasWidth / r.width : 1);
+  const y = (e.clientY - r.top) * (r.height ? p.box.canvasHeight / r.height : 1);
+  const cell = clampedCell(p.box.plot, w.rows, w.cols, x, y);
+  return { row: cell.row + w.r0, col: cell.col + w.c0 };
+}
+
+/** The panel with the box being dragged over it: the layers x heads it will zoom to. */
+function drawBand(v: View, p: Panel, d: BoxDrag) {
+  const ctx = p.ctx;
+  if (!ctx || !d.end) return;
+  const [, nL, nH] = v.data.shape;
+  const full = gridShape(v.traits.orientation, nL, nH);
+  const r = cellSpanRect(p.box.plot, p.window ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols }, d.start, d.end);
+  ctx.save();
+  ctx.setTransform(v.dpr, 0, 0, v.dpr, 0, 0);
+  ctx.fillStyle = v.theme.fg;
+  ctx.globalAlpha = 0.12;
+  ctx.fillRect(r.left, r.top, r.width, r.height);
+  ctx.globalAlpha = 1;
+  ctx.strokeStyle = v.theme.bg; // a solid line under the dashes: seen on dark and light cells
+  ctx.lineWidth = 2;
+  ctx.strokeRect(r.left + 0.5, r.top + 0.5, r.width - 1, r.height - 1);
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = v.theme.fg;
+  ctx.setLineDash([4, 3]);
+  ctx.strokeRect(r.left + 0.5, r.top + 0.5, r.width - 1, r.height - 1);
+  ctx.restore();
+}
+
+/** Drag a box over an enlarged panel: zoom to those layers x heads (double click or the
+ * "whole map" button goes back). */
+function attachBoxZoom(v: View, p: Panel) {
+  const c = p.canvas;
+  c.classList.add("hw-zoomable");
+  const reset = h(v.doc, "button", { class: "hw-zoom-reset", type: "button", title: "Show the whole map (or double click it)" }, "⤢ whole map");
+  reset.hidden = !p.window;
+  // over the plot's top-right corner (the title above may be as wide as the panel)
+  reset.style.top = `${p.box.titleHeight + p.box.plot.top + 4}px`;
+  reset.style.right = `${p.box.canvasWidth - p.box.plot.left - p.box.plot.width + 4}px`;
+  reset.addEventListener("click", () => setWindow(v, p, null));
+  p.wrap.append(reset);
+  c.addEventListener("pointerdown", (e: PointerEvent) => {
+    if (e.button !== 0 || !panelCell(v, p, e)) return;
+    drags.set(p, { start: nearestCell(v, p, e), x: e.clientX, y: e.clientY, end: null });
+    c.setPointerCapture?.(e.pointerId);
+  });
+  const end = (e: PointerEvent, zoom: boolean) => {
+    const d = drags.get(p);
+    drags.delete(p);
+    c.releasePointerCapture?.(e.pointerId);
+    if (!d?.end) return;
+    dragEnded.set(p, Date.now());
+    const [, nL, nH] = v.data.shape;
+    const next = zoom ? boxWindow(d.start, d.end, gridShape(v.traits.orientation, nL, nH)) : p.window;
+    setWindow(v, p, next);
+  };
+  c.addEventListener("pointerup", (e: PointerEvent) => end(e, true));
+  c.addEventListener("pointercancel", (e: PointerEvent) => end(e, false));
+}
+
+/** A box-zoom drag's move: true when the drag (not hover) takes it. */
+function dragMove(v: View, p: Panel, e: PointerEvent): boolean {
+  const d = drags.get(p);
+  if (!d) return false;
+  if (!d.end && Math.hypot(e.clientX - d.x, e.clientY - d.y) < 4) return false; // a click, so far
+  d.end = nearestCell(v, p, e);
+  v.hover = null;
+  hideTooltip(v);
+  drawPanel(v, p);
+  drawBand(v, p, d);
+  return true;
 }
 
 function showTooltip(v: View, p: Panel, layer: number, head: number, x: number, y: number) {
@@ -87,7 +180,9 @@ export function attachPanelEvents(v: View, p: Panel): void {
     hideTooltip(v);
     if (prev) v.schedule(HOVER);
   };
+  if (p.kind === "task" && v.activeTab.startsWith("task:")) attachBoxZoom(v, p);
   c.addEventListener("pointermove", (e: PointerEvent) => {
+    if (dragMove(v, p, e)) return;
     const cell = panelCell(v, p, e);
     if (!cell) {
       if (v.hover?.panel === p) leave();
@@ -107,6 +202,7 @@ export function attachPanelEvents(v: View, p: Panel): void {
   c.addEventListener("wheel", (e: WheelEvent) => wheelZoom(v, p, e), { passive: false });
   c.addEventListener("pointerleave", leave);
   c.addEventListener("click", (e: MouseEvent) => {
+    if (Date.now() - (dragEnded.get(p) ?? -1e9) < 500) return; // the end of a box zoom
     const cell = panelCell(v, p, e);
     if (!cell) return;
     const { layer, head } = cellToHead(v.traits.orientation, cell.row, cell.col, v.data.shape[2]);

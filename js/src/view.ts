@@ -195,7 +195,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
       drawAll(v);
       root.dataset.lastRedrawMs = (performance.now() - t0).toFixed(2);
       root.dataset.ready = "true";
-    } else if (f & HOVER) for (const p of v.panels) drawPanel(v, p);
+    } else if (f & HOVER) {
+      for (const p of v.panels) drawPanel(v, p);
+      root.dataset.lastHoverMs = (performance.now() - t0).toFixed(2);
+    }
   }
 
   for (const [trait, flags] of Object.entries(TRAIT_FLAGS)) {

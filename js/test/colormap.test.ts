@@ -80,3 +80,17 @@ describe("colour helpers", () => {
     expect(Array.from(dimmedLut(table, [10, 20, 30], 1))).toEqual([200, 100, 0]);
   });
 });
+
+describe("colour tables as pixel words", () => {
+  it("hold each entry's r, g, b and alpha 255 in ImageData byte order", async () => {
+    const { lutWords } = await import("../src/draw");
+    const table = lut("viridis");
+    const words = lutWords(table);
+    expect(words.length).toBe(table.length / 3);
+    const bytes = new Uint8Array(words.buffer);
+    for (const k of [0, 1, 127, 255]) {
+      expect([...bytes.subarray(k * 4, k * 4 + 4)]).toEqual([table[k * 3], table[k * 3 + 1], table[k * 3 + 2], 255]);
+    }
+    expect(lutWords(table)).toBe(words); // made once per table
+  });
+});

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  boxWindow,
+  cellSpanRect,
+  clampedCell,
   autoColumns,
   axisNames,
   cellAt,
@@ -210,5 +213,38 @@ describe("zoom windows", () => {
     const w = { r0: 10, c0: 10, rows: 8, cols: 8 };
     expect(windowShowing(w, 12, 12)).toEqual(w);
     expect(windowShowing(w, 18, 9)).toEqual({ r0: 11, c0: 9, rows: 8, cols: 8 });
+  });
+});
+
+describe("box zoom", () => {
+  const full = { rows: 80, cols: 64 };
+  it("zooms to the cells between the corners, in either order", () => {
+    expect(boxWindow({ row: 10, col: 20 }, { row: 17, col: 27 }, full)).toEqual({ r0: 10, c0: 20, rows: 8, cols: 8 });
+    expect(boxWindow({ row: 17, col: 27 }, { row: 10, col: 20 }, full)).toEqual({ r0: 10, c0: 20, rows: 8, cols: 8 });
+    // a box of layers x heads need not be square
+    expect(boxWindow({ row: 0, col: 0 }, { row: 39, col: 3 }, full)).toEqual({ r0: 0, c0: 0, rows: 40, cols: 4 });
+  });
+  it("grows a thin box to minCells a side around its middle, inside the grid", () => {
+    expect(boxWindow({ row: 5, col: 5 }, { row: 5, col: 9 }, full, 4)).toEqual({ r0: 4, c0: 5, rows: 4, cols: 5 });
+    expect(boxWindow({ row: 79, col: 63 }, { row: 79, col: 63 }, full, 4)).toEqual({ r0: 76, c0: 60, rows: 4, cols: 4 });
+    expect(boxWindow({ row: 0, col: 0 }, { row: 0, col: 0 }, { rows: 3, cols: 2 }, 4)).toBeNull();
+  });
+  it("is the whole grid (null) when the box covers it", () => {
+    expect(boxWindow({ row: 0, col: 0 }, { row: 79, col: 63 }, full)).toBeNull();
+    expect(boxWindow({ row: -3, col: -1 }, { row: 99, col: 70 }, full)).toBeNull();
+  });
+  it("finds the nearest cell, inside or outside the plot", () => {
+    const plot = { left: 40, top: 10, width: 640, height: 800 }; // 10 px cells of an 80 x 64 grid
+    expect(clampedCell(plot, 80, 64, 45, 15)).toEqual({ row: 0, col: 0 });
+    expect(clampedCell(plot, 80, 64, 40 + 125, 10 + 331)).toEqual({ row: 33, col: 12 });
+    expect(clampedCell(plot, 80, 64, 0, 0)).toEqual({ row: 0, col: 0 });
+    expect(clampedCell(plot, 80, 64, 2000, 2000)).toEqual({ row: 79, col: 63 });
+    expect(clampedCell(plot, 80, 64, 680, 810)).toEqual({ row: 79, col: 63 }); // the far edge
+  });
+  it("draws the band over whole cells of the window shown", () => {
+    const plot = { left: 0, top: 0, width: 200, height: 100 };
+    const w = { r0: 10, c0: 20, rows: 10, cols: 20 }; // 10 px cells
+    expect(cellSpanRect(plot, w, { row: 12, col: 25 }, { row: 11, col: 22 })).toEqual({ left: 20, top: 10, width: 40, height: 20 });
+    expect(cellSpanRect(plot, w, { row: 10, col: 20 }, { row: 10, col: 20 })).toEqual({ left: 0, top: 0, width: 10, height: 10 });
   });
 });

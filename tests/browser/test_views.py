@@ -66,6 +66,31 @@ def test_a_cell_below_the_threshold_has_its_colour_maps_colour(browser, tmp_path
         )
 
 
+def test_faded_cells_follow_the_threshold_and_true_colours_come_back(browser, tmp_path, artifacts):
+    """The buffers are refilled only when what they show changes: faded cells follow the
+    threshold; turning fading off again shows every cell in its colour map colour."""
+    layer, head = 0, 1
+    value = k.value(k.COPYING, layer, head)
+    true_rgb = k.colormap_rgb(value / k.VMAX)
+    faded = tuple(round(255 + (c - 255) * 0.28) for c in true_rgb)  # 28 % kept, white page
+    with open_widget(browser, tmp_path, known_traits(fade_below=True)) as (page, nb, widget):
+        page.mouse.move(1, 1)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), faded, tol=3)
+        field = widget.locator("input.hw-threshold-value")
+        field.fill(f"{value / 2:.4f}")
+        field.press("Enter")
+        expect(widget.locator(".hw-count").first).not_to_contain_text(f"≥ {k.THRESHOLD}")
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), true_rgb, tol=3)
+        field.fill(str(k.THRESHOLD))
+        field.press("Enter")
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), faded, tol=3)
+        widget.get_by_label("fade heads below the threshold").uncheck()
+        page.wait_for_timeout(100)
+        assert rgb_close(nb.cell_pixel(widget, k.COPYING, layer, head), true_rgb, tol=3)
+
+
 @pytest.mark.parametrize("width", [560, 420])
 def test_narrow_pages_never_break_a_title_inside_a_word(browser, tmp_path, artifacts, width):
     names = ["copying", "Semantic Understanding", "country → capital city", "Extraordinarily-long"]
@@ -129,6 +154,42 @@ def test_a_zoomed_80_by_64_panel_has_at_least_6_px_per_head(browser, tmp_path, a
         expect(canvas).not_to_have_attribute("data-window", re.compile(".*"))
         w.locator('button[role=tab][data-tab="all"]').click()
         expect(w.locator("canvas.hw-canvas")).to_have_count(20)
+
+
+def test_a_box_zoom_on_an_80_by_64_panel(browser, tmp_path, artifacts):
+    values, names = big_scores(n_tasks=4)
+    with open_widget(browser, tmp_path, traits_for(values, names), width=900) as (page, nb, w):
+        w.locator("button.hw-zoom").first.click()
+        canvas = w.locator("canvas.hw-canvas")
+        expect(canvas).to_have_count(1)
+        expect(canvas).to_have_css("cursor", "crosshair")
+        reset = w.locator("button.hw-zoom-reset")
+        expect(reset).to_be_hidden()
+        info = nb.canvas_info(w, "task 00")
+        # hovering: the tooltip and the cross-hair's head
+        page.mouse.move(*info.page_point(30, 10))
+        expect(w.locator(".hw-tooltip")).to_contain_text("Layer 30 · Head 10")
+        # drag a box from layer 30, head 10 to layer 49, head 25 (past a few cells, either way)
+        page.mouse.down()
+        page.mouse.move(*info.page_point(40, 20), steps=4)
+        page.mouse.move(*info.page_point(49, 25), steps=4)
+        save_screenshot(w, artifacts, "box-zoom-80x64-band")
+        page.mouse.up()
+        expect(canvas).to_have_attribute("data-window", "30,10,20,16")
+        expect(reset).to_be_visible()
+        cell_w, cell_h = info.plot_width / 16, info.plot_height / 20
+        assert min(cell_w, cell_h) >= 6, f"{cell_w:.2f} × {cell_h:.2f} px per head"
+        # the corner heads of the box are now the corners of the map
+        page.mouse.move(info.page_x + info.plot_left + 2, info.page_y + info.plot_top + 2)
+        expect(w.locator(".hw-tooltip")).to_contain_text("Layer 30 · Head 10")
+        x = info.page_x + info.plot_left + info.plot_width - 2
+        page.mouse.move(x, info.page_y + info.plot_top + info.plot_height - 2)
+        expect(w.locator(".hw-tooltip")).to_contain_text("Layer 49 · Head 25")
+        expect(w.locator(".hw-live")).not_to_contain_text("Layer")  # the drag selected nothing
+        save_screenshot(w, artifacts, "box-zoom-80x64")
+        reset.click()
+        expect(canvas).not_to_have_attribute("data-window", re.compile(".*"))
+        expect(reset).to_be_hidden()
 
 
 def test_approximate_cells_are_dotted_and_can_be_hidden(browser, tmp_path, artifacts):
