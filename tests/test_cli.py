@@ -62,6 +62,13 @@ def _same(a: HeadScores, b: HeadScores, *, atol: float = 0.0) -> None:
     assert strip(a.meta) == strip(b.meta)
 
 
+@pytest.fixture(autouse=True)
+def _not_in_a_cluster_job(monkeypatch):
+    """A test run inside a SLURM array or torchrun must not shard these runs."""
+    for key in [k for k in os.environ if k.startswith("SLURM_ARRAY") or k == "WORLD_SIZE"]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A saved 4-layer tiny Llama (+ tokenizer), a second one, and 3 JSONL tasks."""

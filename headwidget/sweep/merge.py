@@ -86,9 +86,7 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
     infos = []
     for t, i in sorted(has_task.items()):
         name = names[t]
-        infos.append(
-            TaskInfo(t, parts[i].baseline.get(name), parts[i].accuracy.get(name), meta={})
-        )
+        infos.append(TaskInfo(t, parts[i].baseline.get(name), parts[i].accuracy.get(name), meta={}))
     try:
         meta = combine_meta([s.meta for s in parts], names, [str(p) for p in files])
     except ValueError as err:
