@@ -283,6 +283,8 @@ def _score(args: argparse.Namespace) -> int:
             "--device-map auto spreads one model over all of a node's GPUs: run one process"
             " per node (use --shard / a SLURM array across nodes), not torchrun"
         )
+    if args.device_map and args.model == "demo":
+        raise _Usage("--device-map is for hub or folder models; the demo model fits one device")
     if args.offload_dir and not args.device_map:
         raise _Usage("--offload-dir needs --device-map auto")
     try:
