@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="examples per task (suites: a seeded subset; files: the first N)",
     )
+    score.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="keep only the tasks of these names (from any SPEC), in SPEC order",
+    )
     score.add_argument("--n-shots", type=int, default=3, metavar="N", help="suites: shots (3)")
     score.add_argument("--seed", type=int, default=0, metavar="N", help="suites: seed (0)")
     score.add_argument(
@@ -233,6 +239,11 @@ def _load_tasks(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
                 f"--tasks {spec!r} is neither a suite ({', '.join(available_suites())}) nor an"
                 " existing file"
             )
+    if args.only:
+        unknown = sorted(set(args.only) - {t.name for t in tasks})
+        if unknown:
+            raise _Usage(f"--only {unknown}: no such task; the tasks are {[t.name for t in tasks]}")
+        tasks = [t for t in tasks if t.name in set(args.only)]
     return tasks
 
 

@@ -140,6 +140,8 @@ def test_help_usage_and_failures(files, tmp_path, capsys) -> None:
     assert _score(files, tmp_path / "x.npz", "-O", "steps=2") == 2  # not an ablation option
     assert "does not take" in capsys.readouterr().err
     assert main(["score", "demo", "--tasks", "nosuchsuite", "-o", str(tmp_path / "x.npz")]) == 2
+    assert _score(files, tmp_path / "x.npz", "--only", "alpha", "delta") == 2
+    assert "'delta'" in capsys.readouterr().err
     # failures: exit 1 and one clear line
     (tmp_path / "empty").mkdir()
     argv = ["score", str(tmp_path / "empty"), "--tasks", str(files / "tasks.jsonl")]
@@ -151,6 +153,8 @@ def test_help_usage_and_failures(files, tmp_path, capsys) -> None:
     assert main(argv) == 1
     assert "bad.jsonl" in capsys.readouterr().err
     assert main(["show", str(bad)]) == 1
+    assert _score(files, tmp_path / "only.npz", "--only", "gamma", "alpha", "-q") == 0
+    assert HeadScores.load(tmp_path / "only.npz").tasks == ["alpha", "gamma"]
 
 
 def test_torchrun_two_ranks_equal_one_process(files, single) -> None:
@@ -163,7 +167,7 @@ def test_torchrun_two_ranks_equal_one_process(files, single) -> None:
     ]  # fmt: skip
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "rank 0/2: scored 6 units" in done.stderr and "rank 1/2: scored 6 units" in done.stderr
+    assert "rank 0/2: scored 5 units" in done.stderr and "rank 1/2: scored 7 units" in done.stderr
     _same(HeadScores.load(out), single)
 
 
@@ -178,7 +182,8 @@ def test_two_shards_and_merge_equal_one_run(files, single, tmp_path, monkeypatch
     parts = [part_path(out, i, 2) for i in range(2)]
     assert all(p.is_file() for p in parts)
     halves = [HeadScores.load(p) for p in parts]
-    assert {len(h.meta["shard"]["units"]) for h in halves} == {6}
+    # balanced by cost: 5 units (layers 0-3 of alpha, 0 of beta) against 7 cheaper ones
+    assert [len(h.meta["shard"]["units"]) for h in halves] == [5, 7]
     assert main(["merge", *map(str, parts), "-o", str(tmp_path / "merged.npz")]) == 0
     _same(HeadScores.load(tmp_path / "merged.npz"), single)
 
@@ -196,7 +201,7 @@ def test_merge_refuses_parts_that_do_not_belong_together(files, tmp_path, capsys
         ([zero, other_model], ["b.part-1-of-2.npz", "model"]),
         ([zero, other_options], ["c.part-1-of-2.npz", "ablation", "mean", "zero"]),
         ([zero, one, zero], ["both hold"]),
-        ([zero], ["missing cells", "6 unit(s)", "shard(s) [1] of 2"]),
+        ([zero], ["missing cells", "7 unit(s)", "shard(s) [1] of 2"]),
         ([zero, str(files / "single.npz")], ["not a part file"]),
     ]
     for parts, words in cases:

@@ -9,21 +9,22 @@ A unit is the smallest piece of a sweep that is scored, saved and resumed on its
   every head of a task at once from one backward pass (cost ~ ``n_examples * n_layers``);
   projection reads the weights only (cost ~ ``n_layers``).
 
-:func:`assign` shares units among ``n`` workers by cost, greedy longest-first (each unit to the
-least-loaded worker, ties to the lowest number), so the split is deterministic: every rank and
-every shard computes the same assignment without talking to the others.
+:func:`assign` shares units among ``n`` workers by cost, as consecutive runs of units (a task's
+layers stay together, so its clean pass is not repeated on every worker), deterministically:
+every rank and every shard computes the same split without talking to the others.
 
 >>> units = make_units("ablation", n_tasks=1, n_layers=4)
 >>> [u.layer for u in units]
 [0, 1, 2, 3]
 >>> [[u.layer for u in share] for share in assign(units, [4, 3, 2, 1], 2)]
-[[0, 3], [1, 2]]
+[[0], [1, 2, 3]]
 >>> parse_shard("1/4")
 (1, 4)
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -82,17 +83,29 @@ def unit_costs(
 
 
 def assign(units: Sequence[Unit], costs: Sequence[float], n: int) -> list[list[Unit]]:
-    """Share ``units`` among ``n`` workers, balanced by ``costs`` (greedy longest-first);
-    each share in unit order. Deterministic."""
+    """Share ``units`` among ``n`` workers, balanced by ``costs``: the units in (task, layer)
+    order cut into ``n`` consecutive runs, each cut at the prefix of cost nearest to its share
+    of the total. Consecutive runs keep a task's layers together, so a task's clean passes run
+    on one worker (two where a cut falls inside it). Deterministic; no share is empty while
+    there are at least ``n`` units."""
     if n < 1:
         raise ValueError(f"cannot share units among {n} workers")
-    load = [0.0] * n
-    shares: list[list[Unit]] = [[] for _ in range(n)]
-    for cost, unit in sorted(zip(costs, units, strict=True), key=lambda cu: (-cu[0], cu[1])):
-        worker = min(range(n), key=lambda w: (load[w], w))
-        load[worker] += cost
-        shares[worker].append(unit)
-    return [sorted(share) for share in shares]
+    pairs = sorted(zip(units, costs, strict=True))
+    prefix = [0.0]
+    for _, cost in pairs:
+        prefix.append(prefix[-1] + float(cost))
+    total, m = prefix[-1], len(pairs)
+    cuts = [0]
+    for j in range(1, n):
+        target = total * j / n
+        k = bisect.bisect_left(prefix, target)
+        if k > 0 and (k > m or target - prefix[k - 1] <= prefix[k] - target):
+            k -= 1  # the nearer of the two prefixes around the target (ties: the earlier)
+        if m >= n:  # leave at least one unit for this share and each one after it
+            k = min(max(k, cuts[-1] + 1), m - (n - j))
+        cuts.append(max(k, cuts[-1]))
+    cuts.append(m)
+    return [[unit for unit, _ in pairs[cuts[j] : cuts[j + 1]]] for j in range(n)]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
