@@ -7,7 +7,8 @@ thread, and prints for both: wall time (process start to exit), sweep time (``me
 model loaded to file written) and CPU time of all processes together. The CPU-time ratio is
 the overhead of ranks (interpreter and model start-up per rank, each rank's clean pass and
 clean-accuracy pass for the tasks it holds units of, the gather), and stays meaningful on a
-loaded machine, where wall times do not. It also checks that both files hold the same scores.
+loaded machine, where wall times do not. It also measures one process's start-up alone, to
+give the overhead without it, and checks that both files hold the same scores.
 
     python benchmarks/cli_ranks.py
     python benchmarks/cli_ranks.py --layers 12 --examples 32
@@ -92,6 +93,15 @@ def main() -> None:
         wall, cpu = _run(command)
         sweep = HeadScores.load(work / f"{name}.npz").meta["seconds"]
         rows.append((label, wall, sweep, cpu))
+    # start-up of one process (interpreter, torch, transformers, the model), measured apart
+    startup = [
+        sys.executable, "-c",
+        "import sys; from headwidget.sweep import run_sweep;"
+        " from transformers import AutoModelForCausalLM;"
+        " AutoModelForCausalLM.from_pretrained(sys.argv[1])",
+        str(work / "model"),
+    ]  # fmt: skip
+    start_wall, start_cpu = _run(startup)
     a, b = HeadScores.load(work / "one.npz"), HeadScores.load(work / "two.npz")
     same = np.array_equal(a.values, b.values) and a.baseline == b.baseline
     n_units = args.tasks * args.layers
@@ -107,6 +117,12 @@ def main() -> None:
     print(
         f"2 ranks vs 1: wall x{w2 / w1:.2f}, sweep x{s2 / s1:.2f} (ideal x0.50),"
         f" CPU time +{100 * (c2 / c1 - 1):.0f} %; same scores: {same}"
+    )
+    e1, e2 = c1 - start_cpu, c2 - 2 * start_cpu
+    print(
+        f"start-up of one process: {start_wall:.1f} s wall, {start_cpu:.1f} CPU s; CPU time"
+        f" without start-ups: 1 process {e1:.1f} s, 2 ranks {e2:.1f} s"
+        f" (+{100 * (e2 / e1 - 1):.0f} %)"
     )
 
 
