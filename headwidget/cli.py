@@ -361,7 +361,8 @@ def _show(args: argparse.Namespace) -> int:
     meta = scores.meta
     print(
         f"{args.scores}: {scores.method} scores of {meta.get('model', '?')},"
-        f" {len(scores.tasks)} tasks x {scores.n_layers} layers x {scores.n_heads} heads"
+        f" {len(scores.tasks)} task{'s' if len(scores.tasks) != 1 else ''} x"
+        f" {scores.n_layers} layers x {scores.n_heads} heads"
         + (f", metric {meta['metric']}" if meta.get("metric") else "")
     )
     for name in scores.tasks:
