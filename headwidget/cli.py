@@ -247,12 +247,14 @@ def _load_tasks(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
     return tasks
 
 
-def _default_device(ranks: Any) -> str:
+def _default_device(ranks: Any, device: str | None) -> str:
     import torch
 
-    if torch.cuda.is_available():
-        return f"cuda:{ranks.local_rank}" if ranks.distributed else "cuda"
-    return "cpu"
+    from .sweep.distributed import rank_device
+
+    cuda = torch.cuda.is_available()
+    chosen = rank_device(device, ranks, cuda)
+    return chosen or ("cuda" if cuda else "cpu")
 
 
 def _load_model(args: argparse.Namespace, device: str | None) -> tuple[Any, Any, str]:
@@ -310,7 +312,7 @@ def _score(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as err:
         raise _Usage(str(err)) from None
     tasks = _load_tasks(args.tasks, args)
-    device = args.device or (None if args.device_map else _default_device(ranks))
+    device = None if args.device_map else _default_device(ranks, args.device)
     log = (lambda line: None) if args.quiet else _log
     log(f"loading {args.model} ...")
     model, tokenizer, model_id = _load_model(args, device)
@@ -399,6 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"headwidget {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed early (headwidget show ... | head): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("headwidget: interrupted", file=sys.stderr)
         return 130

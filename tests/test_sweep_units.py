@@ -9,6 +9,7 @@ import pytest
 
 from headwidget.sweep import part_path, units_folder
 from headwidget.sweep.assemble import combine_meta
+from headwidget.sweep.distributed import Ranks, rank_device, ranks_from_env
 from headwidget.sweep.units import (
     ALL_LAYERS,
     assign,
@@ -64,3 +65,14 @@ def test_combine_meta_joins_per_task_entries_and_names_a_difference() -> None:
     assert "heads" not in joined
     with pytest.raises(ValueError, match=r"part 2 differs from part 1 in meta\['model'\]"):
         combine_meta([a, {**b, "model": "n"}], names, ["part 1", "part 2"])
+
+
+def test_ranks_and_their_devices() -> None:
+    assert not ranks_from_env({}).distributed
+    ranks = ranks_from_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"})
+    assert (ranks.rank, ranks.world, ranks.local_rank) == (3, 4, 1)
+    assert rank_device(None, ranks, cuda=True) == "cuda:1"
+    assert rank_device("cuda", ranks, cuda=True) == "cuda:1"
+    assert rank_device("cuda:0", ranks, cuda=True) == "cuda:0"  # as the user asked
+    assert rank_device(None, ranks, cuda=False) == "cpu"
+    assert rank_device(None, Ranks(), cuda=True) is None  # one process: the caller decides

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Ranks", "finish", "gather_to_zero", "ranks_from_env", "start"]
+__all__ = ["Ranks", "finish", "gather_to_zero", "rank_device", "ranks_from_env", "start"]
 
 # Ranks finish their shares at about the same time (the units are balanced by cost), but a
 # share of a big model can take hours: wait long at the final gather rather than time out.
@@ -40,14 +40,29 @@ def ranks_from_env(environ: Mapping[str, str] | None = None) -> Ranks:
     return Ranks(int(env.get("RANK", "0")), world, int(env.get("LOCAL_RANK", "0")))
 
 
+def rank_device(device: str | None, ranks: Ranks, cuda: bool) -> str | None:
+    """The device a rank scores on: under torchrun ``None`` or a bare ``"cuda"`` becomes
+    ``cuda:LOCAL_RANK`` (``cpu`` without CUDA); a device with an index is kept as given.
+
+    >>> rank_device("cuda", Ranks(rank=3, world=4, local_rank=1), cuda=True)
+    'cuda:1'
+    """
+    if not ranks.distributed:
+        return device
+    if device is None:
+        return f"cuda:{ranks.local_rank}" if cuda else "cpu"
+    if str(device) == "cuda":
+        return f"cuda:{ranks.local_rank}"
+    return device
+
+
 def start(ranks: Ranks, device: str | None) -> str | None:
     """Join the process group of a torchrun launch; return the device this rank scores on
-    (``device`` as given, else ``cuda:LOCAL_RANK`` with CUDA, else ``cpu``)."""
+    (see :func:`rank_device`)."""
     import torch
     import torch.distributed as dist
 
-    if device is None and ranks.distributed:
-        device = f"cuda:{ranks.local_rank}" if torch.cuda.is_available() else "cpu"
+    device = rank_device(device, ranks, torch.cuda.is_available())
     if not ranks.distributed or dist.is_initialized():
         return device
     on_cuda = device is not None and str(device).startswith("cuda")
