@@ -188,7 +188,7 @@ def test_two_shards_and_merge_equal_one_run(files, single, tmp_path, monkeypatch
     _same(HeadScores.load(tmp_path / "merged.npz"), single)
 
 
-def test_merge_refuses_parts_that_do_not_belong_together(files, tmp_path, capsys) -> None:
+def test_merge_refuses_parts_that_do_not_belong_together(files, single, tmp_path, capsys) -> None:
     def part(name: str, index: int, *extra: str, model: str = "model") -> str:
         argv = ["score", str(files / model), "--tasks", str(files / "tasks.jsonl")]
         assert main([*argv, "-o", str(tmp_path / name), "--shard", f"{index}/2", "-q", *extra]) == 0
@@ -197,9 +197,13 @@ def test_merge_refuses_parts_that_do_not_belong_together(files, tmp_path, capsys
     zero, one = part("a.npz", 0), part("a.npz", 1)
     other_model = part("b.npz", 1, model="other")
     other_options = part("c.npz", 1, "--ablation", "zero")
+    other_method = part("d.npz", 1, "--method", "attribution")
+    other_data = part("e.npz", 1, "--max-examples", "4")
     cases = [
         ([zero, other_model], ["b.part-1-of-2.npz", "model"]),
         ([zero, other_options], ["c.part-1-of-2.npz", "ablation", "mean", "zero"]),
+        ([zero, other_method], ["d.part-1-of-2.npz", "method", "attribution"]),
+        ([zero, other_data], ["e.part-1-of-2.npz", "task_data"]),
         ([zero, one, zero], ["both hold"]),
         ([zero], ["missing cells", "7 unit(s)", "shard(s) [1] of 2"]),
         ([zero, str(files / "single.npz")], ["not a part file"]),
@@ -253,6 +257,12 @@ def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path
         path = folder / name
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp
     assert len(list(folder.glob("t*-l*.npz"))) == N_UNITS
+    _same(HeadScores.load(out), single)
+    # killed after a task's last unit but before its clean metric was saved: only that redone
+    (folder / "t0001-clean.json").unlink()
+    assert main(argv + ["--resume", "--keep-units"]) == 0
+    err = capsys.readouterr().err
+    assert f"resumed: {N_UNITS} of {N_UNITS}" in err and "scored 0 units" in err
     _same(HeadScores.load(out), single)
     # a units folder of another sweep is refused
     assert main(argv[:-2] + ["-o", str(out), "--resume", "--metric", "prob", "-q"]) == 1
