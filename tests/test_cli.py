@@ -355,3 +355,26 @@ def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
     one, merged = HeadScores.load(tmp_path / "one.npz"), HeadScores.load(tmp_path / "merged.npz")
     _same(merged, one)
     assert one.method == "attribution" and set(one.meta["agreement"]) == set(one.tasks)
+
+
+def test_projection_sweep_equals_score_heads(tmp_path) -> None:
+    """Projection (weights only): a unit is a task; the sweep equals one score_heads call."""
+    from tiny_models import suite_tokenizer
+
+    from headwidget import load_suite
+
+    names = ["copying", "country → capital", "antonym"]
+    tasks = load_suite("operations", max_examples=40, tasks=names)
+    tokenizer = suite_tokenizer(tasks)
+    model = tiny_model("llama", vocab_size=len(tokenizer), n_layers=3)
+    direct = score_heads(model, tokenizer, tasks, method="projection", min_pairs=5, progress=False)
+    for i in range(2):
+        run_sweep(
+            model, tokenizer, tasks, tmp_path / "p.npz", model_id="tiny", shard=(i, 2),
+            method="projection", method_options={"min_pairs": 5}, log=lambda line: None,
+        )  # fmt: skip
+    parts = [str(part_path(tmp_path / "p.npz", i, 2)) for i in range(2)]
+    assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
+    merged = HeadScores.load(tmp_path / "merged.npz")
+    _same(merged, direct)
+    assert merged.meta["pairs"] == direct.meta["pairs"] and not merged.baseline
