@@ -396,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 on bad usage
     handler = {"score": _score, "merge": _merge, "show": _show}[args.command]
     try:
+        output = getattr(args, "output", None)
+        if output is not None and not output.lower().endswith(".npz"):
+            raise _Usage(f"-o {output!r}: the output is a HeadScores file, name it *.npz")
         return handler(args)
     except _Usage as err:
         parser.print_usage(sys.stderr)

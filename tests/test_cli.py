@@ -137,6 +137,10 @@ def test_help_usage_and_failures(files, tmp_path, capsys) -> None:
     assert exited.value.code == 2
     assert _score(files, tmp_path / "x.npz", "--shard", "2/2") == 2
     assert "0 <= I < N" in capsys.readouterr().err
+    assert _score(files, tmp_path / "x.csv", "--shard", "0/2") == 2
+    assert "*.npz" in capsys.readouterr().err
+    assert _score(files, tmp_path / "x.npz", "--shard", "2/2") == 2
+    assert "0 <= I < N" in capsys.readouterr().err
     assert _score(files, tmp_path / "x.npz", "-O", "steps=2") == 2  # not an ablation option
     assert "does not take" in capsys.readouterr().err
     assert main(["score", "demo", "--tasks", "nosuchsuite", "-o", str(tmp_path / "x.npz")]) == 2

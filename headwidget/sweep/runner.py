@@ -159,19 +159,26 @@ class UnitRunner:
                 except Exception as err:
                     if not is_out_of_memory(err):
                         raise
-                    self._smaller_batch(t, err)
+                    failure = f"{type(err).__name__}: {err}"
+                # out of the except block: the traceback, and the failed call's tensors with
+                # it, are released before the memory is handed back and the task retried
+                self._smaller_batch(t, failure)
         return self.scored
 
-    def _smaller_batch(self, t: int, err: BaseException) -> None:
+    def _smaller_batch(self, t: int, failure: str) -> None:
+        import gc
+
         import torch
 
+        gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         if self.batch_size == 1:
             raise OutOfMemoryAtBatchOne(
-                f"out of memory scoring task {self.tasks[t].name!r} even at batch size 1 ({err});"
-                " use a smaller --dtype, more devices (--device-map auto) or shorter prompts"
-            ) from err
+                f"out of memory scoring task {self.tasks[t].name!r} even at batch size 1"
+                f" ({failure}); use a smaller --dtype, more devices (--device-map auto) or"
+                " shorter prompts"
+            )
         if self.batch_size is None:
             block = len(self.tasks[t]) * (self.n_heads if self.method == "ablation" else 1)
             new = max(1, block // 2)
