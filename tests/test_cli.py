@@ -87,7 +87,8 @@ def files(tmp_path_factory):
 
 def _score(files: Path, out: Path, *extra: str) -> int:
     argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
-    return main([*argv, *extra])
+    device = [] if "--device-map" in extra else ["--device", "cpu"]  # also on a GPU machine
+    return main([*argv, *device, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +168,7 @@ def test_torchrun_two_ranks_equal_one_process(files, single) -> None:
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
         "-m", "headwidget", "score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"),
-        "-o", str(out),
+        "-o", str(out), "--device", "cpu",
     ]  # fmt: skip
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -194,7 +195,7 @@ def test_two_shards_and_merge_equal_one_run(files, single, tmp_path, monkeypatch
 
 def test_merge_refuses_parts_that_do_not_belong_together(files, single, tmp_path, capsys) -> None:
     def part(name: str, index: int, *extra: str, model: str = "model") -> str:
-        argv = ["score", str(files / model), "--tasks", str(files / "tasks.jsonl")]
+        argv = ["score", str(files / model), "--tasks", str(files / "tasks.jsonl"), "--device=cpu"]
         assert main([*argv, "-o", str(tmp_path / name), "--shard", f"{index}/2", "-q", *extra]) == 0
         return str(part_path(tmp_path / name, index, 2))
 
@@ -236,6 +237,7 @@ def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path
     out = tmp_path / "killed.npz"
     folder = units_folder(out)
     argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
+    argv += ["--device", "cpu"]
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
     )
@@ -269,7 +271,7 @@ def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path
     assert f"resumed: {N_UNITS} of {N_UNITS}" in err and "scored 0 units" in err
     _same(HeadScores.load(out), single)
     # a units folder of another sweep is refused
-    assert main(argv[:-2] + ["-o", str(out), "--resume", "--metric", "prob", "-q"]) == 1
+    assert main(argv + ["--resume", "--metric", "prob", "-q"]) == 1
     assert (
         "different sweep" in capsys.readouterr().err
         and "metric" in capsys.readouterr().err + "metric"
