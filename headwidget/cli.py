@@ -46,6 +46,12 @@ examples:
 """
 
 
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=88)
+
+
 class _Usage(Exception):
     """A usage error found after parsing (exit code 2)."""
 
@@ -87,14 +93,17 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser(
         "score",
         help="score every head of a model for some tasks",
-        description="Score every attention head of MODEL for each task and save HeadScores"
-        " (.npz). Work is split into units: (task, layer) blocks for ablation, whole tasks"
-        " for attribution and projection. Finished units are saved as they finish in"
-        " OUT.units/ (removed after success unless --keep-units), so --resume can skip them"
-        " after a crash. Under torchrun (WORLD_SIZE > 1) the ranks share the units and rank 0"
-        " writes OUT; with --shard I/N (default: from SLURM_ARRAY_TASK_ID /"
-        " SLURM_ARRAY_TASK_COUNT) the share I of N is written to OUT.part-I-of-N.npz for"
-        " 'headwidget merge'.",
+        description=_wrap(
+            "Score every attention head of MODEL for each task and save HeadScores (.npz)."
+            " Work is split into units: (task, layer) blocks for ablation, whole tasks for"
+            " attribution and projection. Finished units are saved as they finish in"
+            " OUT.npz.units/ (removed after success unless --keep-units), so --resume can skip"
+            " them after a crash. Under torchrun (WORLD_SIZE > 1) the ranks share the units and"
+            " rank 0 writes OUT.npz; with --shard I/N (default: from SLURM_ARRAY_TASK_ID /"
+            " SLURM_ARRAY_TASK_COUNT) share I of N is written to OUT.part-I-of-N.npz for"
+            " 'headwidget merge'. On an out-of-memory error the batch size is halved and the"
+            " unit retried."
+        ),
         epilog=_SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -113,9 +122,19 @@ def _parser() -> argparse.ArgumentParser:
         " several are joined",
     )
     score.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="output file")
-    score.add_argument("--method", choices=sorted(METHODS), default="ablation")
-    score.add_argument("--ablation", choices=ABLATIONS, default="mean")
-    score.add_argument("--metric", choices=METRICS, default="logprob")
+    score.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="ablation",
+        help="ablation (exact, default), attribution (approximate, fast) or projection"
+        " (weights only)",
+    )
+    score.add_argument(
+        "--ablation", choices=ABLATIONS, default="mean", help="what replaces a head (mean)"
+    )
+    score.add_argument(
+        "--metric", choices=METRICS, default="logprob", help="what a head's ablation changes"
+    )
     score.add_argument(
         "-O",
         "--option",
@@ -187,9 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     merge = commands.add_parser(
         "merge",
         help="join the part files of a sharded sweep",
-        description="Join the part files of one sharded sweep into the file one run writes."
-        " Refuses parts of another model, method, options or tasks, overlapping parts and"
-        " missing cells, saying which part and what differs.",
+        description=_wrap(
+            "Join the part files of one sharded sweep into the file one run writes. Refuses"
+            " parts of another model, method, options or tasks, overlapping parts and missing"
+            " cells, saying which part and what differs."
+        ),
         epilog=_MERGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -199,8 +220,10 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser(
         "show",
         help="print the top heads; write the page or a figure",
-        description="Print each task's top heads (with its clean accuracy) and optionally"
-        " write the standalone interactive page or a static figure, without Jupyter.",
+        description=_wrap(
+            "Print each task's top heads (with its clean accuracy) and optionally write the"
+            " standalone interactive page or a static figure, without Jupyter."
+        ),
         epilog=_SHOW_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
