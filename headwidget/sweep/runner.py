@@ -163,6 +163,7 @@ class UnitRunner:
                 # out of the except block: the traceback, and the failed call's tensors with
                 # it, are released before the memory is handed back and the task retried
                 self._smaller_batch(t, failure)
+                done = len(self.store.done(units))  # units the failed call had finished count
         return self.scored
 
     def _smaller_batch(self, t: int, failure: str) -> None:
