@@ -1,0 +1,26 @@
+"""Sweeps beyond one call: work units, checkpoints, torchrun ranks, shards and their merge.
+
+Read in this order: :mod:`.units` (what a unit is, how units are shared out),
+:mod:`.checkpoint` (finished units on disk), :mod:`.runner` (scoring units with
+:func:`headwidget.score_heads`, out-of-memory retry), :mod:`.distributed` (torchrun ranks),
+:mod:`.assemble` (units to HeadScores), :mod:`.driver` (:func:`run_sweep`) and :mod:`.merge`
+(:func:`merge_parts`). The ``headwidget`` command (:mod:`headwidget.cli`) drives them.
+"""
+
+from __future__ import annotations
+
+from .checkpoint import CheckpointMismatchError
+from .driver import SweepReport, part_path, run_sweep, units_folder
+from .merge import MergeError, merge_parts
+from .runner import OutOfMemoryAtBatchOne
+
+__all__ = [
+    "CheckpointMismatchError",
+    "MergeError",
+    "OutOfMemoryAtBatchOne",
+    "SweepReport",
+    "merge_parts",
+    "part_path",
+    "run_sweep",
+    "units_folder",
+]

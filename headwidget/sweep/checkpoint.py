@@ -1,0 +1,162 @@
+"""Finished units on disk, so that a killed sweep loses at most the unit in flight.
+
+A sweep writing ``OUT.npz`` keeps its finished units in the folder ``OUT.npz.units/``:
+
+- ``fingerprint.json``: what the sweep computes (model, method, options, tasks); a folder with
+  another fingerprint is refused, so ``--resume`` never mixes two runs;
+- one ``<unit>.npz`` per finished unit (its scores, see :class:`UnitRecord`);
+- one ``t<task>-clean.json`` per task: its clean metric, clean accuracy and the provenance
+  ``score_heads`` recorded for it.
+
+Every file is written to a temporary name in the folder and renamed (``os.replace``), so a
+file is either complete or absent. Files of several ranks or shards of one sweep can share the
+folder: each unit has its own file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .units import Unit
+
+__all__ = ["CheckpointMismatchError", "TaskInfo", "UnitRecord", "UnitStore", "describe_mismatch"]
+
+_FINGERPRINT = "fingerprint.json"
+
+
+class CheckpointMismatchError(ValueError):
+    """A units folder (or a part file) belongs to a different sweep."""
+
+
+@dataclass
+class UnitRecord:
+    """The scores of one unit: ``values`` / ``exact`` of shape [n_layers_in_unit, n_heads]."""
+
+    unit: Unit
+    values: np.ndarray
+    exact: np.ndarray
+
+
+@dataclass
+class TaskInfo:
+    """What one task's ``score_heads`` call recorded besides scores."""
+
+    task: int
+    baseline: float | None
+    accuracy: float | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_mismatch(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
+    """Which fingerprint fields differ, e.g. ``"method: 'ablation' vs 'attribution'"``."""
+    keys = [k for k in dict.fromkeys([*ours, *theirs]) if ours.get(k) != theirs.get(k)]
+    return "; ".join(f"{k}: {_short(ours.get(k))} vs {_short(theirs.get(k))}" for k in keys)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+class UnitStore:
+    """The units folder of one sweep (see the module doc)."""
+
+    def __init__(self, folder: str | os.PathLike[str], fingerprint: Mapping[str, Any]) -> None:
+        self.folder = Path(folder)
+        self.fingerprint = dict(fingerprint)
+
+    def open(self) -> None:
+        """Create the folder, or check that an existing one is of this sweep."""
+        path = self.folder / _FINGERPRINT
+        if path.is_file():
+            try:
+                theirs = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError) as err:
+                raise CheckpointMismatchError(f"{path} is unreadable ({err})") from None
+            if theirs != json.loads(json.dumps(self.fingerprint)):
+                raise CheckpointMismatchError(
+                    f"{self.folder} holds units of a different sweep"
+                    f" ({describe_mismatch(self.fingerprint, theirs)}); delete it or write to"
+                    " another output"
+                )
+            return
+        if self.folder.exists() and not self.folder.is_dir():
+            raise CheckpointMismatchError(f"{self.folder} exists and is not a folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.fingerprint, indent=1, sort_keys=True)
+        _write_atomic(path, text.encode("utf-8"))
+
+    # units ---------------------------------------------------------------------------------
+
+    def unit_path(self, unit: Unit) -> Path:
+        """The file of ``unit`` (present once it is finished)."""
+        return self.folder / f"{unit.key()}.npz"
+
+    def has(self, unit: Unit) -> bool:
+        return self.unit_path(unit).is_file()
+
+    def done(self, units: Iterable[Unit]) -> list[Unit]:
+        return [u for u in units if self.has(u)]
+
+    def save_unit(self, record: UnitRecord) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            values=np.asarray(record.values, np.float32),
+            exact=np.asarray(record.exact, bool),
+            unit=np.array([record.unit.task, record.unit.layer], np.int64),
+        )
+        _write_atomic(self.unit_path(record.unit), buffer.getvalue())
+
+    def load_unit(self, unit: Unit) -> UnitRecord:
+        path = self.unit_path(unit)
+        with np.load(path, allow_pickle=False) as data:
+            stored = tuple(int(x) for x in data["unit"])
+            if stored != (unit.task, unit.layer):
+                raise CheckpointMismatchError(f"{path} holds unit {stored}, not {unit}")
+            return UnitRecord(unit, data["values"].copy(), data["exact"].copy())
+
+    # tasks ---------------------------------------------------------------------------------
+
+    def _info_path(self, task: int) -> Path:
+        return self.folder / f"t{task:04d}-clean.json"
+
+    def has_info(self, task: int) -> bool:
+        return self._info_path(task).is_file()
+
+    def save_info(self, info: TaskInfo) -> None:
+        payload = {
+            "task": info.task,
+            "baseline": info.baseline,
+            "accuracy": info.accuracy,
+            "meta": info.meta,
+        }
+        _write_atomic(self._info_path(info.task), json.dumps(payload).encode("utf-8"))
+
+    def load_info(self, task: int) -> TaskInfo:
+        payload = json.loads(self._info_path(task).read_text("utf-8"))
+        return TaskInfo(task, payload["baseline"], payload["accuracy"], payload["meta"])

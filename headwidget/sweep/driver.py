@@ -1,0 +1,158 @@
+"""``run_sweep``: one sweep over units, in one process, under torchrun, or as one shard.
+
+- One process: every unit, then the output file.
+- torchrun (``WORLD_SIZE > 1``): each rank scores its share of the units (balanced by cost),
+  rank 0 gathers every share and writes the one output file, the same file one process writes.
+- ``shard=(I, N)`` (a SLURM array task, ``--shard I/N``): share I of N, written as the part
+  file ``OUT.part-I-of-N.npz`` for :func:`headwidget.sweep.merge_parts`. Shards and ranks
+  combine: a shard's units are shared again among its ranks.
+
+Finished units go to ``OUT.npz.units/`` as they finish (:mod:`.checkpoint`); ``resume=True``
+skips those already there. A run that is not a shard removes the folder once the output is
+written (``keep_units=True`` keeps it); shards keep it (other shards may still be using it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..options import check_options
+from ..tasks import Task, as_task_list
+from .assemble import assemble
+from .checkpoint import UnitStore
+from .distributed import Ranks, finish, gather_to_zero, ranks_from_env, start
+from .runner import Log, UnitRunner, fingerprint, stderr_log
+from .units import assign, make_units, unit_costs
+
+__all__ = ["SweepReport", "part_path", "run_sweep", "units_folder"]
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: the file written (None on ranks other than 0), this rank's units,
+    how many of them were found finished, and how many were scored."""
+
+    path: Path | None
+    units: int
+    resumed: int
+    scored: int
+
+
+def units_folder(out: str | Path) -> Path:
+    """Where a sweep writing ``out`` keeps its finished units."""
+    out = Path(out)
+    return out.with_name(out.name + ".units")
+
+
+def part_path(out: str | Path, index: int, count: int) -> Path:
+    """The part file of shard ``index`` of ``count``: ``OUT.part-I-of-N.npz``."""
+    out = Path(out)
+    suffix = out.suffix or ".npz"
+    return out.with_name(f"{out.stem if out.suffix else out.name}.part-{index}-of-{count}{suffix}")
+
+
+def run_sweep(
+    model: Any,
+    tokenizer: Any,
+    tasks: Task | Sequence[Task],
+    out: str | Path,
+    *,
+    model_id: str,
+    method: str = "ablation",
+    ablation: str = "mean",
+    metric: str = "logprob",
+    batch_size: int | None = None,
+    device: Any = None,
+    method_options: dict[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
+    resume: bool = False,
+    keep_units: bool = False,
+    ranks: Ranks | None = None,
+    log: Log = stderr_log,
+) -> SweepReport:
+    """Score ``tasks`` unit by unit into ``out`` (see the module doc). ``model_id`` names the
+    model in the sweep's fingerprint (a hub id, a folder, ``demo``)."""
+    started = time.perf_counter()
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    options = dict(method_options or {})
+    check_options(method=method, ablation=ablation, metric=metric, batch_size=batch_size, **options)
+    task_list = as_task_list(tasks)
+    ranks = ranks_from_env() if ranks is None else ranks
+    device = start(ranks, device)
+    out = Path(out)
+    fp = fingerprint(
+        model, model_id, task_list, method=method, ablation=ablation, metric=metric,
+        method_options=options,
+    )  # fmt: skip
+    n_layers, n_heads = fp["shape"]
+    units = make_units(method, len(task_list), n_layers)
+    examples = [len(t) for t in task_list]
+    mine = units
+    if shard is not None:
+        mine = assign(mine, unit_costs(mine, n_layers, examples), shard[1])[shard[0]]
+    share = mine
+    if ranks.distributed:
+        mine = assign(mine, unit_costs(mine, n_layers, examples), ranks.world)[ranks.rank]
+    who = f"rank {ranks.rank}/{ranks.world}: " if ranks.distributed else ""
+
+    store = UnitStore(units_folder(out), fp)
+    store.open()
+    finished = store.done(mine)
+    if finished and not resume:
+        raise FileExistsError(
+            f"{store.folder} already holds {len(finished)} finished unit(s) of this sweep;"
+            " pass --resume to reuse them, or delete the folder to start again"
+        )
+    if resume:
+        log(f"{who}resumed: {len(finished)} of {len(mine)} units already done")
+    else:
+        log(f"{who}{len(mine)} units to score")
+    runner = UnitRunner(
+        model, tokenizer, task_list, store, method=method, ablation=ablation, metric=metric,
+        batch_size=batch_size, device=device, method_options=options, log=lambda s: log(who + s),
+    )  # fmt: skip
+    scored = runner.run(mine)
+    log(f"{who}scored {scored} units ({len(finished)} reused)")
+    records = [store.load_unit(u) for u in mine]
+    infos = [store.load_info(t) for t in sorted({u.task for u in mine})]
+    gathered = gather_to_zero((records, infos), ranks)
+    path: Path | None = None
+    if gathered is not None:
+        all_records = [r for part in gathered for r in part[0]]
+        seen: set[int] = set()
+        all_infos = []
+        for part in gathered:
+            for info in part[1]:
+                if info.task not in seen:
+                    seen.add(info.task)
+                    all_infos.append(info)
+        meta: dict[str, Any] = {"created": created, "seconds": time.perf_counter() - started}
+        if shard is not None:
+            meta["shard"] = {
+                "index": shard[0],
+                "count": shard[1],
+                "units": [[u.task, u.layer] for u in share],
+                "fingerprint": fp,
+            }
+        scores = assemble(
+            [t.name for t in task_list],
+            {t.name: t.category for t in task_list},
+            {t.name: t.description for t in task_list},
+            method,
+            (n_layers, n_heads),
+            all_records,
+            all_infos,
+            meta=meta,
+        )
+        path = scores.save(out if shard is None else part_path(out, *shard))
+        log(f"wrote {path}")
+        if shard is None and not keep_units:
+            shutil.rmtree(store.folder, ignore_errors=True)
+    finish(ranks)
+    return SweepReport(path, len(mine), len(finished), scored)

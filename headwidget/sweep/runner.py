@@ -1,0 +1,243 @@
+"""Score a list of units with :func:`headwidget.score_heads`, saving each as it finishes.
+
+Units of one task are scored by one ``score_heads`` call (so the task's clean pass runs once):
+for ablation with ``heads={layer: every head}`` for the layers still to do, each (task, layer)
+block saved the moment ``on_block`` delivers it; for the whole-task methods the task's scores
+are saved when its call returns. Units already in the store are skipped (``--resume``).
+
+On an out-of-memory error (``torch.OutOfMemoryError``, or a RuntimeError saying "out of
+memory") the batch size is halved and the task's unfinished units retried; the smaller batch is
+kept for the tasks after it. An automatic batch size (None) first becomes half of one full
+block (examples x heads for ablation, examples otherwise). At batch size 1 the error is raised
+as :class:`OutOfMemoryAtBatchOne`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..scoring import score_heads
+from ..tasks import Task
+from .checkpoint import TaskInfo, UnitRecord, UnitStore
+from .units import Unit
+
+__all__ = [
+    "OutOfMemoryAtBatchOne",
+    "UnitRunner",
+    "fingerprint",
+    "is_out_of_memory",
+    "stderr_log",
+]
+
+Log = Callable[[str], None]
+
+_TIMING = ("created", "seconds")
+
+
+class OutOfMemoryAtBatchOne(RuntimeError):
+    """Out of memory even with one sequence per forward."""
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an accelerator out-of-memory error."""
+    import torch
+
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def stderr_log(line: str) -> None:
+    """Print a progress line on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _config_digest(model: Any) -> str:
+    config = getattr(model, "config", None)
+    if config is None:
+        return type(model).__name__
+    raw = config.to_dict()
+    kept = {
+        k: v
+        for k, v in raw.items()
+        if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")
+    }
+    text = json.dumps(kept, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _tasks_digest(tasks: Sequence[Task]) -> str:
+    rows = [
+        [t.name, t.category, t.description]
+        + [[e.prompt, e.answer, e.distractor, e.source] for e in t.examples]
+        for t in tasks
+    ]
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()[:16]
+
+
+def fingerprint(
+    model: Any,
+    model_id: str,
+    tasks: Sequence[Task],
+    *,
+    method: str,
+    ablation: str,
+    metric: str,
+    method_options: dict[str, Any],
+) -> dict[str, Any]:
+    """What a sweep computes: equal fingerprints, interchangeable units."""
+    from ..modeling.adapters import resolve_layout
+    from ..modeling.inputs import model_dtype
+
+    layout = resolve_layout(model, None)
+    return {
+        "model": model_id,
+        "config": _config_digest(model),
+        "dtype": str(model_dtype(model)).replace("torch.", ""),
+        "shape": [layout.n_layers, layout.n_heads],
+        "method": method,
+        "ablation": ablation,
+        "metric": metric,
+        "options": json.loads(json.dumps(method_options, sort_keys=True, default=str)),
+        "tasks": [t.name for t in tasks],
+        "task_data": _tasks_digest(tasks),
+    }
+
+
+class UnitRunner:
+    """Scores units of one sweep into a :class:`UnitStore`."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        tasks: Sequence[Task],
+        store: UnitStore,
+        *,
+        method: str = "ablation",
+        ablation: str = "mean",
+        metric: str = "logprob",
+        batch_size: int | None = None,
+        device: Any = None,
+        method_options: dict[str, Any] | None = None,
+        log: Log = stderr_log,
+    ) -> None:
+        from ..modeling.adapters import resolve_layout
+
+        self.model, self.tokenizer, self.tasks, self.store = model, tokenizer, list(tasks), store
+        self.method, self.ablation, self.metric = method, ablation, metric
+        self.batch_size = batch_size
+        self.device = device
+        self.options = dict(method_options or {})
+        self.log = log
+        layout = resolve_layout(model, None)
+        self.n_layers, self.n_heads = layout.n_layers, layout.n_heads
+        self.scored = 0  # units computed by this runner (not found in the store)
+
+    def run(self, units: Sequence[Unit]) -> int:
+        """Score the units not yet in the store; return how many were scored."""
+        by_task: dict[int, list[Unit]] = {}
+        for unit in units:
+            by_task.setdefault(unit.task, []).append(unit)
+        total = len(units)
+        done = len(self.store.done(units))
+        for t, task_units in sorted(by_task.items()):
+            while True:
+                pending = [u for u in task_units if not self.store.has(u)]
+                if not pending and self.store.has_info(t):
+                    break
+                try:
+                    done = self._score_task(t, pending, done, total)
+                    break
+                except Exception as err:
+                    if not is_out_of_memory(err):
+                        raise
+                    failure = f"{type(err).__name__}: {err}"
+                # out of the except block: the traceback, and the failed call's tensors with
+                # it, are released before the memory is handed back and the task retried
+                self._smaller_batch(t, failure)
+                done = len(self.store.done(units))  # units the failed call had finished count
+        return self.scored
+
+    def _smaller_batch(self, t: int, failure: str) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if self.batch_size == 1:
+            raise OutOfMemoryAtBatchOne(
+                f"out of memory scoring task {self.tasks[t].name!r} even at batch size 1"
+                f" ({failure}); use a smaller --dtype, more devices (--device-map auto) or"
+                " shorter prompts"
+            )
+        if self.batch_size is None:
+            block = len(self.tasks[t]) * (self.n_heads if self.method == "ablation" else 1)
+            new = max(1, block // 2)
+        else:
+            new = max(1, self.batch_size // 2)
+        self.log(
+            f"out of memory on task {self.tasks[t].name!r} at batch size"
+            f" {self.batch_size or 'auto'}; retrying its unfinished units at batch size {new}"
+        )
+        self.batch_size = new
+
+    def _score_task(self, t: int, pending: list[Unit], done: int, total: int) -> int:
+        task = self.tasks[t]
+        options = dict(self.options)
+        layers = [u.layer for u in pending if not u.whole_task]
+        if self.method == "ablation":
+            options["heads"] = {layer: list(range(self.n_heads)) for layer in layers}
+        started = time.perf_counter()
+        counter = [done]
+
+        def on_block(name: str, layer: int, heads: Any, values: Any, exact: bool) -> None:
+            if self.method != "ablation" or layer not in layers:
+                return
+            row = np.full((1, self.n_heads), np.nan, dtype=np.float32)
+            row[0, np.asarray(heads)] = values
+            mask = np.full((1, self.n_heads), bool(exact))
+            self.store.save_unit(UnitRecord(Unit(t, layer), row, mask))
+            self.scored += 1
+            counter[0] += 1
+            self.log(
+                f"unit {counter[0]}/{total} done: {name!r} layer {layer}"
+                f" ({time.perf_counter() - started:.1f} s into the task)"
+            )
+
+        result = score_heads(
+            self.model,
+            self.tokenizer,
+            [task],
+            method=self.method,
+            ablation=self.ablation,
+            metric=self.metric,
+            batch_size=self.batch_size,
+            device=self.device,
+            progress=False,
+            on_block=on_block,
+            **options,
+        )
+        meta = {k: v for k, v in result.meta.items() if k not in ("heads",)}
+        info = TaskInfo(t, result.baseline.get(task.name), result.accuracy.get(task.name), meta)
+        self.store.save_info(info)
+        for unit in pending:
+            if unit.whole_task:
+                exact = result.exact if result.exact is not None else np.ones(result.shape, bool)
+                self.store.save_unit(UnitRecord(unit, result.values[0], exact[0]))
+                self.scored += 1
+                counter[0] += 1
+                self.log(
+                    f"unit {counter[0]}/{total} done: {task.name!r} all layers"
+                    f" ({time.perf_counter() - started:.1f} s)"
+                )
+        return counter[0]

@@ -1,0 +1,386 @@
+"""The ``headwidget`` command end to end, on tiny saved models: score, show, merge, torchrun
+ranks, SLURM-style shards, resume after SIGKILL, out-of-memory retry and disk offload."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
+
+from headwidget import HeadScores, load_tasks, score_heads
+from headwidget.cli import main
+from headwidget.sweep import part_path, run_sweep, units_folder
+from headwidget.sweep.assemble import VARYING
+
+ROOT = Path(__file__).resolve().parents[1]
+N_LAYERS = 4
+N_UNITS = 3 * N_LAYERS  # 3 tasks x 4 layers
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: this checkout first on the path, one thread."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    for key in [k for k in env if k.startswith(("SLURM_ARRAY", "WORLD_SIZE", "RANK"))]:
+        del env[key]
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _same(a: HeadScores, b: HeadScores, *, atol: float = 0.0) -> None:
+    """Equal as one run: scores, exact mask, clean metric and accuracy, provenance except
+    the fields that say when and where (VARYING)."""
+    assert a.tasks == b.tasks and a.method == b.method
+    if atol:
+        np.testing.assert_allclose(a.values, b.values, atol=atol, rtol=0)
+    else:
+        np.testing.assert_array_equal(a.values, b.values)
+    assert (a.exact is None) == (b.exact is None)
+    if a.exact is not None:
+        np.testing.assert_array_equal(a.exact, b.exact)
+    assert a.baseline.keys() == b.baseline.keys() and a.accuracy == b.accuracy
+    for name in a.baseline:
+        assert a.baseline[name] == pytest.approx(b.baseline[name], abs=atol)
+    assert a.categories == b.categories and a.descriptions == b.descriptions
+    strip = lambda meta: {k: v for k, v in meta.items() if k not in VARYING}  # noqa: E731
+    assert strip(a.meta) == strip(b.meta)
+
+
+@pytest.fixture(autouse=True)
+def _not_in_a_cluster_job(monkeypatch):
+    """A test run inside a SLURM array or torchrun must not shard these runs."""
+    for key in [k for k in os.environ if k.startswith("SLURM_ARRAY") or k == "WORLD_SIZE"]:
+        monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A saved 4-layer tiny Llama (+ tokenizer), a second one, and 3 JSONL tasks."""
+    base = tmp_path_factory.mktemp("cli")
+    tok = word_tokenizer()
+    for name, seed in (("model", 0), ("other", 1)):
+        model = tiny_model("llama", vocab_size=len(tok), n_layers=N_LAYERS, seed=seed)
+        model.save_pretrained(base / name)
+        tok.save_pretrained(base / name)
+    with open(base / "tasks.jsonl", "w") as fh:
+        for task in ("alpha", "beta", "gamma"):
+            for prompt, answer in MIXED_EXAMPLES:
+                fh.write(json.dumps({"task": task, "prompt": prompt, "answer": answer}) + "\n")
+    return base
+
+
+def _score(files: Path, out: Path, *extra: str) -> int:
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
+    device = [] if "--device-map" in extra else ["--device", "cpu"]  # also on a GPU machine
+    return main([*argv, *device, *extra])
+
+
+@pytest.fixture(scope="module")
+def single(files):
+    """The reference: one process, every unit."""
+    out = files / "single.npz"
+    assert _score(files, out, "-q") == 0
+    return HeadScores.load(out)
+
+
+def test_score_equals_score_heads_then_show(files, single, tmp_path, capsys) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    direct = score_heads(model, tokenizer, load_tasks(files / "tasks.jsonl"), progress=False)
+    _same(single, direct)
+    assert not units_folder(files / "single.npz").exists()  # removed after success
+
+    html, png = tmp_path / "page.html", tmp_path / "fig.png"
+    assert main(["show", str(files / "single.npz"), "--top", "3", "--png", str(png)]) == 0
+    printed = capsys.readouterr().out
+    top = single.top_heads("beta", k=3)
+    assert f"L{top[0][0]}H{top[0][1]}" in printed and "clean accuracy" in printed
+    assert printed.count("   1. L") == 3  # one list per task
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from headwidget import widget
+
+    if widget._ESM_PATH.is_file():  # the front-end bundle is built (it is in CI)
+        assert main(["show", str(files / "single.npz"), "--html", str(html)]) == 0
+        assert "<html" in html.read_text("utf-8").lower()
+
+
+def test_help_usage_and_failures(files, tmp_path, capsys) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "headwidget", "--help"], env=_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0 and all(c in done.stdout for c in ("score", "merge", "show"))
+    with pytest.raises(SystemExit) as exited:
+        main(["score", "--help"])
+    assert exited.value.code == 0
+    helped = capsys.readouterr().out
+    for flag in ("--shard", "--resume", "--device-map", "torchrun", "SLURM", "merge"):
+        assert flag in helped
+    with pytest.raises(SystemExit) as exited:  # argparse: missing --tasks
+        main(["score", str(files / "model"), "-o", str(tmp_path / "x.npz")])
+    assert exited.value.code == 2
+    assert _score(files, tmp_path / "x.npz", "--shard", "2/2") == 2
+    assert "0 <= I < N" in capsys.readouterr().err
+    assert _score(files, tmp_path / "x.csv", "--shard", "0/2") == 2
+    assert "*.npz" in capsys.readouterr().err
+    assert _score(files, tmp_path / "x.npz", "--shard", "2/2") == 2
+    assert "0 <= I < N" in capsys.readouterr().err
+    assert _score(files, tmp_path / "x.npz", "-O", "steps=2") == 2  # not an ablation option
+    assert "does not take" in capsys.readouterr().err
+    assert main(["score", "demo", "--tasks", "nosuchsuite", "-o", str(tmp_path / "x.npz")]) == 2
+    assert _score(files, tmp_path / "x.npz", "--only", "alpha", "delta") == 2
+    assert "'delta'" in capsys.readouterr().err
+    # failures: exit 1 and one clear line
+    (tmp_path / "empty").mkdir()
+    argv = ["score", str(tmp_path / "empty"), "--tasks", str(files / "tasks.jsonl")]
+    assert main([*argv, "-o", str(tmp_path / "x.npz"), "-q"]) == 1
+    assert "headwidget score: error:" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a"}\n')
+    argv = ["score", str(files / "model"), "--tasks", str(bad), "-o", str(tmp_path / "x.npz")]
+    assert main(argv) == 1
+    assert "bad.jsonl" in capsys.readouterr().err
+    assert main(["show", str(bad)]) == 1
+    assert _score(files, tmp_path / "only.npz", "--only", "gamma", "alpha", "-q") == 0
+    assert HeadScores.load(tmp_path / "only.npz").tasks == ["alpha", "gamma"]
+
+
+def test_torchrun_two_ranks_equal_one_process(files, single) -> None:
+    out = files / "ranks.npz"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+        "-m", "headwidget", "score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"),
+        "-o", str(out), "--device", "cpu",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank 0/2: scored 5 units" in done.stderr and "rank 1/2: scored 7 units" in done.stderr
+    _same(HeadScores.load(out), single)
+
+
+def test_two_shards_and_merge_equal_one_run(files, single, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "sweep.npz"
+    assert _score(files, out, "--shard", "0/2", "-q") == 0
+    # the second shard as a SLURM array task (ids 5..6) sees it: no --shard
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "6")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "5")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    assert _score(files, out, "-q") == 0
+    parts = [part_path(out, i, 2) for i in range(2)]
+    assert all(p.is_file() for p in parts)
+    halves = [HeadScores.load(p) for p in parts]
+    # balanced by cost: 5 units (layers 0-3 of alpha, 0 of beta) against 7 cheaper ones
+    assert [len(h.meta["shard"]["units"]) for h in halves] == [5, 7]
+    assert main(["merge", *map(str, parts), "-o", str(tmp_path / "merged.npz")]) == 0
+    _same(HeadScores.load(tmp_path / "merged.npz"), single)
+
+
+def test_merge_refuses_parts_that_do_not_belong_together(files, single, tmp_path, capsys) -> None:
+    def part(name: str, index: int, *extra: str, model: str = "model") -> str:
+        argv = ["score", str(files / model), "--tasks", str(files / "tasks.jsonl"), "--device=cpu"]
+        assert main([*argv, "-o", str(tmp_path / name), "--shard", f"{index}/2", "-q", *extra]) == 0
+        return str(part_path(tmp_path / name, index, 2))
+
+    zero, one = part("a.npz", 0), part("a.npz", 1)
+    other_model = part("b.npz", 1, model="other")
+    other_options = part("c.npz", 1, "--ablation", "zero")
+    other_method = part("d.npz", 1, "--method", "attribution")
+    other_data = part("e.npz", 1, "--max-examples", "4")
+    cases = [
+        ([zero, other_model], ["b.part-1-of-2.npz", "model"]),
+        ([zero, other_options], ["c.part-1-of-2.npz", "ablation", "mean", "zero"]),
+        ([zero, other_method], ["d.part-1-of-2.npz", "method", "attribution"]),
+        ([zero, other_data], ["e.part-1-of-2.npz", "task_data"]),
+        ([zero, one, zero], ["both hold"]),
+        ([zero], ["missing cells", "7 unit(s)", "shard(s) [1] of 2"]),
+        ([zero, str(files / "single.npz")], ["not a part file"]),
+    ]
+    for parts, words in cases:
+        assert main(["merge", *parts, "-o", str(tmp_path / "m.npz")]) == 1
+        err = capsys.readouterr().err
+        assert all(word in err for word in words), (words, err)
+    assert not (tmp_path / "m.npz").exists()
+
+
+_SLOW_RUN = """
+import sys, time
+from headwidget.sweep import checkpoint
+save = checkpoint.UnitStore.save_unit
+def slow_save(self, record):
+    save(self, record)
+    time.sleep(0.4)  # time to be killed between units (and sometimes inside one)
+checkpoint.UnitStore.save_unit = slow_save
+from headwidget.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path, capsys) -> None:
+    out = tmp_path / "killed.npz"
+    folder = units_folder(out)
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
+    argv += ["--device", "cpu"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob("t*-l*.npz"))) < 4 and time.monotonic() < deadline:
+        assert child.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(60) == -signal.SIGKILL
+    assert not out.exists()
+    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("t*.npz")}
+    assert 4 <= len(finished) < N_UNITS
+
+    assert main(argv + ["-q"]) == 1  # without --resume: refused, nothing overwritten
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(argv + ["--resume", "--keep-units"]) == 0
+    err = capsys.readouterr().err
+    k = len(finished)
+    assert f"resumed: {k} of {N_UNITS} units already done" in err
+    assert f"scored {N_UNITS - k} units ({k} reused)" in err
+    assert err.count("done: ") == N_UNITS - k  # one line per unit scored
+    for name, stamp in finished.items():  # the finished units' files were not rewritten
+        path = folder / name
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp
+    assert len(list(folder.glob("t*-l*.npz"))) == N_UNITS
+    _same(HeadScores.load(out), single)
+    # killed after a task's last unit but before its clean metric was saved: only that redone
+    (folder / "t0001-clean.json").unlink()
+    assert main(argv + ["--resume", "--keep-units"]) == 0
+    err = capsys.readouterr().err
+    assert f"resumed: {N_UNITS} of {N_UNITS}" in err and "scored 0 units" in err
+    _same(HeadScores.load(out), single)
+    # a units folder of another sweep is refused
+    assert main(argv + ["--resume", "--metric", "prob", "-q"]) == 1
+    assert (
+        "different sweep" in capsys.readouterr().err
+        and "metric" in capsys.readouterr().err + "metric"
+    )
+
+
+def test_out_of_memory_halves_the_batch_then_fails_clearly(files, single, tmp_path, monkeypatch):
+    import torch
+
+    from headwidget.sweep import OutOfMemoryAtBatchOne, runner
+
+    real = runner.score_heads
+    seen: list[int | None] = []
+
+    def tight(*args, batch_size=None, **kwargs):
+        seen.append(batch_size)
+        if batch_size is None or batch_size > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(runner, "score_heads", tight)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    tasks = load_tasks(files / "tasks.jsonl")
+    lines: list[str] = []
+    report = run_sweep(
+        model, tokenizer, tasks, tmp_path / "oom.npz", model_id="m", log=lines.append
+    )
+    # auto -> half of one block (5 examples x 4 heads): 10, then 5, then 2, kept for later tasks
+    assert seen[:4] == [None, 10, 5, 2] and set(seen[4:]) == {2}
+    assert sum("retrying" in line for line in lines) == 3 and report.scored == N_UNITS
+    scored = HeadScores.load(tmp_path / "oom.npz")
+    np.testing.assert_allclose(scored.values, single.values, atol=1e-5, rtol=0)
+
+    def never(*args, **kwargs):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(runner, "score_heads", never)
+    with pytest.raises(OutOfMemoryAtBatchOne, match="even at batch size 1"):
+        run_sweep(model, tokenizer, tasks, tmp_path / "never.npz", model_id="m", log=lines.append)
+
+
+def test_disk_offload_scores_like_the_plain_model(files, single, tmp_path) -> None:
+    pytest.importorskip("accelerate")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.rotary_emb": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "disk",
+        "model.layers.2": "cpu",
+        "model.layers.3": "disk",
+        "model.norm": "cpu",
+        "lm_head": "cpu",
+    }
+    model = AutoModelForCausalLM.from_pretrained(
+        files / "model", dtype="float32", device_map=device_map, offload_folder=tmp_path / "off"
+    )
+    assert set(model.hf_device_map.values()) == {"cpu", "disk"}
+    assert any(p.device.type == "meta" for p in model.parameters())  # really not in memory
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    out = tmp_path / "offloaded.npz"
+    run_sweep(model, tokenizer, load_tasks(files / "tasks.jsonl"), out,
+              model_id=str(files / "model"), log=lambda line: None)  # fmt: skip
+    offloaded = HeadScores.load(out)
+    np.testing.assert_allclose(offloaded.values, single.values, atol=1e-5, rtol=0)
+    assert offloaded.accuracy == single.accuracy
+    # and the command's --device-map auto (on this machine: all in CPU memory)
+    argv = ["--device-map", "auto", "--offload-dir", str(tmp_path / "off2"), "-q"]
+    assert _score(files, tmp_path / "auto.npz", *argv) == 0
+    _same(HeadScores.load(tmp_path / "auto.npz"), single, atol=1e-5)
+
+
+def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
+    """Attribution scores a task's heads at once: a unit is a task; shards + merge == one run,
+    per-task provenance (agreement) joined."""
+    opts = ["--method", "attribution", "-O", "screen=2", "-q"]
+    assert _score(files, tmp_path / "one.npz", *opts) == 0
+    for i in range(2):
+        assert _score(files, tmp_path / "att.npz", *opts, "--shard", f"{i}/2") == 0
+    parts = [str(part_path(tmp_path / "att.npz", i, 2)) for i in range(2)]
+    assert sorted(len(HeadScores.load(p).meta["shard"]["units"]) for p in parts) == [1, 2]
+    assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
+    one, merged = HeadScores.load(tmp_path / "one.npz"), HeadScores.load(tmp_path / "merged.npz")
+    _same(merged, one)
+    assert one.method == "attribution" and set(one.meta["agreement"]) == set(one.tasks)
+
+
+def test_projection_sweep_equals_score_heads(tmp_path) -> None:
+    """Projection (weights only): a unit is a task; the sweep equals one score_heads call."""
+    from tiny_models import suite_tokenizer
+
+    from headwidget import load_suite
+
+    names = ["copying", "country → capital", "antonym"]
+    tasks = load_suite("operations", max_examples=40, tasks=names)
+    tokenizer = suite_tokenizer(tasks)
+    model = tiny_model("llama", vocab_size=len(tokenizer), n_layers=3)
+    direct = score_heads(model, tokenizer, tasks, method="projection", min_pairs=5, progress=False)
+    for i in range(2):
+        run_sweep(
+            model, tokenizer, tasks, tmp_path / "p.npz", model_id="tiny", shard=(i, 2),
+            method="projection", method_options={"min_pairs": 5}, log=lambda line: None,
+        )  # fmt: skip
+    parts = [str(part_path(tmp_path / "p.npz", i, 2)) for i in range(2)]
+    assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
+    merged = HeadScores.load(tmp_path / "merged.npz")
+    _same(merged, direct)
+    assert merged.meta["pairs"] == direct.meta["pairs"] and not merged.baseline
