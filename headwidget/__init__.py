@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
     from .suites import load_suite
-    from .widget import HeadImportanceGrid
+    from .views.widget import HeadImportanceGrid
 
 __version__ = "0.1.0"
 __all__ = [
@@ -46,7 +46,7 @@ _LAZY = {
     "UnsupportedModelError": "modeling.adapters",
     "ModelBusyError": "modeling.session",
     "load_suite": "suites",
-    "HeadImportanceGrid": "widget",
+    "HeadImportanceGrid": "views.widget",
 }
 
 

@@ -400,12 +400,12 @@ def _show(args: argparse.Namespace) -> int:
         for rank, (layer, head, value) in enumerate(scores.top_heads(name, k=args.top), 1):
             print(f"  {rank:3d}. L{layer}H{head}  {value:+.5g}")
     if args.html:
-        from .widget import HeadImportanceGrid
+        from .views.widget import HeadImportanceGrid
 
         path = HeadImportanceGrid(scores).save(args.html)
         _log(f"wrote {path}")
     if args.png:
-        from .plotting import plot_scores
+        from .views.plotting import plot_scores
 
         figure = plot_scores(scores)
         figure.savefig(args.png, dpi=150, bbox_inches="tight")

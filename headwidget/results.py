@@ -413,9 +413,9 @@ class HeadScores:
     def plot(self, **kwargs: Any) -> Any:
         """A static matplotlib figure in the published style.
 
-        Keyword arguments go to :func:`headwidget.plotting.plot_scores`.
+        Keyword arguments go to :func:`headwidget.views.plotting.plot_scores`.
         """
-        from .plotting import plot_scores
+        from .views.plotting import plot_scores
 
         return plot_scores(self, **kwargs)
 

@@ -31,6 +31,7 @@ from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
+from .views.durations import format_seconds
 
 if TYPE_CHECKING:
     import pandas
@@ -376,7 +377,7 @@ class _Progress:
                 eta = (time.monotonic() - self.start) * (self.total - self.done) / self.done
                 text = (
                     f"validating · {label} · {self.done}/{self.total} ablations · ETA"
-                    f" {_seconds(eta)}"
+                    f" {format_seconds(eta)}"
                 )
                 self._show(text, running=True)
             return value
@@ -398,14 +399,8 @@ class _Progress:
             return
         if err is None:
             seconds = time.monotonic() - self.start
-            self._show(f"validation done in {_seconds(seconds)}", running=False, force=True)
+            self._show(f"validation done in {format_seconds(seconds)}", running=False, force=True)
         else:
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
             text = f"validation {reason} after {self.done}/{self.total} ablations: {err}"
             self._show(text.rstrip(": "), running=False, force=True, error=True)
-
-
-def _seconds(seconds: float) -> str:
-    from .widget import _format_seconds  # only with a grid: the widget stack is then loaded
-
-    return _format_seconds(seconds)

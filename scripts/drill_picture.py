@@ -3,7 +3,7 @@
 Scores two operations tasks (a few examples each) on SmolLM2-135M-Instruct live, with
 per-example effects, saves the grid as a standalone page and opens it in headless Chromium
 (Debian's ``chromium`` through Playwright). The page has no kernel, so its stand-in model's
-``send`` is routed to Python, where :func:`headwidget.drill.handle_message` answers exactly as
+``send`` is routed to Python, where :func:`headwidget.views.drill.handle_message` answers exactly as
 the widget does in Jupyter (the top examples, then the attention pattern on the top example).
 
     python scripts/drill_picture.py --out docs/drilldown.png
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from headwidget import HeadImportanceGrid, load_suite, score_heads
 from headwidget.demo import load_demo_model
-from headwidget.drill import handle_message
+from headwidget.views.drill import handle_message
 
 # the page's stand-in model: send() asks Python and emits the reply as "msg:custom"
 _SEND = """send(msg) {

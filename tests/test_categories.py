@@ -1,4 +1,4 @@
-"""The category rule (headwidget.categories) and the fixture it shares with the JS tests."""
+"""The category rule (headwidget.views.categories) and the fixture it shares with the JS tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headwidget import categories as cat
+from headwidget.views import categories as cat
 
 NAN = float("nan")
 FIXTURE = Path(__file__).parent / "fixtures" / "categories_cases.json"

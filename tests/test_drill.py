@@ -11,9 +11,9 @@ from test_scores_file import VALUES, header_bytes, load_error, npy_bytes, npy_he
 from tiny_models import WORDS, tiny_model
 
 from headwidget import HeadImportanceGrid, HeadScores, Task
-from headwidget.drill import attention_pattern, handle_message, top_examples
 from headwidget.results import FORMAT_NAME
 from headwidget.scoring import score_heads
+from headwidget.views.drill import attention_pattern, handle_message, top_examples
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +227,7 @@ def test_the_grid_answers_drill_down_messages_with_its_model(word_tok, task):
 def test_side_by_side_comparison_keeps_each_sides_examples_and_the_grid_passes_keep_examples(
     word_tok, task
 ):
-    from headwidget.compare import compare_scores
+    from headwidget.views.compare import compare_scores
 
     a = with_examples()
     both = compare_scores(a, HeadScores(a.values + 1, a.tasks, meta={"model": "B"}))

@@ -35,7 +35,7 @@ from headwidget import HeadScores, load_suite
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-GRID_ID = "headwidget.widget.HeadImportanceGrid"  # the anywidget id of its widget model
+GRID_ID = "headwidget.views.widget.HeadImportanceGrid"  # the anywidget id of its widget model
 
 
 class _ThisInterpreterKernelManager(AsyncKernelManager):

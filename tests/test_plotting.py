@@ -1,4 +1,5 @@
-"""Static figures (headwidget.plotting): structure, labels and colours of the published styles."""
+"""Static figures (headwidget.views.plotting): structure, labels and colours of the published
+styles."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ pytest.importorskip("matplotlib")
 from matplotlib.colors import to_hex  # noqa: E402
 
 from headwidget import HeadScores  # noqa: E402
-from headwidget import categories as cat  # noqa: E402
-from headwidget.plotting import axis_ticks, colorbar_ticks, plot_scores  # noqa: E402
+from headwidget.views import categories as cat  # noqa: E402
+from headwidget.views.plotting import axis_ticks, colorbar_ticks, plot_scores  # noqa: E402
 
 FIGURE_A = [
     "Knowledge Recall",

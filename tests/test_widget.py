@@ -15,9 +15,9 @@ import pytest
 import traitlets
 
 from headwidget import HeadScores, Task
-from headwidget import categories as cat
-from headwidget import widget as widget_module
-from headwidget.widget import SCORING_OPTIONS, TRAIT_OPTIONS, HeadImportanceGrid
+from headwidget.views import categories as cat
+from headwidget.views import widget as widget_module
+from headwidget.views.widget import SCORING_OPTIONS, TRAIT_OPTIONS, HeadImportanceGrid
 
 TASKS = ["copying", '<b>capital</b> & "city"', "antonym"]
 
@@ -727,10 +727,10 @@ def test_colormap_names_are_plottings_and_the_import_stays_light() -> None:
     import subprocess
     import sys
 
-    from headwidget.plotting import COLORMAPS
+    from headwidget.views.plotting import COLORMAPS
 
     assert HeadImportanceGrid.class_traits()["colormap"].values == tuple(COLORMAPS)
-    code = "import sys, headwidget.widget; print('matplotlib' in sys.modules)"
+    code = "import sys, headwidget.views.widget; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-// Category rule (pure): the JS twin of headwidget/categories.py, checked on a shared fixture.
+// Category rule (pure): the JS twin of headwidget/views/categories.py, checked on a shared fixture.
 
 export const UNCLASSIFIED = "Unclassified";
 export const UNCLASSIFIED_COLOR = "#d9d9d9";

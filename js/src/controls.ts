@@ -147,7 +147,7 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
       setField(formatExact(threshold), "");
       slider.setAttribute("aria-valuetext", `importance at least ${formatSig(threshold, sliderDecimals)}`);
     }
-    // {text, fraction, running, error?} (headwidget/widget.py): the text shows whenever there is
+    // {text, fraction, running, error?} (headwidget/views/widget.py): the text shows whenever there is
     // one ("waiting to score …" before, "error after …" / "interrupted after …" when scoring
     // stopped); the bar only while running
     const prog = traits.progress;

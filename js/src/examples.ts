@@ -2,7 +2,7 @@
 // effects over a task's examples (a histogram on canvas), the examples it changes most (prompt,
 // answer, clean and ablated metric) and, when the grid holds the model, its attention pattern
 // on a chosen example (token x token canvas in the colour map). The numbers come from the
-// kernel on demand (headwidget/drill.py): JSON plus little-endian float32 buffers.
+// kernel on demand (headwidget/views/drill.py): JSON plus little-endian float32 buffers.
 import { lut, lutIndex } from "./colormap";
 import type { View } from "./context";
 import { h, option } from "./dom";

@@ -1,4 +1,4 @@
-// Per-task cutoffs, pass counts and ranks (pure). Same rule as headwidget/categories.py.
+// Per-task cutoffs, pass counts and ranks (pure). Same rule as headwidget/views/categories.py.
 import { upperBound } from "./scale";
 
 export type ThresholdMode = "value" | "top_percent";

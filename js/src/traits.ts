@@ -1,4 +1,4 @@
-// Typed reading of the synced traits (the Python side: headwidget/widget.py), and which redraw
+// Typed reading of the synced traits (the Python side: headwidget/views/widget.py), and which redraw
 // stages a change of each trait invalidates.
 import type { AnyModel } from "@anywidget/types";
 import { isColormap, type ColormapName } from "./colormap";
@@ -71,7 +71,7 @@ export interface Progress {
   error: boolean;
 }
 
-/** What produced the scores (headwidget/widget.py `_provenance`); each field where known. */
+/** What produced the scores (headwidget/views/widget.py `_provenance`); each field where known. */
 export interface Provenance {
   model: string;
   method: string;

@@ -47,7 +47,7 @@ export function provenanceLine(p: Provenance): string {
 /**
  * The threshold in `to` units that lets as many heads pass (over all tasks) as `threshold` does
  * in `from` units, so that switching the scale keeps the picture instead of the number. The
- * model side applies it (headwidget/widget.py `_convert_threshold`, and the saved page's model).
+ * model side applies it (headwidget/views/widget.py `_convert_threshold`, and the saved page's model).
  */
 export function convertThreshold(values: Float32Array, shape: readonly number[], threshold: number, from: Normalization, to: Normalization): number {
   if (from === to) return threshold;

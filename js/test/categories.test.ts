@@ -49,7 +49,7 @@ function run(c: Case) {
   return { cutoffs, result: classify(values, c.shape, c.categories, cutoffs) };
 }
 
-describe("category rule matches headwidget/categories.py (tests/fixtures/categories_cases.json)", () => {
+describe("category rule matches headwidget/views/categories.py (tests/fixtures/categories_cases.json)", () => {
   it("has cases", () => {
     expect(cases.length).toBeGreaterThanOrEqual(10);
   });

@@ -317,7 +317,7 @@ describe("render() with a fake model", () => {
   });
 
   it("shows the waiting text before scoring and an error when scoring stopped, without a bar", async () => {
-    // the dicts headwidget/widget.py writes to `progress`
+    // the dicts headwidget/views/widget.py writes to `progress`
     const { root, model } = mount({ progress: { text: "waiting to score 3 tasks · 4 layers", fraction: 0, running: false } });
     const p = root.querySelector<HTMLElement>(".hw-progress")!;
     const bar = root.querySelector<HTMLElement>(".hw-progress-bar")!;

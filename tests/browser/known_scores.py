@@ -135,7 +135,7 @@ def setup_cell_source() -> str:
             "import json",
             "import numpy as np",
             "from headwidget.results import HeadScores",
-            "from headwidget.widget import HeadImportanceGrid",
+            "from headwidget.views.widget import HeadImportanceGrid",
             "",
             f"values = np.array(json.loads({values_json!r}), dtype=np.float32)",
             f"scores = HeadScores(values, {TASKS!r}, categories={CATEGORIES!r})",

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from headwidget import HeadScores
-from headwidget import categories as cat
-from headwidget.widget import HeadImportanceGrid
+from headwidget.views import categories as cat
+from headwidget.views.widget import HeadImportanceGrid
 
 pytestmark = pytest.mark.browser
 

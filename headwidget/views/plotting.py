@@ -4,7 +4,7 @@
 on x, viridis, one shared colour bar "Heads Importance" whose top label ends in "+" when values
 are clipped (the "Heads Importance" figure of Cognitive Mirrors).
 ``kind="categories"``: "All Categories" plus one panel per category, layer on x and head on y,
-every head coloured by its category label (the MAPS figure); see :mod:`headwidget.categories`.
+every head coloured by its category label (the MAPS figure); see :mod:`headwidget.views.categories`.
 
 >>> fig = plot_scores(scores)                                   # doctest: +SKIP
 >>> fig.savefig("heads.png", dpi=150)                           # doctest: +SKIP
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ..results import HeadScores
 from . import categories as cat
-from .results import HeadScores
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -192,8 +192,9 @@ def plot_scores(
     "model fails this task" (its map is noise, not a circuit).
 
     ``kind="categories"`` draws "All Categories" and one panel per category (layer on x, head on
-    y); heads are coloured by :func:`headwidget.categories.assign_categories` with ``threshold``
-    (default: :func:`headwidget.categories.default_threshold`) or ``top_percent``.
+    y); heads are coloured by :func:`headwidget.views.categories.assign_categories` with
+    ``threshold`` (default: :func:`headwidget.views.categories.default_threshold`) or
+    ``top_percent``.
 
     Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so it is not shown
     twice in notebooks): ``fig.savefig("heads.png", dpi=150)``.

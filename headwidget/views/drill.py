@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .results import HeadScores
-from .tasks import Example, Task
+from ..results import HeadScores
+from ..tasks import Example, Task
 
 __all__ = ["attention_pattern", "handle_message", "top_examples"]
 
@@ -101,9 +101,9 @@ def attention_pattern(
     """
     import torch
 
-    from .modeling.adapters import resolve_layout
-    from .modeling.inputs import context_limit, encode_task, model_device
-    from .modeling.session import model_session
+    from ..modeling.adapters import resolve_layout
+    from ..modeling.inputs import context_limit, encode_task, model_device
+    from ..modeling.session import model_session
 
     if not isinstance(example, Example):
         example = Example(*example)

@@ -24,17 +24,18 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ..options import SCORING_OPTIONS, check_options
+from ..results import HeadScores
+from ..tasks import Task, as_task_list
 from . import categories as cat
-from . import view_files
+from . import files as view_files
 from .compare import compare_scores
-from .options import SCORING_OPTIONS, check_options
+from .durations import format_seconds
 from .plotting import COLORMAPS
-from .results import HeadScores
-from .tasks import Task, as_task_list
 
 __all__ = ["BUNDLE_DIR", "HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
 
-BUNDLE_DIR = Path(__file__).parent / "static"
+BUNDLE_DIR = Path(__file__).parent.parent / "static"
 _ESM_PATH = BUNDLE_DIR / "widget.js"
 _CSS_PATH = BUNDLE_DIR / "widget.css"
 
@@ -143,21 +144,10 @@ def _has_categories(tasks: Sequence[Mapping[str, Any]]) -> bool:
     return any(task.get("category") for task in tasks)
 
 
-def _format_seconds(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _task_list(tasks: Any) -> list[Task]:
     """The ``tasks`` argument as a checked list (``None``: the built-in "operations" suite)."""
     if tasks is None:
-        from .suites import load_suite
+        from ..suites import load_suite
 
         return load_suite("operations")
     if isinstance(tasks, Sequence) and not isinstance(tasks, (str, bytes)) and not tasks:
@@ -172,7 +162,7 @@ def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
             "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
             f" causal LM; got {type(model).__name__}"
         )
-    from .modeling.adapters import resolve_layout
+    from ..modeling.adapters import resolve_layout
 
     layout = resolve_layout(model, head_layout)
     return layout.n_layers, layout.n_heads
@@ -241,7 +231,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     ``compare=other`` (HeadScores or a saved path) shows two score sets of the same tasks in one
     grid on one colour scale: ``compare_mode="side_by_side"`` (each task twice, "task · A" and
     "task · B") or ``"difference"`` (A − B, raw values on the diverging colour map); see
-    :func:`headwidget.compare.compare_scores`.
+    :func:`headwidget.views.compare.compare_scores`.
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
@@ -601,7 +591,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
         as it is now (bundle, data and options inlined; no server, no CDN); ``.png``, ``.svg``
         or ``.pdf`` a static image of the view as it is now (tab, scale, threshold, colours),
-        drawn with matplotlib (:func:`headwidget.plotting.plot_scores`; ``scale`` multiplies a
+        drawn with matplotlib (:func:`headwidget.views.plotting.plot_scores`; ``scale`` multiplies a
         PNG's 100 dpi) with the provenance line; any other path the scores shown (``.npz``, see
         :meth:`HeadScores.save`).
 
@@ -729,7 +719,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             return self._scores
         if self._running:
             raise RuntimeError("this grid is already scoring its model")
-        from .scoring import score_heads
+        from ..scoring import score_heads
 
         model, tokenizer, task_list, scoring = self._pending
         n_tasks, n_layers, n_heads = self.shape
@@ -798,7 +788,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         self._show(scores)
         seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
         self.progress = {
-            "text": f"done in {_format_seconds(seconds)}",
+            "text": f"done in {format_seconds(seconds)}",
             "fraction": 1.0,
             "running": False,
         }
@@ -863,7 +853,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         eta = (now - stream.start) * (1 - fraction) / fraction
         text = (
             f"task {task_index + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
-            f" {_format_seconds(eta)}"
+            f" {format_seconds(eta)}"
         )
         approximate = int(stream.exact.size - np.count_nonzero(stream.exact))
         if approximate:
@@ -875,7 +865,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 self.progress = {"text": text, "fraction": fraction, "running": True}
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
-        """The browser's drill-down requests (:mod:`headwidget.drill`): answered in kind."""
+        """The browser's drill-down requests (:mod:`headwidget.views.drill`): answered in kind."""
         from .drill import handle_message
 
         reply = handle_message(self._scores, self._held, content)

@@ -1,8 +1,9 @@
 """A grid's view as files: a self-contained interactive HTML page, and a static image.
 
 The page inlines the front-end bundle, the scores and the options (no server, no CDN). The
-image (PNG, SVG or PDF) is drawn with matplotlib by :func:`headwidget.plotting.plot_scores` from
-the view's options, with the colour bar's unit and the provenance line; no browser is needed.
+image (PNG, SVG or PDF) is drawn with matplotlib by
+:func:`headwidget.views.plotting.plot_scores` from the view's options, with the colour bar's
+unit and the provenance line; no browser is needed.
 
 >>> grid.save("heads.html")                      # doctest: +SKIP
 >>> grid.save("heads.png", scale=2)              # doctest: +SKIP
