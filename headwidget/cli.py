@@ -201,6 +201,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep OUT.units/ after writing OUT (shards always keep it)",
     )
+    score.add_argument(
+        "--examples",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep (--examples) or drop (--no-examples) each example's drop, clean metric and"
+        " text for the per-example drill-down: n_layers x n_heads x n_examples x 4 bytes per"
+        " task in OUT and in OUT.units/ (default: kept unless all tasks need over 256 MiB)",
+    )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     merge = commands.add_parser(
@@ -354,6 +362,7 @@ def _score(args: argparse.Namespace) -> int:
         shard=shard,
         resume=args.resume,
         keep_units=args.keep_units,
+        keep_examples=args.examples,
         ranks=ranks,
         log=log,
     )

@@ -45,6 +45,7 @@ __all__ = [
     "HeadLayout",
     "NonFiniteMetricError",
     "UnsupportedModelError",
+    "examples_bytes",
     "resolve_device",
     "score_heads",
 ]
@@ -54,6 +55,30 @@ KEEP_EXAMPLES_BYTES = 256 * 2**20
 
 OnLayer = Callable[[str, int, np.ndarray], None]
 OnBlock = Callable[[str, int, np.ndarray, np.ndarray, bool], None]
+OnBlockExamples = Callable[[str, int, np.ndarray, np.ndarray], None]
+
+
+def examples_bytes(
+    n_layers: int,
+    n_heads: int,
+    head_dim: int,
+    sizes: Sequence[int],
+    *,
+    method: str = "ablation",
+    ablation: str = "mean",
+) -> int:
+    """Bytes that keeping per-example effects takes for tasks of ``sizes`` examples (what
+    ``keep_examples=None`` compares with :data:`KEEP_EXAMPLES_BYTES`): 4 per layer, head and
+    example, plus for attribution with mean ablation the float32 gradient sum per example, head
+    and dimension it holds while it scores the largest task.
+
+    >>> examples_bytes(2, 4, 8, [10, 5])
+    480
+    """
+    needed = 4 * n_layers * n_heads * sum(int(n) for n in sizes)
+    if method == "attribution" and ablation == "mean" and len(sizes):
+        needed += 4 * n_layers * n_heads * head_dim * max(int(n) for n in sizes)
+    return needed
 
 
 class NonFiniteMetricError(ValueError):
@@ -122,6 +147,7 @@ def score_heads(
     on_block: OnBlock | None = None,
     head_layout: HeadLayout | None = None,
     keep_examples: bool | None = None,
+    on_block_examples: OnBlockExamples | None = None,
     **method_options: Any,
 ) -> HeadScores:
     """Importance of every attention head for every task.
@@ -174,6 +200,12 @@ def score_heads(
         on_block: called as ``on_block(task_name, layer, heads, values, exact)`` for every block
             of scores the method emits: ``heads`` (int array) of ``layer`` got ``values``
             (float32), exact or approximate. Exact blocks may later replace approximate values.
+        on_block_examples: called as ``on_block_examples(task_name, layer, heads, effects)``
+            for every block that carries per-example effects, when they are kept (see
+            ``keep_examples``), just before ``on_block`` gets the same block: ``effects``
+            (float32 ``[len(heads), n_examples]``) is each example's drop, what
+            ``HeadScores.effects[task][layer, heads]`` then holds (an exact block's replace an
+            approximate block's, as its values do).
         head_layout: describe the model by hand (:class:`~headwidget.HeadLayout`) when its
             architecture is not built in.
         keep_examples: keep each example's drop (``HeadScores.effects``), clean metric
@@ -220,10 +252,10 @@ def score_heads(
     names = [t.name for t in task_list]
     n_tasks, n_layers, n_heads = len(task_list), layout.n_layers, layout.n_heads
     if keep_examples is None:
-        needed = 4 * n_layers * n_heads * sum(len(t) for t in task_list)
-        if method == "attribution" and ablation == "mean":
-            # while it scores a task, one float32 gradient sum per example, head and dimension
-            needed += 4 * n_layers * n_heads * layout.head_dim * max(len(t) for t in task_list)
+        sizes = [len(t) for t in task_list]
+        needed = examples_bytes(
+            n_layers, n_heads, layout.head_dim, sizes, method=method, ablation=ablation
+        )
         keep_examples = needed <= KEEP_EXAMPLES_BYTES
     elif not isinstance(keep_examples, bool):
         raise TypeError(f"keep_examples must be True, False or None, got {keep_examples!r}")
@@ -299,14 +331,18 @@ def score_heads(
         first_full = not filled[t, layer].all()
         values[t, layer, heads] = row
         exact[t, layer, heads] = event.exact
+        each = None
         if keep_examples and event.per_example is not None and len(heads):
             store = effects.get(names[t])
             if store is None:
                 size = len(task_list[t])
                 store = effects[names[t]] = np.full((n_layers, n_heads, size), np.nan, np.float32)
-            store[layer, heads] = np.asarray(event.per_example, np.float32)
+            each = np.asarray(event.per_example, np.float32)
+            store[layer, heads] = each
         filled[t, layer, heads] = True
         name = names[t]
+        if on_block_examples is not None and each is not None:
+            on_block_examples(name, layer, heads.copy(), each.copy())
         if on_block is not None and len(heads):
             on_block(name, layer, heads.copy(), row.copy(), event.exact)
         if on_layer is not None and first_full and filled[t, layer].all():

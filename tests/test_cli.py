@@ -44,8 +44,8 @@ def _free_port() -> int:
 
 
 def _same(a: HeadScores, b: HeadScores, *, atol: float = 0.0) -> None:
-    """Equal as one run: scores, exact mask, clean metric and accuracy, provenance except
-    the fields that say when and where (VARYING)."""
+    """Equal as one run: scores, exact mask, clean metric and accuracy, per-example effects,
+    clean metric and texts, provenance except the fields that say when and where (VARYING)."""
     assert a.tasks == b.tasks and a.method == b.method
     if atol:
         np.testing.assert_allclose(a.values, b.values, atol=atol, rtol=0)
@@ -58,6 +58,13 @@ def _same(a: HeadScores, b: HeadScores, *, atol: float = 0.0) -> None:
     for name in a.baseline:
         assert a.baseline[name] == pytest.approx(b.baseline[name], abs=atol)
     assert a.categories == b.categories and a.descriptions == b.descriptions
+    assert a.effects.keys() == b.effects.keys() and a.clean.keys() == b.clean.keys()
+    assert a.examples == b.examples
+    for name in a.effects:
+        np.testing.assert_allclose(a.effects[name], b.effects[name], atol=atol, rtol=0)
+        assert a.effects[name].dtype == b.effects[name].dtype == np.float32
+    for name in a.clean:
+        np.testing.assert_allclose(a.clean[name], b.clean[name], atol=atol, rtol=0)
     strip = lambda meta: {k: v for k, v in meta.items() if k not in VARYING}  # noqa: E731
     assert strip(a.meta) == strip(b.meta)
 
@@ -105,7 +112,10 @@ def test_score_equals_score_heads_then_show(files, single, tmp_path, capsys) -> 
     model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(files / "model")
     direct = score_heads(model, tokenizer, load_tasks(files / "tasks.jsonl"), progress=False)
-    _same(single, direct)
+    _same(single, direct)  # per-example effects, clean metric and texts included
+    assert set(single.effects) == set(single.tasks) and set(single.examples) == set(single.tasks)
+    assert single.effects["beta"].shape == (N_LAYERS, single.n_heads, len(MIXED_EXAMPLES))
+    assert not np.isnan(single.effects["beta"]).any()
     assert not units_folder(files / "single.npz").exists()  # removed after success
 
     html, png = tmp_path / "page.html", tmp_path / "fig.png"
@@ -204,11 +214,14 @@ def test_merge_refuses_parts_that_do_not_belong_together(files, single, tmp_path
     other_options = part("c.npz", 1, "--ablation", "zero")
     other_method = part("d.npz", 1, "--method", "attribution")
     other_data = part("e.npz", 1, "--max-examples", "4")
+    no_examples = part("f.npz", 1, "--no-examples")
+    assert not HeadScores.load(no_examples).effects and not HeadScores.load(no_examples).clean
     cases = [
         ([zero, other_model], ["b.part-1-of-2.npz", "model"]),
         ([zero, other_options], ["c.part-1-of-2.npz", "ablation", "mean", "zero"]),
         ([zero, other_method], ["d.part-1-of-2.npz", "method", "attribution"]),
         ([zero, other_data], ["e.part-1-of-2.npz", "task_data"]),
+        ([zero, no_examples], ["f.part-1-of-2.npz", "keep_examples"]),
         ([zero, one, zero], ["both hold"]),
         ([zero], ["missing cells", "7 unit(s)", "shard(s) [1] of 2"]),
         ([zero, str(files / "single.npz")], ["not a part file"]),
@@ -270,6 +283,13 @@ def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path
     err = capsys.readouterr().err
     assert f"resumed: {N_UNITS} of {N_UNITS}" in err and "scored 0 units" in err
     _same(HeadScores.load(out), single)
+    # a units folder of an older headwidget (format 1: no per-example effects) is refused
+    stamp = folder / "fingerprint.json"
+    old = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({k: v for k, v in old.items() if k != "format"}))
+    assert main(argv + ["--resume", "-q"]) == 1
+    assert "format 1" in capsys.readouterr().err
+    stamp.write_text(json.dumps(old))
     # a units folder of another sweep is refused
     assert main(argv + ["--resume", "--metric", "prob", "-q"]) == 1
     assert (
@@ -351,7 +371,10 @@ def test_disk_offload_scores_like_the_plain_model(files, single, tmp_path) -> No
 def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
     """Attribution scores a task's heads at once: a unit is a task; shards + merge == one run,
     per-task provenance (agreement) joined."""
-    opts = ["--method", "attribution", "-O", "screen=2", "-q"]
+    # refine_random=0: the random sample is seeded by a task's index in its score_heads call,
+    # and a sweep calls score_heads once per task (every task is index 0 there)
+    opts = ["--method", "attribution", "-O", "screen=2", "-O", "refine=3", "-O", "refine_random=0"]
+    opts += ["-q"]
     assert _score(files, tmp_path / "one.npz", *opts) == 0
     for i in range(2):
         assert _score(files, tmp_path / "att.npz", *opts, "--shard", f"{i}/2") == 0
@@ -361,6 +384,20 @@ def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
     one, merged = HeadScores.load(tmp_path / "one.npz"), HeadScores.load(tmp_path / "merged.npz")
     _same(merged, one)
     assert one.method == "attribution" and set(one.meta["agreement"]) == set(one.tasks)
+    # per-example effects as the direct call keeps them: exact cells replace approximate ones
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    tasks = load_tasks(files / "tasks.jsonl")
+    options = {"screen": 2, "refine": 3, "refine_random": 0}
+    direct = score_heads(model, tokenizer, tasks, method="attribution", progress=False, **options)
+    _same(one, direct)
+    assert not direct.exact.all() and direct.exact.any() and set(one.effects) == set(one.tasks)
+    exact_cell = np.argwhere(direct.exact[0])[-1]  # a refined cell: its exact per-example drop
+    np.testing.assert_allclose(
+        one.effects["alpha"][tuple(exact_cell)].mean(), one.values[0][tuple(exact_cell)], atol=1e-5
+    )
 
 
 def test_projection_sweep_equals_score_heads(tmp_path) -> None:
@@ -384,3 +421,4 @@ def test_projection_sweep_equals_score_heads(tmp_path) -> None:
     merged = HeadScores.load(tmp_path / "merged.npz")
     _same(merged, direct)
     assert merged.meta["pairs"] == direct.meta["pairs"] and not merged.baseline
+    assert not merged.effects and not merged.clean and not merged.examples  # weights only

@@ -76,3 +76,79 @@ def test_ranks_and_their_devices() -> None:
     assert rank_device("cuda:0", ranks, cuda=True) == "cuda:0"  # as the user asked
     assert rank_device(None, ranks, cuda=False) == "cpu"
     assert rank_device(None, Ranks(), cuda=True) is None  # one process: the caller decides
+
+
+def test_units_keep_per_example_effects_and_an_old_folder_is_refused(tmp_path) -> None:
+    """A unit file and a task's clean file round-trip per-example data exactly; assemble
+    builds effects/clean/examples as score_heads does; a format-1 folder is refused."""
+    import json
+
+    import numpy as np
+
+    from headwidget.sweep import CheckpointMismatchError
+    from headwidget.sweep.assemble import assemble
+    from headwidget.sweep.checkpoint import UNITS_FORMAT, TaskInfo, UnitRecord, UnitStore
+    from headwidget.sweep.units import Unit
+
+    rng = np.random.default_rng(0)
+    fp = {"model": "m", "format": UNITS_FORMAT}
+    store = UnitStore(tmp_path / "u", fp)
+    store.open()
+    records = []
+    for layer in range(2):
+        each = rng.normal(size=(1, 3, 5)).astype(np.float32)
+        record = UnitRecord(Unit(0, layer), each.mean(-1), np.ones((1, 3), bool), each)
+        store.save_unit(record)
+        records.append(store.load_unit(record.unit))
+        assert np.array_equal(records[-1].effects, each) and records[-1].effects.dtype == "f4"
+    store.save_unit(UnitRecord(Unit(1, 0), np.zeros((1, 3)), np.ones((1, 3), bool)))
+    assert store.load_unit(Unit(1, 0)).effects is None  # not kept
+    clean = rng.normal(size=5)
+    store.save_info(TaskInfo(0, float(clean.mean()), 1.0, {}, clean))
+    info = store.load_info(0)
+    assert np.array_equal(info.clean, clean) and info.clean.dtype == np.float64
+    texts = {"a": [(f"p{i}", f" x{i}") for i in range(5)], "b": [("q", " y")]}
+    scores = assemble(["a", "b"], {}, {}, "ablation", (2, 3), records, [info], examples=texts)
+    assert list(scores.effects) == ["a"] and list(scores.examples) == ["a"]
+    assert np.array_equal(scores.effects["a"][1], records[1].effects[0])
+    assert np.array_equal(scores.clean["a"], clean) and scores.examples["a"] == texts["a"]
+    # a folder written before per-example effects (no "format") is refused, saying so
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "fingerprint.json").write_text(json.dumps({"model": "m"}))
+    with pytest.raises(CheckpointMismatchError, match="format 1"):
+        UnitStore(old, fp).open()
+
+
+def test_on_block_examples_streams_what_the_result_keeps() -> None:
+    """score_heads(on_block_examples=...) gets every block's per-example effects before its
+    on_block, equal to HeadScores.effects; none when keep_examples=False."""
+    import numpy as np
+    from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
+
+    from headwidget import Task, score_heads
+
+    tok = word_tokenizer()
+    model = tiny_model("llama", vocab_size=len(tok), n_layers=2)
+    task = Task("t", list(MIXED_EXAMPLES))
+    calls: list[tuple] = []
+
+    def on_examples(name, layer, heads, effects):
+        calls.append(("examples", layer, heads, effects))
+
+    def on_block(name, layer, heads, values, exact):
+        calls.append(("block", layer, heads, values))
+
+    scores = score_heads(
+        model, tok, task, progress=False, on_block=on_block, on_block_examples=on_examples
+    )
+    assert [c[:2] for c in calls] == [("examples", 0), ("block", 0), ("examples", 1), ("block", 1)]
+    for kind, layer, heads, data in calls:
+        if kind == "examples":
+            assert data.dtype == np.float32 and data.shape == (len(heads), len(MIXED_EXAMPLES))
+            assert np.array_equal(scores.effects["t"][layer, heads], data)
+    calls.clear()
+    score_heads(
+        model, tok, task, progress=False, keep_examples=False, on_block_examples=on_examples
+    )
+    assert not calls

@@ -88,18 +88,36 @@ def assemble(
     infos: Sequence[TaskInfo],
     *,
     meta: Mapping[str, Any] | None = None,
+    examples: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> HeadScores:
     """HeadScores of ``names`` × ``shape`` (layers, heads) from unit ``records`` and task
-    ``infos``; cells of no record stay NaN. ``meta`` is laid over the combined provenance."""
+    ``infos``; cells of no record stay NaN. ``meta`` is laid over the combined provenance.
+    Per example, as :func:`headwidget.score_heads` returns them: ``effects`` of each task some
+    record holds effects of (NaN where none does), ``clean`` of each info that has it, and
+    the texts ``examples[task]`` of each task with effects."""
     n_layers, n_heads = shape
     values = np.full((len(names), n_layers, n_heads), np.nan, dtype=np.float32)
     exact = np.ones(values.shape, dtype=bool)
+    effects: dict[str, np.ndarray] = {}
     for record in records:
         t, layer = record.unit.task, record.unit.layer
         rows = slice(None) if record.unit.whole_task else slice(layer, layer + 1)
         values[t, rows] = np.asarray(record.values, np.float32).reshape(values[t, rows].shape)
         exact[t, rows] = np.asarray(record.exact, bool).reshape(exact[t, rows].shape)
+        if record.effects is not None:
+            each = np.asarray(record.effects, np.float32)
+            store = effects.get(names[t])
+            if store is None:
+                size = each.shape[-1]
+                store = effects[names[t]] = np.full((n_layers, n_heads, size), np.nan, np.float32)
+            store[rows] = each.reshape(store[rows].shape)
     ordered = sorted(infos, key=lambda info: info.task)
+    clean = {names[i.task]: np.asarray(i.clean, np.float64) for i in ordered if i.clean is not None}
+    texts = {
+        name: [(str(p), str(a)) for p, a in (examples or {})[name]]
+        for name in names
+        if name in effects and name in (examples or {})
+    }
     baseline = {names[i.task]: i.baseline for i in ordered if i.baseline is not None}
     accuracy = {names[i.task]: i.accuracy for i in ordered if i.accuracy is not None}
     combined = combine_meta(
@@ -116,4 +134,7 @@ def assemble(
         accuracy=accuracy,
         method=method,
         exact=exact,
+        effects=effects,
+        clean=clean,
+        examples=texts,
     )

@@ -2,11 +2,14 @@
 
 A sweep writing ``OUT.npz`` keeps its finished units in the folder ``OUT.npz.units/``:
 
-- ``fingerprint.json``: what the sweep computes (model, method, options, tasks); a folder with
-  another fingerprint is refused, so ``--resume`` never mixes two runs;
-- one ``<unit>.npz`` per finished unit (its scores, see :class:`UnitRecord`);
-- one ``t<task>-clean.json`` per task: its clean metric, clean accuracy and the provenance
-  ``score_heads`` recorded for it.
+- ``fingerprint.json``: what the sweep computes (model, method, options, tasks, whether it
+  keeps per-example effects) and the folder's format (:data:`UNITS_FORMAT`); a folder with
+  another fingerprint, or of another format, is refused, so ``--resume`` never mixes two runs;
+- one ``<unit>.npz`` per finished unit (its scores and, where kept, each example's drop, see
+  :class:`UnitRecord`): ``n_heads * n_examples * 4`` bytes of effects for an ablation unit,
+  ``n_layers`` times that for a whole-task unit;
+- one ``t<task>-clean.json`` per task: its clean metric (and, where kept, each example's),
+  clean accuracy and the provenance ``score_heads`` recorded for it.
 
 Every file is written to a temporary name in the folder and renamed (``os.replace``), so a
 file is either complete or absent. Files of several ranks or shards of one sweep can share the
@@ -27,9 +30,20 @@ import numpy as np
 
 from .units import Unit
 
-__all__ = ["CheckpointMismatchError", "TaskInfo", "UnitRecord", "UnitStore", "describe_mismatch"]
+__all__ = [
+    "UNITS_FORMAT",
+    "CheckpointMismatchError",
+    "TaskInfo",
+    "UnitRecord",
+    "UnitStore",
+    "describe_mismatch",
+]
 
 _FINGERPRINT = "fingerprint.json"
+
+UNITS_FORMAT = 2
+"""The units folder's format, ``fingerprint["format"]``: 2 keeps per-example effects; a folder
+without the field is format 1 (scores only) and is refused."""
 
 
 class CheckpointMismatchError(ValueError):
@@ -38,21 +52,26 @@ class CheckpointMismatchError(ValueError):
 
 @dataclass
 class UnitRecord:
-    """The scores of one unit: ``values`` / ``exact`` of shape [n_layers_in_unit, n_heads]."""
+    """The scores of one unit: ``values`` / ``exact`` of shape [n_layers_in_unit, n_heads];
+    ``effects`` (float32 [n_layers_in_unit, n_heads, n_examples]) each example's drop, or None
+    where not kept."""
 
     unit: Unit
     values: np.ndarray
     exact: np.ndarray
+    effects: np.ndarray | None = None
 
 
 @dataclass
 class TaskInfo:
-    """What one task's ``score_heads`` call recorded besides scores."""
+    """What one task's ``score_heads`` call recorded besides scores; ``clean`` (float64
+    [n_examples]) the clean metric of each example, or None where not kept."""
 
     task: int
     baseline: float | None
     accuracy: float | None
     meta: dict[str, Any] = field(default_factory=dict)
+    clean: np.ndarray | None = None
 
 
 def describe_mismatch(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
@@ -95,6 +114,14 @@ class UnitStore:
                 theirs = json.loads(path.read_text("utf-8"))
             except (OSError, ValueError) as err:
                 raise CheckpointMismatchError(f"{path} is unreadable ({err})") from None
+            found = theirs.get("format", 1) if isinstance(theirs, dict) else None
+            ours = self.fingerprint.get("format", UNITS_FORMAT)
+            if found != ours:
+                raise CheckpointMismatchError(
+                    f"{self.folder} holds units of format {found} (an older headwidget, no"
+                    f" per-example effects); this one writes format {ours}: delete the folder"
+                    " and score again"
+                )
             if theirs != json.loads(json.dumps(self.fingerprint)):
                 raise CheckpointMismatchError(
                     f"{self.folder} holds units of a different sweep"
@@ -123,13 +150,15 @@ class UnitStore:
     def save_unit(self, record: UnitRecord) -> None:
         import io
 
+        arrays = {
+            "values": np.asarray(record.values, np.float32),
+            "exact": np.asarray(record.exact, bool),
+            "unit": np.array([record.unit.task, record.unit.layer], np.int64),
+        }
+        if record.effects is not None:
+            arrays["effects"] = np.asarray(record.effects, np.float32)
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            values=np.asarray(record.values, np.float32),
-            exact=np.asarray(record.exact, bool),
-            unit=np.array([record.unit.task, record.unit.layer], np.int64),
-        )
+        np.savez(buffer, **arrays)
         _write_atomic(self.unit_path(record.unit), buffer.getvalue())
 
     def load_unit(self, unit: Unit) -> UnitRecord:
@@ -138,7 +167,8 @@ class UnitStore:
             stored = tuple(int(x) for x in data["unit"])
             if stored != (unit.task, unit.layer):
                 raise CheckpointMismatchError(f"{path} holds unit {stored}, not {unit}")
-            return UnitRecord(unit, data["values"].copy(), data["exact"].copy())
+            effects = data["effects"].copy() if "effects" in data.files else None
+            return UnitRecord(unit, data["values"].copy(), data["exact"].copy(), effects)
 
     # tasks ---------------------------------------------------------------------------------
 
@@ -154,9 +184,12 @@ class UnitStore:
             "baseline": info.baseline,
             "accuracy": info.accuracy,
             "meta": info.meta,
+            "clean": None if info.clean is None else np.asarray(info.clean, np.float64).tolist(),
         }
         _write_atomic(self._info_path(info.task), json.dumps(payload).encode("utf-8"))
 
     def load_info(self, task: int) -> TaskInfo:
         payload = json.loads(self._info_path(task).read_text("utf-8"))
-        return TaskInfo(task, payload["baseline"], payload["accuracy"], payload["meta"])
+        clean = payload.get("clean")
+        clean = None if clean is None else np.asarray(clean, np.float64)
+        return TaskInfo(task, payload["baseline"], payload["accuracy"], payload["meta"], clean)

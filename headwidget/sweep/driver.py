@@ -7,8 +7,10 @@
   file ``OUT.part-I-of-N.npz`` for :func:`headwidget.sweep.merge_parts`. Shards and ranks
   combine: a shard's units are shared again among its ranks.
 
-Finished units go to ``OUT.npz.units/`` as they finish (:mod:`.checkpoint`); ``resume=True``
-skips those already there. A run that is not a shard removes the folder once the output is
+Finished units go to ``OUT.npz.units/`` as they finish (:mod:`.checkpoint`), each with its
+per-example effects where kept (``keep_examples``, chosen for the whole sweep as
+:func:`headwidget.score_heads` chooses it for one call); ``resume=True`` skips those already
+there. A run that is not a shard removes the folder once the output is
 written (``keep_units=True`` keeps it); shards keep it (other shards may still be using it).
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..options import check_options
+from ..scoring import KEEP_EXAMPLES_BYTES, examples_bytes
 from ..tasks import Task, as_task_list
 from .assemble import assemble
 from .checkpoint import UnitStore
@@ -73,11 +76,15 @@ def run_sweep(
     shard: tuple[int, int] | None = None,
     resume: bool = False,
     keep_units: bool = False,
+    keep_examples: bool | None = None,
     ranks: Ranks | None = None,
     log: Log = stderr_log,
 ) -> SweepReport:
     """Score ``tasks`` unit by unit into ``out`` (see the module doc). ``model_id`` names the
-    model in the sweep's fingerprint (a hub id, a folder, ``demo``)."""
+    model in the sweep's fingerprint (a hub id, a folder, ``demo``). ``keep_examples`` as in
+    :func:`headwidget.score_heads`: the file gets ``effects``, ``clean`` and ``examples``
+    (default None: unless all tasks together need over ``KEEP_EXAMPLES_BYTES``); the units
+    folder holds the effects meanwhile."""
     started = time.perf_counter()
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     options = dict(method_options or {})
@@ -86,9 +93,20 @@ def run_sweep(
     ranks = ranks_from_env() if ranks is None else ranks
     device = start(ranks, device)
     out = Path(out)
+    if keep_examples is None:
+        from ..modeling.adapters import resolve_layout
+
+        layout = resolve_layout(model, None)
+        needed = examples_bytes(
+            layout.n_layers, layout.n_heads, layout.head_dim, [len(t) for t in task_list],
+            method=method, ablation=ablation,
+        )  # fmt: skip
+        keep_examples = needed <= KEEP_EXAMPLES_BYTES
+    elif not isinstance(keep_examples, bool):
+        raise TypeError(f"keep_examples must be True, False or None, got {keep_examples!r}")
     fp = fingerprint(
         model, model_id, task_list, method=method, ablation=ablation, metric=metric,
-        method_options=options,
+        method_options=options, keep_examples=keep_examples,
     )  # fmt: skip
     n_layers, n_heads = fp["shape"]
     units = make_units(method, len(task_list), n_layers)
@@ -115,7 +133,8 @@ def run_sweep(
         log(f"{who}{len(mine)} units to score")
     runner = UnitRunner(
         model, tokenizer, task_list, store, method=method, ablation=ablation, metric=metric,
-        batch_size=batch_size, device=device, method_options=options, log=lambda s: log(who + s),
+        batch_size=batch_size, device=device, method_options=options,
+        keep_examples=keep_examples, log=lambda s: log(who + s),
     )  # fmt: skip
     scored = runner.run(mine)
     log(f"{who}scored {scored} units ({len(finished)} reused)")
@@ -149,6 +168,7 @@ def run_sweep(
             all_records,
             all_infos,
             meta=meta,
+            examples={t.name: [(e.prompt, e.answer) for e in t.examples] for t in task_list},
         )
         path = scores.save(out if shard is None else part_path(out, *shard))
         log(f"wrote {path}")

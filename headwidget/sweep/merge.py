@@ -69,7 +69,11 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
                 )
             owner[unit] = path
             rows = slice(None) if unit.whole_task else slice(unit.layer, unit.layer + 1)
-            records.append(UnitRecord(unit, scores.values[unit.task, rows], exact[unit.task, rows]))
+            kept = scores.effects.get(names[unit.task])
+            effects = None if kept is None else kept[rows]
+            records.append(
+                UnitRecord(unit, scores.values[unit.task, rows], exact[unit.task, rows], effects)
+            )
             has_task.setdefault(unit.task, i)
     expected = make_units(first["method"], len(names), n_layers)
     missing = [u for u in expected if u not in owner]
@@ -86,7 +90,11 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
     infos = []
     for t, i in sorted(has_task.items()):
         name = names[t]
-        infos.append(TaskInfo(t, parts[i].baseline.get(name), parts[i].accuracy.get(name), meta={}))
+        part = parts[i]
+        info = TaskInfo(
+            t, part.baseline.get(name), part.accuracy.get(name), {}, part.clean.get(name)
+        )
+        infos.append(info)
     try:
         meta = combine_meta([s.meta for s in parts], names, [str(p) for p in files])
     except ValueError as err:
@@ -101,4 +109,5 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
         records,
         infos,
         meta=meta,
+        examples={name: pairs for part in parts for name, pairs in part.examples.items()},
     )

@@ -2,8 +2,9 @@
 
 Units of one task are scored by one ``score_heads`` call (so the task's clean pass runs once):
 for ablation with ``heads={layer: every head}`` for the layers still to do, each (task, layer)
-block saved the moment ``on_block`` delivers it; for the whole-task methods the task's scores
-are saved when its call returns. Units already in the store are skipped (``--resume``).
+block saved, with its per-example effects (``on_block_examples``) where kept, the moment
+``on_block`` delivers it; for the whole-task methods the task's scores and effects are saved
+when its call returns. Units already in the store are skipped (``--resume``).
 
 On an out-of-memory error (``torch.OutOfMemoryError``, or a RuntimeError saying "out of
 memory") the batch size is halved and the task's unfinished units retried; the smaller batch is
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..scoring import score_heads
 from ..tasks import Task
-from .checkpoint import TaskInfo, UnitRecord, UnitStore
+from .checkpoint import UNITS_FORMAT, TaskInfo, UnitRecord, UnitStore
 from .units import Unit
 
 __all__ = [
@@ -91,8 +92,10 @@ def fingerprint(
     ablation: str,
     metric: str,
     method_options: dict[str, Any],
+    keep_examples: bool = True,
 ) -> dict[str, Any]:
-    """What a sweep computes: equal fingerprints, interchangeable units."""
+    """What a sweep computes: equal fingerprints, interchangeable units (``keep_examples``:
+    whether they hold per-example effects)."""
     from ..modeling.adapters import resolve_layout
     from ..modeling.inputs import model_dtype
 
@@ -108,6 +111,8 @@ def fingerprint(
         "options": json.loads(json.dumps(method_options, sort_keys=True, default=str)),
         "tasks": [t.name for t in tasks],
         "task_data": _tasks_digest(tasks),
+        "keep_examples": bool(keep_examples),
+        "format": UNITS_FORMAT,
     }
 
 
@@ -127,6 +132,7 @@ class UnitRunner:
         batch_size: int | None = None,
         device: Any = None,
         method_options: dict[str, Any] | None = None,
+        keep_examples: bool = True,
         log: Log = stderr_log,
     ) -> None:
         from ..modeling.adapters import resolve_layout
@@ -136,6 +142,7 @@ class UnitRunner:
         self.batch_size = batch_size
         self.device = device
         self.options = dict(method_options or {})
+        self.keep_examples = bool(keep_examples)
         self.log = log
         layout = resolve_layout(model, None)
         self.n_layers, self.n_heads = layout.n_layers, layout.n_heads
@@ -199,6 +206,10 @@ class UnitRunner:
             options["heads"] = {layer: list(range(self.n_heads)) for layer in layers}
         started = time.perf_counter()
         counter = [done]
+        arrived: dict[int, tuple[Any, np.ndarray]] = {}  # layer -> its block's (heads, effects)
+
+        def on_block_examples(name: str, layer: int, heads: Any, effects: np.ndarray) -> None:
+            arrived[layer] = (heads, effects)
 
         def on_block(name: str, layer: int, heads: Any, values: Any, exact: bool) -> None:
             if self.method != "ablation" or layer not in layers:
@@ -206,7 +217,12 @@ class UnitRunner:
             row = np.full((1, self.n_heads), np.nan, dtype=np.float32)
             row[0, np.asarray(heads)] = values
             mask = np.full((1, self.n_heads), bool(exact))
-            self.store.save_unit(UnitRecord(Unit(t, layer), row, mask))
+            effects = None
+            if layer in arrived:
+                each_heads, each = arrived.pop(layer)
+                effects = np.full((1, self.n_heads, each.shape[-1]), np.nan, np.float32)
+                effects[0, np.asarray(each_heads)] = each
+            self.store.save_unit(UnitRecord(Unit(t, layer), row, mask, effects))
             self.scored += 1
             counter[0] += 1
             self.log(
@@ -225,15 +241,21 @@ class UnitRunner:
             device=self.device,
             progress=False,
             on_block=on_block,
+            keep_examples=self.keep_examples,
+            on_block_examples=on_block_examples,
             **options,
         )
+        name = task.name
         meta = {k: v for k, v in result.meta.items() if k not in ("heads",)}
-        info = TaskInfo(t, result.baseline.get(task.name), result.accuracy.get(task.name), meta)
+        info = TaskInfo(
+            t, result.baseline.get(name), result.accuracy.get(name), meta, result.clean.get(name)
+        )
         self.store.save_info(info)
         for unit in pending:
             if unit.whole_task:
                 exact = result.exact if result.exact is not None else np.ones(result.shape, bool)
-                self.store.save_unit(UnitRecord(unit, result.values[0], exact[0]))
+                effects = result.effects.get(name)
+                self.store.save_unit(UnitRecord(unit, result.values[0], exact[0], effects))
                 self.scored += 1
                 counter[0] += 1
                 self.log(
