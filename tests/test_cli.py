@@ -371,9 +371,8 @@ def test_disk_offload_scores_like_the_plain_model(files, single, tmp_path) -> No
 def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
     """Attribution scores a task's heads at once: a unit is a task; shards + merge == one run,
     per-task provenance (agreement) joined."""
-    # refine_random=0: the random sample is seeded by a task's index in its score_heads call,
-    # and a sweep calls score_heads once per task (every task is index 0 there)
-    opts = ["--method", "attribution", "-O", "screen=2", "-O", "refine=3", "-O", "refine_random=0"]
+    # refine_random (seeded by the task's name): the sweep's sample equals one call's
+    opts = ["--method", "attribution", "-O", "screen=2", "-O", "refine=3", "-O", "refine_random=2"]
     opts += ["-q"]
     assert _score(files, tmp_path / "one.npz", *opts) == 0
     for i in range(2):
@@ -390,7 +389,7 @@ def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
     model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(files / "model")
     tasks = load_tasks(files / "tasks.jsonl")
-    options = {"screen": 2, "refine": 3, "refine_random": 0}
+    options = {"screen": 2, "refine": 3, "refine_random": 2}
     direct = score_heads(model, tokenizer, tasks, method="attribution", progress=False, **options)
     _same(one, direct)
     assert not direct.exact.all() and direct.exact.any() and set(one.effects) == set(one.tasks)

@@ -30,12 +30,12 @@ ablation than ``steps=1``: moving every head at once is far from ablating one; s
 
 ``refine=K`` then scores exactly, with the ablation engine restricted to those heads, the ``K``
 heads per task that attribution ranks highest (signed, as ``HeadScores.top_heads`` ranks; apart
-from those already exact) plus a seeded random sample of ``refine_random`` others (default
-``K // 2``); their exact values replace the approximations (``HeadScores.exact`` marks them)
-and ``meta["agreement"]`` records, per task, the Spearman correlation of attribution and exact
-over the exact cells and the fraction of the random sample that beat the K-th refined head (an
-estimate of how many true top heads the approximation missed). Blocks stream in that order:
-every layer approximate, then exact cells.
+from those already exact) plus a random sample of ``refine_random`` others (default ``K // 2``,
+seeded by ``seed`` and the task's name); their exact values replace the approximations
+(``HeadScores.exact`` marks them) and ``meta["agreement"]`` records, per task, the Spearman
+correlation of attribution and exact over the exact cells and the fraction of the random sample
+that beat the K-th refined head (an estimate of how many true top heads the approximation
+missed). Blocks stream in that order: every layer approximate, then exact cells.
 
 No gradient reaches the weights: ``requires_grad`` is off on every parameter during the passes
 (restored after), and only the hooks' zero-valued probes are leaves. Sums are float32 whatever
@@ -48,6 +48,7 @@ the model's dtype.
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -482,7 +483,10 @@ class AttributionMethod:
         ]
         top = np.asarray(ranked[: self.refine], dtype=np.int64)
         rest = np.asarray(ranked[len(top) :], dtype=np.int64)
-        rng = np.random.default_rng([self.seed, task])
+        # seeded by the task's name, not its place in the call: a sweep (one call per task)
+        # and one call over every task draw the same sample
+        name = self.context.tasks[task].encode("utf-8")
+        rng = np.random.default_rng([self.seed, zlib.crc32(name)])
         sample = rng.choice(rest, size=min(self.refine_random, rest.size), replace=False)
         chosen: dict[int, list[int]] = {}
         for index in (*screened.tolist(), *top.tolist(), *sample.tolist()):
