@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
             " attribution and projection. Finished units are saved as they finish in"
             " OUT.npz.units/ (removed after success unless --keep-units), so --resume can skip"
             " them after a crash. Under torchrun (WORLD_SIZE > 1) the ranks share the units and"
-            " rank 0 writes OUT.npz; with --shard I/N (default: from SLURM_ARRAY_TASK_ID /"
-            " SLURM_ARRAY_TASK_COUNT) share I of N is written to OUT.part-I-of-N.npz for"
+            " rank 0 writes OUT.npz; with --shard I/N (default in a SLURM array:"
+            " SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) share I"
+            " of N is written to OUT.part-I-of-N.npz for"
             " 'headwidget merge'. On an out-of-memory error the batch size is halved and the"
             " unit retried."
         ),
@@ -142,9 +143,9 @@ def _parser() -> argparse.ArgumentParser:
         type=_option_value,
         default=[],
         metavar="NAME=VALUE",
-        help="a method option, VALUE read as JSON when it parses (e.g. -O refine=20 -O seed=1;"
-        " attribution: steps, screen, refine, refine_random, seed; projection: k, suppression,"
-        " first_mlp, min_pairs, chunk_size)",
+        help="a method option, VALUE read as JSON when it parses (e.g. -O refine=20 -O seed=1; "
+        + "; ".join(f"{name}: {', '.join(entry.options)}" for name, entry in METHODS.items())
+        + ")",
     )
     score.add_argument(
         "--max-examples",
@@ -194,12 +195,12 @@ def _parser() -> argparse.ArgumentParser:
         " array: SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT)",
     )
     score.add_argument(
-        "--resume", action="store_true", help="reuse the finished units in OUT.units/"
+        "--resume", action="store_true", help="reuse the finished units in OUT.npz.units/"
     )
     score.add_argument(
         "--keep-units",
         action="store_true",
-        help="keep OUT.units/ after writing OUT (shards always keep it)",
+        help="keep OUT.npz.units/ after writing OUT.npz (shards always keep it)",
     )
     score.add_argument(
         "--examples",

