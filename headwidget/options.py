@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .methods import METHODS, load_method
+from .methods.base import is_whole
 
 __all__ = ["ABLATIONS", "METRICS", "SCORING_OPTIONS", "check_metric", "check_options"]
 
@@ -69,9 +70,7 @@ def check_options(
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
     check_metric(metric)
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
+    if batch_size is not None and (not is_whole(batch_size) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     keep = method_options.get("keep_examples")
     if keep is not None and not isinstance(keep, bool):

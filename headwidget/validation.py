@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .durations import format_seconds
+from .methods.base import is_whole
 from .modeling.adapters import HeadLayout, resolve_layout
 from .modeling.evaluate import batch_metric, clean_metrics, task_batches
 from .modeling.hooks import add_head_sums, head_means
@@ -31,7 +33,6 @@ from .modeling.session import in_owner_thread, model_session, owner_thread
 from .options import ABLATIONS, check_metric
 from .results import HeadScores
 from .tasks import Task, as_task_list
-from .views.durations import format_seconds
 
 if TYPE_CHECKING:
     import pandas
@@ -224,18 +225,16 @@ def validate_scores(
         ablation = str(scores.meta.get("ablation", "mean"))
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
-    ks = (k,) if isinstance(k, int) else tuple(k)
+    ks = (k,) if is_whole(k) else tuple(k)
     total_heads = scores.n_layers * scores.n_heads
-    if not ks or any(
-        isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= total_heads for v in ks
-    ):
+    if not ks or any(not is_whole(v) or not 1 <= v <= total_heads for v in ks):
         raise ValueError(
             f"k must be a whole number (or several) from 1 to the {total_heads} heads the scores"
             f" have, got {k!r}"
         )
-    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 1:
+    if not is_whole(n_random) or n_random < 1:
         raise ValueError(f"n_random must be a positive whole number, got {n_random!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_whole(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     task_list = as_task_list(tasks)
     unknown = [t.name for t in task_list if t.name not in scores.tasks]
@@ -313,7 +312,7 @@ def evaluate_tasks(
     {'copying': 0.755..., 'first letter': 0.666..., ...}
     """
     check_metric(metric)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_whole(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     layout = resolve_layout(model, head_layout)
     with model_session(model, "evaluate_tasks"):

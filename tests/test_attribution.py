@@ -126,6 +126,15 @@ def test_one_competitor_brings_first_order_closer(tiny_llama, word_tok):
     assert error[1] < error[0]
 
 
+def test_numpy_integers_are_whole_numbers(tiny_llama, word_tok):
+    scores = score_heads(
+        tiny_llama, word_tok, TASK, method="attribution", exact_layers=np.int64(0),
+        refine=np.int64(2), refine_random=np.int32(1), progress=False,
+    )  # fmt: skip
+    assert scores.meta["refine"] == 2 and type(scores.meta["refine"]) is int
+    assert scores.exact.sum() == 3
+
+
 def test_exact_layers_scores_the_first_layers_exactly(tiny_llama, word_tok):
     exact = score_heads(tiny_llama, word_tok, TASK, progress=False)
     scores = score_heads(tiny_llama, word_tok, TASK, method="attribution", progress=False)

@@ -44,13 +44,9 @@ from ..modeling.hooks import (
     score_output,
 )
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
-from .base import Block, Clean, ScoringContext
+from .base import Block, Clean, ScoringContext, is_whole
 
 __all__ = ["METHOD", "AblationMethod"]
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class AblationMethod:
@@ -70,10 +66,10 @@ class AblationMethod:
             raise bad
         checked: dict[int, list[int]] = {}
         for layer, chosen in heads.items():
-            if not _whole(layer) or isinstance(chosen, (str, bytes)):
+            if not is_whole(layer) or isinstance(chosen, (str, bytes)):
                 raise bad
             try:
-                values = [int(h) for h in chosen if _whole(h) or isinstance(h, np.integer)]
+                values = [int(h) for h in chosen if is_whole(h)]
             except TypeError:
                 raise bad from None
             if len(values) != len(chosen):

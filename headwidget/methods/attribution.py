@@ -67,7 +67,7 @@ from ..modeling.hooks import (
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
 from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
-from .base import Block, Clean, ScoringContext
+from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
 from .sink_screen import first_position_screen
 
@@ -85,10 +85,6 @@ DEFAULT_STEPS = 1
 DEFAULT_SCREEN = 0
 DEFAULT_COMPETITORS = 1
 DEFAULT_EXACT_LAYERS = 1
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,45 +187,45 @@ class AttributionMethod:
         competitors: int = DEFAULT_COMPETITORS,
         exact_layers: int = DEFAULT_EXACT_LAYERS,
     ) -> dict[str, Any]:
-        if not _whole(steps) or steps < 1:
+        if not is_whole(steps) or steps < 1:
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-        if not _whole(refine) or refine < 0:
+        if not is_whole(refine) or refine < 0:
             raise ValueError(
                 f"refine must be a whole number >= 0 (heads per task scored exactly), got"
                 f" {refine!r}"
             )
         if refine_random is None:
             refine_random = refine // 2
-        if not _whole(refine_random) or refine_random < 0:
+        if not is_whole(refine_random) or refine_random < 0:
             raise ValueError(
                 f"refine_random must be a whole number >= 0 or None (refine // 2), got"
                 f" {refine_random!r}"
             )
-        if not _whole(seed):
+        if not is_whole(seed):
             raise ValueError(f"seed must be a whole number, got {seed!r}")
-        if not _whole(screen) or screen < 0:
+        if not is_whole(screen) or screen < 0:
             raise ValueError(
                 f"screen must be a whole number >= 0 (heads per task the first-position screen"
                 f" sends to exact scoring), got {screen!r}"
             )
-        if not _whole(competitors) or competitors < 0:
+        if not is_whole(competitors) or competitors < 0:
             raise ValueError(
                 f"competitors must be a whole number >= 0 (rival logits the output correction"
                 f" estimates; 0 turns it off), got {competitors!r}"
             )
-        if not _whole(exact_layers) or exact_layers < 0:
+        if not is_whole(exact_layers) or exact_layers < 0:
             raise ValueError(
                 f"exact_layers must be a whole number >= 0 (the first layers, all of whose heads"
                 f" are scored exactly), got {exact_layers!r}"
             )
-        return {
-            "competitors": competitors,
-            "exact_layers": exact_layers,
-            "steps": steps,
-            "refine": refine,
-            "refine_random": refine_random,
-            "seed": seed,
-            "screen": screen,
+        return {  # plain ints (a NumPy integer is accepted, and meta is JSON)
+            "competitors": int(competitors),
+            "exact_layers": int(exact_layers),
+            "steps": int(steps),
+            "refine": int(refine),
+            "refine_random": int(refine_random),
+            "seed": int(seed),
+            "screen": int(screen),
         }
 
     def __init__(self, context: ScoringContext, **options: Any) -> None:

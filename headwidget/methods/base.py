@@ -28,7 +28,16 @@ if TYPE_CHECKING:
     from ..modeling.inputs import Encoded
     from ..tasks import Task
 
-__all__ = ["Block", "Clean", "ScoringContext", "ScoringMethod"]
+__all__ = ["Block", "Clean", "ScoringContext", "ScoringMethod", "is_whole"]
+
+
+def is_whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number for an option: a Python or NumPy integer, not a bool.
+
+    >>> is_whole(3), is_whole(np.int64(3)), is_whole(True), is_whole(3.0)
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass

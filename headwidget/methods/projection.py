@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from ..modeling.inputs import Encoded
-from .base import Block, Clean, ScoringContext
+from .base import Block, Clean, ScoringContext, is_whole
 
 __all__ = [
     "METHOD",
@@ -363,18 +363,18 @@ class ProjectionMethod:
         for name, value in (("k", k), ("min_pairs", min_pairs), ("chunk_size", chunk_size)):
             if value is None and name == "k":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value) or value < 1:
                 what = "a whole number >= 1" + (" or None" if name == "k" else "")
                 raise ValueError(f"{name} must be {what}, got {value!r}")
         for name, value in (("suppression", suppression), ("first_mlp", first_mlp)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        return {
-            "k": k,
+        return {  # plain ints (a NumPy integer is accepted, and meta is JSON)
+            "k": None if k is None else int(k),
             "suppression": suppression,
             "first_mlp": first_mlp,
-            "min_pairs": min_pairs,
-            "chunk_size": chunk_size,
+            "min_pairs": int(min_pairs),
+            "chunk_size": int(chunk_size),
         }
 
     def __init__(self, context: ScoringContext, **options: Any) -> None:

@@ -24,13 +24,13 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from ..durations import format_seconds
 from ..options import SCORING_OPTIONS, check_options
 from ..results import HeadScores
 from ..tasks import Task, as_task_list
 from . import categories as cat
 from . import files as view_files
 from .compare import compare_scores
-from .durations import format_seconds
 from .plotting import COLORMAPS
 
 __all__ = ["BUNDLE_DIR", "HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
