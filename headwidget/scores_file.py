@@ -19,9 +19,9 @@ import os
 import secrets
 import tokenize
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "header_field",
     "read_archive",
     "write_archive",
+    "write_atomic",
 ]
 
 MAX_HEADER_BYTES = 64 * 2**20
@@ -70,19 +71,29 @@ def write_archive(
     path = Path(path)
     encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda fh: np.savez(fh, header=encoded, **arrays))
+    return path
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file whole or not at all: ``write(fh)`` fills a new file next to ``path``, which
+    is synced and then renamed over ``path`` (``os.replace``); on any error it is removed and
+    an existing ``path`` is left as it was.
+
+    >>> write_atomic(Path(tmp) / "part.bin", lambda fh: fh.write(b"done"))  # doctest: +SKIP
+    """
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never follow or reuse an existing file; mode 0o666 lets the umask apply as usual
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, header=encoded, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def read_archive(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..scores_file import write_atomic
 from .units import Unit
 
 __all__ = [
@@ -85,18 +85,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+def _write_bytes(path: Path, data: bytes) -> None:
+    write_atomic(path, lambda fh: fh.write(data))
 
 
 class UnitStore:
@@ -133,7 +123,7 @@ class UnitStore:
             raise CheckpointMismatchError(f"{self.folder} exists and is not a folder")
         self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.fingerprint, indent=1, sort_keys=True)
-        _write_atomic(path, text.encode("utf-8"))
+        _write_bytes(path, text.encode("utf-8"))
 
     # units ---------------------------------------------------------------------------------
 
@@ -159,7 +149,7 @@ class UnitStore:
             arrays["effects"] = np.asarray(record.effects, np.float32)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        _write_atomic(self.unit_path(record.unit), buffer.getvalue())
+        _write_bytes(self.unit_path(record.unit), buffer.getvalue())
 
     def load_unit(self, unit: Unit) -> UnitRecord:
         path = self.unit_path(unit)
@@ -186,7 +176,7 @@ class UnitStore:
             "meta": info.meta,
             "clean": None if info.clean is None else np.asarray(info.clean, np.float64).tolist(),
         }
-        _write_atomic(self._info_path(info.task), json.dumps(payload).encode("utf-8"))
+        _write_bytes(self._info_path(info.task), json.dumps(payload).encode("utf-8"))
 
     def load_info(self, task: int) -> TaskInfo:
         payload = json.loads(self._info_path(task).read_text("utf-8"))
