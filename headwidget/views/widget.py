@@ -79,12 +79,11 @@ def _ensure_bundle(cls: type) -> None:
         return
     if not _ESM_PATH.is_file():
         raise _bundle_missing_error(_ESM_PATH)
-    from anywidget._util import try_file_contents
-
-    # FileContents reads the file (and follows edits when ANYWIDGET_HMR=1, for front-end work)
-    cls._esm = try_file_contents(_ESM_PATH)
+    # the bundle's text (anywidget turns a Path into text only for class attributes it sees when
+    # the class is created, and this runs later)
+    cls._esm = _ESM_PATH.read_text(encoding="utf-8")
     if _CSS_PATH.is_file():
-        cls._css = try_file_contents(_CSS_PATH)
+        cls._css = _CSS_PATH.read_text(encoding="utf-8")
 
 
 def _encode(values: np.ndarray) -> bytes:
