@@ -34,11 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwidget import load_suite  # noqa: E402
-from headwidget.methods.attribution import (  # noqa: E402
-    DEFAULT_COMPETITORS,
-    DEFAULT_EXACT_LAYERS,
-    spearman,
-)
+from headwidget.methods.agreement import spearman  # noqa: E402
+from headwidget.methods.attribution import DEFAULT_COMPETITORS, DEFAULT_EXACT_LAYERS  # noqa: E402
 from headwidget.scoring import score_heads  # noqa: E402
 
 CAPABLE = (  # clean accuracy >= 0.2 on the default prompts (see the README)

@@ -25,26 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwidget import HeadScores, load_suite, score_heads  # noqa: E402
-
-
-def ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank."""
-    order = np.argsort(x, kind="stable")
-    sorted_x = x[order]
-    out = np.empty(len(x))
-    start = 0
-    for end in range(1, len(x) + 1):
-        if end == len(x) or sorted_x[end] != sorted_x[start]:
-            out[order[start:end]] = (start + end + 1) / 2
-            start = end
-    return out
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+from headwidget.methods.agreement import spearman  # noqa: E402
 
 
 def top10_shared(exact: np.ndarray, approx: np.ndarray) -> tuple[float, int]:

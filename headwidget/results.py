@@ -154,8 +154,17 @@ class HeadScores:
 
     def example_effects(self, task: str, layer: int, head: int) -> np.ndarray | None:
         """Each example's drop for head ``(layer, head)`` of ``task`` (float32
-        ``[n_examples]``, raw metric units), or None where not kept."""
+        ``[n_examples]``, raw metric units), or None where not kept.
+
+        >>> drops = scores.example_effects("copying", 0, 2)  # mean: values[0,0,2]  # doctest: +SKIP
+        """
         self._index(task)
+        _, n_layers, n_heads = self.shape
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise IndexError(
+                f"head ({layer}, {head}) is outside the scores' {n_layers} layers x {n_heads}"
+                " heads (numbered from 0)"
+            )
         if task not in self.effects:
             return None
         return self.effects[task][layer, head]

@@ -151,7 +151,7 @@ class Task:
 REQUIRED_COLUMNS = ("prompt", "answer")
 OPTIONAL_COLUMNS = ("task", "category", "distractor", "description", "source")
 _COLUMNS_HELP = (
-    "required columns: prompt, answer; optional: task, category, distractor, description, source"
+    f"required columns: {', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)}"
 )
 
 PathLike = Union[str, "os.PathLike[str]"]

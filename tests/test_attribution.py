@@ -12,7 +12,7 @@ from tiny_models import MIXED_EXAMPLES, tiny_model
 from torch import nn
 
 from headwidget import HeadLayout, Task
-from headwidget.methods.attribution import spearman
+from headwidget.methods.agreement import spearman
 from headwidget.scoring import score_heads
 
 EXAMPLES = [
@@ -124,6 +124,62 @@ def test_one_competitor_brings_first_order_closer(tiny_llama, word_tok):
     one = score_heads(tiny_llama, word_tok, TASK, competitors=1, **common)
     error = [np.abs(s.values - exact.values).mean() for s in (plain, one)]
     assert error[1] < error[0]
+
+
+def test_the_sink_screen_measures_each_heads_change_at_the_first_position(tiny_llama, word_tok):
+    # brute force: each head ablated alone (mean ablation) on the task's most common first
+    # token, one forward per head; the screen measures every head at once in one forward
+    from headwidget.methods.attribution import AttributionMethod
+    from headwidget.methods.base import ScoringContext
+    from headwidget.methods.sink_screen import first_position_screen
+    from headwidget.modeling.adapters import resolve_layout
+    from headwidget.modeling.inputs import encode_task, make_batches, pad_id
+
+    layout = resolve_layout(tiny_llama, None)
+    context = ScoringContext(
+        tiny_llama, layout, "logprob", "mean", torch.device("cpu"), None,
+        pad_id(word_tok, tiny_llama), ["mixed"],
+    )  # fmt: skip
+    items = encode_task(TASK, word_tok, "logprob", 512)
+    _, batches = make_batches(items, "logprob", context.pad_id, layout.n_heads, context.device, 8)
+    means = AttributionMethod(context)._means(batches)
+    change = first_position_screen(context, batches, means)
+    firsts = torch.cat([b.input_ids[:, 0] for b in batches])
+    values, counts = torch.unique(firsts, return_counts=True)
+    token = int(values[int(torch.argmax(counts))])
+    ids = torch.tensor([[token]])
+
+    def last_hidden(layer=None, head=None):
+        seen = []
+        handles = [
+            layout.layers[-1].register_forward_hook(
+                lambda module, args, out: seen.append(out[0] if isinstance(out, tuple) else out)
+            )
+        ]
+        if layer is not None:
+
+            def patch(module, args):
+                x = args[0].clone()
+                view = x.view(*x.shape[:-1], layout.n_heads, layout.head_dim)
+                view[..., head, :] = means[layer].to(x.dtype)[head]
+                return (x, *args[1:])
+
+            handles.append(layout.out_projs[layer].register_forward_pre_hook(patch))
+        try:
+            with torch.no_grad():
+                tiny_llama(input_ids=ids, use_cache=False)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return seen[0].reshape(-1)  # the last layer's output at the one position
+
+    clean = last_hidden()
+    brute = np.array([
+        [float((last_hidden(i, h) - clean).norm() / clean.norm()) for h in range(layout.n_heads)]
+        for i in range(layout.n_layers)
+    ])  # fmt: skip
+    assert np.abs(brute).max() > 1e-3  # heads matter: the test can fail
+    np.testing.assert_allclose(change, brute, rtol=1e-3, atol=1e-5)
 
 
 def test_numpy_integers_are_whole_numbers(tiny_llama, word_tok):

@@ -57,6 +57,9 @@ def test_per_example_effects_average_to_the_scores(
             tiny_llama, word_tok, Task("t", task.examples[2:3]), ablation=ablation, progress=False
         )
         np.testing.assert_allclose(effects[..., 2], one.values[0], atol=1e-5)
+    np.testing.assert_array_equal(scores.example_effects("t", 1, 3), effects[1, 3])
+    with pytest.raises(IndexError, match="outside the scores' 2 layers x 4 heads"):
+        scores.example_effects("t", -1, 0)
 
 
 def test_keep_examples_false_keeps_none(tiny_llama, word_tok, task):

@@ -67,6 +67,7 @@ from ..modeling.hooks import (
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
 from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
+from .agreement import spearman
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
 from .sink_screen import first_position_screen
@@ -78,39 +79,12 @@ __all__ = [
     "DEFAULT_STEPS",
     "METHOD",
     "AttributionMethod",
-    "spearman",
 ]
 
 DEFAULT_STEPS = 1
 DEFAULT_SCREEN = 0
 DEFAULT_COMPETITORS = 1
 DEFAULT_EXACT_LAYERS = 1
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two 1-d arrays (average ranks for ties; NaN if constant).
-
-    >>> spearman(np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0]))
-    0.5
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.size < 2:
-        return float("nan")
-
-    def ranks(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="mergesort")
-        r = np.empty(x.size)
-        r[order] = np.arange(x.size)
-        for value in np.unique(x):  # ties: average rank
-            tied = x == value
-            if tied.sum() > 1:
-                r[tied] = r[tied].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 class _Probes:
@@ -472,11 +446,9 @@ class AttributionMethod:
             screened = np.concatenate([screened, found])
         # refinement: the K heads attribution ranks highest (as top_heads ranks: signed) among
         # the rest, and a seeded random sample of the others
-        ranked = [
-            i
-            for i in np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
-            if i not in set(screened)
-        ]
+        already = set(screened.tolist())
+        order = np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
+        ranked = [i for i in order if i not in already]
         top = np.asarray(ranked[: self.refine], dtype=np.int64)
         rest = np.asarray(ranked[len(top) :], dtype=np.int64)
         # seeded by the task's name, not its place in the call: a sweep (one call per task)

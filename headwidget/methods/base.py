@@ -8,8 +8,8 @@ follows :class:`ScoringMethod`, plus one entry in :data:`headwidget.methods.METH
 
 >>> block = Block(task=0, layer=3, heads=np.array([1, 4]), values=np.array([0.5, -0.1]),
 ...               exact=True)
->>> block.covers_layer(n_heads=2)
-False
+>>> dict(zip(block.heads.tolist(), block.values.tolist()))
+{1: 0.5, 4: -0.1}
 """
 
 from __future__ import annotations
@@ -77,10 +77,6 @@ class Block:
     # the drop of each example, float [n, n_examples] in the task's order (values is its mean
     # over examples); None where a method has no per-example effects (projection)
     per_example: np.ndarray | None = None
-
-    def covers_layer(self, n_heads: int) -> bool:
-        """Whether the block holds every head of its layer."""
-        return len(self.heads) == n_heads and set(self.heads.tolist()) == set(range(n_heads))
 
 
 class ScoringMethod(Protocol):

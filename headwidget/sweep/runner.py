@@ -39,8 +39,6 @@ __all__ = [
 
 Log = Callable[[str], None]
 
-_TIMING = ("created", "seconds")
-
 
 class OutOfMemoryAtBatchOne(RuntimeError):
     """Out of memory even with one sequence per forward."""
