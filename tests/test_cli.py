@@ -125,9 +125,9 @@ def test_score_equals_score_heads_then_show(files, single, tmp_path, capsys) -> 
     assert f"L{top[0][0]}H{top[0][1]}" in printed and "clean accuracy" in printed
     assert printed.count("   1. L") == 3  # one list per task
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from headwidget.views import widget
+    from headwidget.views.bundle import ESM_PATH
 
-    if widget._ESM_PATH.is_file():  # the front-end bundle is built (it is in CI)
+    if ESM_PATH.is_file():  # the front-end bundle is built (it is in CI)
         assert main(["show", str(files / "single.npz"), "--html", str(html)]) == 0
         assert "<html" in html.read_text("utf-8").lower()
 

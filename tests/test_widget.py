@@ -15,8 +15,8 @@ import pytest
 import traitlets
 
 from headwidget import HeadScores, Task
+from headwidget.views import bundle as bundle_module
 from headwidget.views import categories as cat
-from headwidget.views import widget as widget_module
 from headwidget.views.widget import SCORING_OPTIONS, TRAIT_OPTIONS, HeadImportanceGrid
 
 TASKS = ["copying", '<b>capital</b> & "city"', "antonym"]
@@ -297,7 +297,7 @@ def test_assignment_matches_the_category_rule() -> None:
 
 
 def test_save_before_scoring_is_an_error_and_missing_bundle_is_explained(monkeypatch) -> None:
-    monkeypatch.setattr(widget_module, "_ESM_PATH", widget_module.BUNDLE_DIR / "missing.js")
+    monkeypatch.setattr(bundle_module, "ESM_PATH", bundle_module.BUNDLE_DIR / "missing.js")
 
     class Unbuilt(HeadImportanceGrid):
         pass
@@ -556,7 +556,7 @@ def test_save_html_inlines_bundle_data_and_options(tmp_path) -> None:
     assert state["threshold"] == grid.threshold and state["progress"] == {}
     assert "</script>" not in element("headwidget-state")  # escaped, cannot end the element
     assert base64.b64decode(element("headwidget-values")) == grid.values
-    bundle = widget_module._ESM_PATH.read_bytes()
+    bundle = bundle_module.ESM_PATH.read_bytes()
     assert base64.b64decode(element("headwidget-bundle")) == bundle
     assert "<title>a&lt;/script&gt;</title>" in page
 

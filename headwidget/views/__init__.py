@@ -2,6 +2,8 @@
 
 - :mod:`.widget`: ``HeadImportanceGrid``, the anywidget (front end in ``js/``, bundled into
   ``headwidget/static/``);
+- :mod:`.live`: scoring a model inside the grid; :mod:`.bundle`: the front end;
+  :mod:`.trait_data`: what the grid sends the browser; :mod:`.profile`: the linked bar chart;
 - :mod:`.files`: the grid as a self-contained HTML page or a static image;
 - :mod:`.plotting`: static matplotlib figures (``HeadScores.plot``, ``grid.save``);
 - :mod:`.compare`: two score sets side by side or their difference;

@@ -13,10 +13,7 @@ Show saved scores, or score a model live: the grid appears at once and fills in 
 from __future__ import annotations
 
 import math
-import time
-import weakref
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +21,19 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from ..durations import format_seconds
-from ..options import SCORING_OPTIONS, check_options
+from ..options import SCORING_OPTIONS
 from ..results import HeadScores
-from ..tasks import Task, as_task_list
+from ..tasks import Task
 from . import categories as cat
 from . import files as view_files
+from .bundle import CSS_PATH, ESM_PATH, ensure_bundle
 from .compare import compare_scores
+from .live import LiveScoring
 from .plotting import COLORMAPS
+from .profile import HeadProfiles
+from .trait_data import encode_exact, encode_values, has_categories, provenance_of, task_dicts
 
-__all__ = ["BUNDLE_DIR", "HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
-
-BUNDLE_DIR = Path(__file__).parent.parent / "static"
-_ESM_PATH = BUNDLE_DIR / "widget.js"
-_CSS_PATH = BUNDLE_DIR / "widget.css"
+__all__ = ["HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
 
 #: Synced traits that may be given to the constructor.
 TRAIT_OPTIONS = (
@@ -61,139 +57,10 @@ TRAIT_OPTIONS = (
 )
 
 
-def _bundle_missing_error(path: Path) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"the widget's JavaScript bundle {path} is missing. In a source checkout build it with"
-        " `cd js && npm ci && npm run build`; otherwise reinstall the package"
-        " (`pip install --force-reinstall headwidget`)."
-    )
-
-
-def _ensure_bundle(cls: type) -> None:
-    """Attach the built front end to the class on first use.
-
-    Not done at import time: a source checkout without a build can still import headwidget,
-    read scores and plot; only showing the widget needs the bundle.
-    """
-    if "_esm" in cls.__dict__:
-        return
-    if not _ESM_PATH.is_file():
-        raise _bundle_missing_error(_ESM_PATH)
-    # the bundle's text (anywidget turns a Path into text only for class attributes it sees when
-    # the class is created, and this runs later)
-    cls._esm = _ESM_PATH.read_text(encoding="utf-8")
-    if _CSS_PATH.is_file():
-        cls._css = _CSS_PATH.read_text(encoding="utf-8")
-
-
-def _encode(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype="<f4").tobytes()
-
-
-def _encode_exact(exact: np.ndarray | None) -> bytes:
-    """The ``exact`` trait: one uint8 per cell (1 exact, 0 approximate); b"" when all are exact."""
-    if exact is None or bool(np.all(exact)):
-        return b""
-    return np.ascontiguousarray(exact, dtype=np.uint8).tobytes()
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _task_dicts(
-    names: Sequence[str],
-    categories: Mapping[str, str | None],
-    descriptions: Mapping[str, str],
-    baseline: Mapping[str, float],
-    accuracy: Mapping[str, float] | None = None,
-) -> list[dict[str, Any]]:
-    accuracy = accuracy or {}
-    return [
-        {
-            "name": name,
-            "category": categories.get(name),
-            "description": descriptions.get(name, ""),
-            "baseline": _finite_or_none(baseline.get(name)),
-            "accuracy": _finite_or_none(accuracy.get(name)),
-        }
-        for name in names
-    ]
-
-
-def _provenance(meta: Mapping[str, Any], method: str) -> dict[str, Any]:
-    """What produced the scores, for the provenance line: model, method, metric, ablation,
-    examples per task and date (each only when known)."""
-    out: dict[str, Any] = {"method": method}
-    for key in ("model", "metric", "ablation"):
-        if meta.get(key):
-            out[key] = str(meta[key])
-    examples = meta.get("examples")
-    if isinstance(examples, Mapping) and examples:
-        out["examples"] = {str(k): int(v) for k, v in examples.items()}
-    if meta.get("created"):
-        out["date"] = str(meta["created"])[:10]
-    return out
-
-
-def _has_categories(tasks: Sequence[Mapping[str, Any]]) -> bool:
-    return any(task.get("category") for task in tasks)
-
-
-def _task_list(tasks: Any) -> list[Task]:
-    """The ``tasks`` argument as a checked list (``None``: the built-in "operations" suite)."""
-    if tasks is None:
-        from ..suites import load_suite
-
-        return load_suite("operations")
-    if isinstance(tasks, Sequence) and not isinstance(tasks, (str, bytes)) and not tasks:
-        raise TypeError("tasks must be a Task or a non-empty list of Task, got an empty list")
-    return as_task_list(tasks)
-
-
-def _model_dims(model: Any, head_layout: Any = None) -> tuple[int, int]:
-    """(n_layers, n_heads) of a model, as the engine will see them."""
-    if getattr(model, "config", None) is None and head_layout is None:
-        raise TypeError(
-            "HeadImportanceGrid takes HeadScores, a path to saved scores, or a Hugging Face"
-            f" causal LM; got {type(model).__name__}"
-        )
-    from ..modeling.adapters import resolve_layout
-
-    layout = resolve_layout(model, head_layout)
-    return layout.n_layers, layout.n_heads
-
-
 _HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 
 
-class ScoringInterrupted(KeyboardInterrupt):
-    """A :meth:`HeadImportanceGrid.compute` interrupted (Ctrl-C, the notebook's ■): still a
-    KeyboardInterrupt, shown by IPython as its one-line message instead of a traceback."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"KeyboardInterrupt: {self}"]
-
-
-@dataclass
-class _Stream:
-    """The scores of a :meth:`HeadImportanceGrid.compute` in progress, as blocks arrive."""
-
-    values: np.ndarray
-    exact: np.ndarray
-    start: float
-    last_sync: float = -math.inf
-    seen: set[tuple[int, int]] = field(default_factory=set)  # (task, layer) with any block
-
-    @property
-    def total(self) -> int:
-        return self.values.shape[0] * self.values.shape[1]
-
-
-class HeadImportanceGrid(anywidget.AnyWidget):
+class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
     """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
 
     ``source`` is a :class:`~headwidget.HeadScores` (shown as is), a path to a saved ``.npz``, or a
@@ -283,23 +150,19 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 f"HeadImportanceGrid got unknown option(s) {unknown}; valid options are"
                 f" {sorted(TRAIT_OPTIONS)} and, when scoring a model, {sorted(SCORING_OPTIONS)}"
             )
-        _ensure_bundle(type(self))
+        ensure_bundle(type(self))
         trait_options = {k: v for k, v in options.items() if k in TRAIT_OPTIONS}
         scoring = {k: v for k, v in options.items() if k in SCORING_OPTIONS}
         super().__init__()
         self._scores: HeadScores | None = None
-        self._pending: tuple[Any, Any, Any, dict[str, Any]] | None = None
-        self._running = False
+        self._init_live()
         self._auto_threshold = "threshold" not in trait_options
         self._auto_title = "title" not in trait_options
         self._auto_threshold_value: float | None = None
         self._threshold_held = False  # an automatic threshold held while scores stream in
         # while True, a normalization change leaves a chosen threshold as given (its units)
         self._constructing = True
-        self._stream: _Stream | None = None  # buffers of the scoring in progress
-        self._profiles: weakref.WeakSet[Any] = weakref.WeakSet()  # head_profile() figures
-        self._profiles_observed = False
-        self._held: tuple[Any, Any, Any] | None = None  # model, tokenizer, layout: drill-down
+        self._init_profiles()
         self.on_msg(self._on_message)
 
         if isinstance(source, (str, Path)):
@@ -401,7 +264,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
     def _check_tab(self, proposal: t.Bunch) -> str:
         tab = proposal["value"]
         names = [task["name"] for task in self.tasks]
-        if tab == "categories" and names and not _has_categories(self.tasks):
+        if tab == "categories" and names and not has_categories(self.tasks):
             raise t.TraitError(
                 "tab='categories' needs tasks with a category, and none of these tasks"
                 f" {names} has one; give the tasks categories (Task(..., category=...) or"
@@ -482,11 +345,11 @@ class HeadImportanceGrid(anywidget.AnyWidget):
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores
-        tasks = _task_dicts(
+        tasks = task_dicts(
             scores.tasks, scores.categories, scores.descriptions, scores.baseline, scores.accuracy
         )
         self._publish(scores.values, tasks, exact=scores.exact, final=True)
-        self.provenance = _provenance(scores.meta, scores.method)
+        self.provenance = provenance_of(scores.meta, scores.method)
         if self._auto_title:
             self.title = str(scores.meta.get("model") or "")
 
@@ -508,7 +371,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
                 names = [task["name"] for task in tasks]
                 self.tasks = tasks
                 if (self.tab.startswith("task:") and self.tab[5:] not in names) or (
-                    self.tab == "categories" and not _has_categories(tasks)
+                    self.tab == "categories" and not has_categories(tasks)
                 ):
                     self.tab = "all"
                 if self.selected_task not in ("", *names):
@@ -521,8 +384,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             if list(values.shape) != list(self.shape):
                 self.exact = b""
                 self.shape = list(values.shape)
-            self.values = _encode(values)
-            self.exact = _encode_exact(exact)
+            self.values = encode_values(values)
+            self.exact = encode_exact(exact)
             if self._auto_threshold and (final or not self._threshold_held):
                 self._update_default_threshold(values)
                 self._threshold_held = not final and not np.isnan(values).all()
@@ -631,7 +494,7 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         return self._scores.save(path)
 
     def _save_html(self, path: Path) -> Path:
-        _ensure_bundle(type(self))
+        ensure_bundle(type(self))
         state = {name: getattr(self, name) for name in _HTML_TRAITS}
         state["progress"] = {}
         state["selected_head"] = list(self.selected_head) if self.selected_head else None
@@ -642,226 +505,8 @@ class HeadImportanceGrid(anywidget.AnyWidget):
             # changes: it switches between these
             defaults = {how: self._default_threshold(values, how) for how in ("share", "raw")}
         return view_files.write_html(
-            path, state, self.values, self.exact, defaults, esm=_ESM_PATH, css=_CSS_PATH
+            path, state, self.values, self.exact, defaults, esm=ESM_PATH, css=CSS_PATH
         )
-
-    # -- scoring a model -----------------------------------------------------------------------
-
-    def _prepare_model(
-        self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
-    ) -> None:
-        n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
-        task_list = _task_list(tasks)  # before the possibly slow tokenizer download
-        check_options(**scoring)  # fail at construction, not later when the grid is displayed
-        if tokenizer is None:
-            name = getattr(model, "name_or_path", None) or getattr(
-                getattr(model, "config", None), "name_or_path", None
-            )
-            try:
-                from transformers import AutoTokenizer
-
-                tokenizer = AutoTokenizer.from_pretrained(name)
-            except Exception as err:
-                raise ValueError(
-                    f"could not load a tokenizer for model {name!r} ({type(err).__name__}: {err});"
-                    " pass it: HeadImportanceGrid(model, tokenizer=tokenizer)"
-                ) from err
-        names = [task.name for task in task_list]
-        self._pending = (model, tokenizer, task_list, scoring)
-        self._held = (model, tokenizer, scoring.get("head_layout"))
-        task_dicts = _task_dicts(
-            names,
-            {task.name: task.category for task in task_list},
-            {task.name: task.description for task in task_list},
-            {},
-        )
-        self._publish(np.full((len(task_list), n_layers, n_heads), np.nan, np.float32), task_dicts)
-        # what the engine records as meta["model"], so the title does not change at the end
-        config = getattr(model, "config", None)
-        model_name = str(getattr(config, "name_or_path", "") or type(model).__name__)
-        if self._auto_title:
-            self.title = model_name
-        self.provenance = _provenance(
-            {
-                "model": model_name,
-                "metric": scoring.get("metric", "logprob"),
-                "ablation": scoring.get("ablation", "mean"),
-                "examples": {task.name: len(task) for task in task_list},
-            },
-            scoring.get("method", "ablation"),
-        )
-        # displaying the grid itself scores it; shown inside a container it waits for compute()
-        self.progress = {
-            "text": (
-                f"waiting to score {len(task_list)} tasks · {n_layers} layers: call"
-                " grid.compute() (displaying the grid by itself also starts it)"
-            ),
-            "fraction": 0.0,
-            "running": False,
-        }
-
-    def compute(self, *, progress_bar: bool = False) -> HeadScores:
-        """Score the model now, in this thread, streaming partial results to any open view.
-
-        Displaying the grid by itself calls this. Call it yourself in scripts, and when the grid
-        is shown inside a container: ``VBox([grid, grid.head_profile()])`` does not start
-        scoring, so run ``grid.compute()`` after displaying it. Once scored it just returns the
-        scores. If scoring fails, the layers already scored stay shown, the error text goes
-        to ``progress`` and the error is raised again; when it ends, ``progress`` says how long
-        it took ("done in …"). ``progress_bar=True`` also prints the
-        engine's tqdm bar (handy in scripts; the grid has its own progress line).
-
-        >>> scores = HeadImportanceGrid(model, tokenizer, tasks=tasks).compute()   # doctest: +SKIP
-        """
-        if self._pending is None:
-            assert self._scores is not None
-            return self._scores
-        if self._running:
-            raise RuntimeError("this grid is already scoring its model")
-        from ..scoring import score_heads
-
-        model, tokenizer, task_list, scoring = self._pending
-        n_tasks, n_layers, n_heads = self.shape
-        names = [task.name for task in task_list]
-        index = {name: i for i, name in enumerate(names)}
-        stream = self._stream = _Stream(
-            np.full((n_tasks, n_layers, n_heads), np.nan, np.float32),
-            np.ones((n_tasks, n_layers, n_heads), bool),
-            time.monotonic(),
-        )
-
-        def on_block(
-            task: str, layer: int, heads: np.ndarray, values: np.ndarray, exact: bool
-        ) -> None:
-            # an approximate map (attribution) shows at once; exact blocks then replace cells
-            self._apply_block(index[task], layer, heads, values, exact)
-
-        self._running = True
-        self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
-        try:
-            scores = score_heads(
-                model, tokenizer, task_list, on_block=on_block, progress=progress_bar, **scoring
-            )
-        except BaseException as err:
-            partial = getattr(err, "partial", None)
-            buffer = stream.values
-            if isinstance(partial, HeadScores) and partial.shape[1:] == (n_layers, n_heads):
-                for name in partial.tasks:
-                    if name in index:
-                        got = partial[name]
-                        buffer[index[name]] = np.where(np.isnan(got), buffer[index[name]], got)
-            self._publish(buffer, exact=stream.exact)
-            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
-            done = len(stream.seen)
-            self.progress = {
-                "text": f"{reason} after {done}/{stream.total} layers: {err}".rstrip(": "),
-                "fraction": done / stream.total,
-                "running": False,
-                "error": True,
-            }
-            if not isinstance(partial, HeadScores):  # e.g. interrupted: keep what is shown
-                partial = HeadScores(
-                    buffer.copy(),
-                    names,
-                    {task.name: task.category for task in task_list},
-                    meta={"model": self.title, "partial": True},
-                    descriptions={task.name: task.description for task in task_list},
-                    method=self.provenance.get("method", "ablation"),
-                    exact=stream.exact.copy(),
-                )
-            self._scores = partial
-            if isinstance(err, KeyboardInterrupt) and not isinstance(err, ScoringInterrupted):
-                # a one-line message, not a long traceback: in Notebook 7 a long one turns the
-                # cell's output into a short scrolled box that squeezes the grid
-                raise ScoringInterrupted(
-                    f"scoring interrupted after {done}/{stream.total} layers; the grid keeps"
-                    " them (grid.scores); grid.compute() scores again"
-                ) from None
-            raise
-        finally:
-            self._running = False
-            self._stream = None
-        self._pending = None
-        # for grid.validate(): the model by weak reference (the grid does not keep it in memory)
-        self._scored_with = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
-        self._show(scores)
-        seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
-        self.progress = {
-            "text": f"done in {format_seconds(seconds)}",
-            "fraction": 1.0,
-            "running": False,
-        }
-        return scores
-
-    def validate(
-        self, model: Any = None, tokenizer: Any = None, tasks: Any = None, **kwargs: Any
-    ) -> Any:
-        """``scores.validate(...)`` with its progress on the grid's progress line as well as a
-        tqdm bar; the line then says "validation done in …".
-
-        A grid that scored its model itself knows the model, tokenizer and tasks; otherwise pass
-        them. Keyword arguments go to :func:`headwidget.validation.validate_scores`.
-
-        >>> check = grid.validate(k=(5, 10), n_random=5)                  # doctest: +SKIP
-        >>> check = grid.validate(model, tokenizer, tasks)               # doctest: +SKIP
-        """
-        scores = self.compute() if self._pending is not None else self._scores
-        if scores is None:
-            raise ValueError("this grid has no scores to validate")
-        known = getattr(self, "_scored_with", None) or (lambda: None, None, None, None)
-        model = known[0]() if model is None else model
-        tokenizer = known[1] if tokenizer is None else tokenizer
-        tasks = known[2] if tasks is None else tasks
-        if model is None or tokenizer is None or tasks is None:
-            raise ValueError(
-                "pass the model, tokenizer and tasks the scores were computed with:"
-                " grid.validate(model, tokenizer, tasks)"
-            )
-        if known[3] is not None:
-            kwargs.setdefault("head_layout", known[3])
-        kwargs["progress"] = self
-        return scores.validate(model, tokenizer, tasks, **kwargs)
-
-    def _apply_block(
-        self,
-        task_index: int,
-        layer: int,
-        heads: slice | Sequence[int] | np.ndarray,
-        values: np.ndarray,
-        exact: bool | np.ndarray = True,
-    ) -> None:
-        """Take one streamed block of scores while :meth:`compute` runs: ``values`` of
-        ``heads`` (indices or a slice) of ``layer`` of task ``task_index``, exact or approximate
-        (a bool, or one per head). An exact value later replaces an approximate one. The grid
-        is sent to the browser at most every :attr:`sync_interval` seconds (values, exact mask,
-        progress in one message).
-
-        >>> grid._apply_block(0, 3, [1, 4], np.array([0.2, 0.5]), exact=False)  # doctest: +SKIP
-        """
-        stream = self._stream
-        if stream is None:
-            raise RuntimeError(
-                "_apply_block() takes the scores compute() streams, and compute() is not running"
-            )
-        n_tasks, n_layers, _ = stream.values.shape
-        stream.values[task_index, layer, heads] = np.asarray(values, np.float32).reshape(-1)
-        stream.exact[task_index, layer, heads] = exact
-        stream.seen.add((task_index, layer))
-        now = time.monotonic()
-        fraction = len(stream.seen) / stream.total
-        eta = (now - stream.start) * (1 - fraction) / fraction
-        text = (
-            f"task {task_index + 1}/{n_tasks} · layer {layer + 1}/{n_layers} · ETA"
-            f" {format_seconds(eta)}"
-        )
-        approximate = int(stream.exact.size - np.count_nonzero(stream.exact))
-        if approximate:
-            text = f"{text} · {approximate} cells approximate"
-        if now - stream.last_sync >= self.sync_interval:
-            stream.last_sync = now
-            with self.hold_sync():  # one message: values, exact, threshold and progress
-                self._publish(stream.values, exact=stream.exact)
-                self.progress = {"text": text, "fraction": fraction, "running": True}
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
         """The browser's drill-down requests (:mod:`headwidget.views.drill`): answered in kind."""
@@ -884,74 +529,3 @@ class HeadImportanceGrid(anywidget.AnyWidget):
         display(data, metadata=metadata, raw=True)
         if self._pending is not None and not self._running:
             self.compute()
-
-    # -- linked chart ------------------------------------------------------------------------
-
-    def head_profile(self, *, height: int = 220) -> Any:
-        """A small bqplot bar chart of the selected head's importance in every task, kept in
-        sync with ``selected_head`` (normalized like the grid) until ``figure.close()``. Needs
-        ``pip install bqplot``. A grid of a model shown this way, inside a container, is scored
-        only when you call ``grid.compute()``.
-
-        >>> from ipywidgets import VBox                    # doctest: +SKIP
-        >>> VBox([grid, grid.head_profile()])              # doctest: +SKIP
-        >>> grid.compute()     # a model's grid: score it now  # doctest: +SKIP
-        """
-        try:
-            import bqplot as bq
-        except ImportError as err:
-            raise ImportError("head_profile() needs bqplot: pip install bqplot") from err
-
-        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale()
-        bars = bq.Bars(
-            x=[task["name"] for task in self.tasks],
-            y=np.zeros(len(self.tasks)),
-            scales={"x": x_scale, "y": y_scale},
-            colors=["#3b528b"],
-        )
-        figure = bq.Figure(
-            marks=[bars],
-            axes=[
-                bq.Axis(scale=x_scale, tick_rotate=-30, tick_style={"font-size": "9px"}),
-                bq.Axis(scale=y_scale, side="left", tick_format=".2g"),
-            ],
-            title="select a head",
-            fig_margin={"top": 30, "bottom": 70, "left": 50, "right": 10},
-            layout={"height": f"{height}px", "width": "100%"},
-        )
-        # One observer on the grid for all its profiles, which it holds weakly: a profile that
-        # is closed (figure.close()) or no longer referenced stops being updated and is dropped.
-        if not self._profiles_observed:
-            self.observe(
-                self._update_profiles, names=["selected_head", "values", "normalization", "tasks"]
-            )
-            self._profiles_observed = True
-        self._profiles.add(figure)
-        self._update_profiles(figures=[figure])
-        return figure
-
-    def _update_profiles(self, change: Any = None, *, figures: Sequence[Any] | None = None) -> None:
-        for figure in [figure for figure in self._profiles if figure.comm is None]:
-            self._profiles.discard(figure)  # closed
-        figures = [
-            figure
-            for figure in (self._profiles if figures is None else figures)
-            if figure.comm is not None
-        ]
-        if not figures:
-            return
-        names = [task["name"] for task in self.tasks]
-        head = self.selected_head
-        if head is None or not names:
-            heights = np.zeros(len(names))
-            title = "select a head"
-        else:
-            heights = self._normalized(self.values_array())[:, head[0], head[1]]
-            heights = np.nan_to_num(heights, nan=0.0)
-            title = f"Layer {head[0]} · Head {head[1]} ({self.normalization})"
-        for figure in figures:
-            bars = figure.marks[0]
-            figure.title = title
-            with bars.hold_sync():
-                bars.x = names
-                bars.y = heights
