@@ -11,7 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .results import HeadScores, ScoresFileError
-from .tasks import Example, Task, TaskDataError, load_tasks
+from .task_files import TaskDataError, load_tasks
+from .tasks import Example, Task
 
 if TYPE_CHECKING:
     from .modeling.adapters import HeadLayout, UnsupportedModelError

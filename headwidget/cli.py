@@ -248,7 +248,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load_tasks(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
     from .suites import available_suites, load_suite
-    from .tasks import Task, load_tasks
+    from .task_files import load_tasks
+    from .tasks import Task
 
     tasks: list[Task] = []
     for spec in specs:

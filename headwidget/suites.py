@@ -398,7 +398,7 @@ def _suite_spec(name: str) -> _SuiteSpec:
     except (KeyError, TypeError):
         raise ValueError(
             f"unknown suite {name!r}; the built-in suites are {available_suites()}. For your own"
-            " data use headwidget.tasks.load_tasks(path)"
+            " data use headwidget.load_tasks(path)"
         ) from None
 
 

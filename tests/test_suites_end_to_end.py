@@ -16,9 +16,11 @@ pytest.importorskip("tokenizers")
 import torch  # noqa: E402
 from tiny_models import suite_tokenizer  # noqa: E402
 
-from headwidget import score_heads  # noqa: E402
+from headwidget import (
+    load_tasks,  # noqa: E402
+    score_heads,  # noqa: E402
+)
 from headwidget.suites import load_suite  # noqa: E402
-from headwidget.tasks import load_tasks  # noqa: E402
 
 N_LAYERS, N_HEADS = 2, 4
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from headwidget.tasks import Example, Task, TaskDataError, load_tasks
+from headwidget import Example, Task, TaskDataError, load_tasks
 
 ROWS = [
     {"task": "capitals", "category": "Knowledge", "prompt": "France ->", "answer": " Paris"},
@@ -193,7 +193,7 @@ def test_several_sources_with_task_argument_still_reject_duplicates_and_untitled
 def test_pandas_is_imported_only_for_dataframes(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", ROWS)
     code = (
-        "import sys; from headwidget.tasks import load_tasks; "
+        "import sys; from headwidget import load_tasks; "
         f"load_tasks({str(path)!r}); load_tasks({ROWS!r}); "
         "assert 'pandas' not in sys.modules, 'pandas was imported'"
     )
