@@ -15,6 +15,9 @@ from .scores_file import ScoresFileError, header_field, read_archive, write_arch
 
 if TYPE_CHECKING:
     import pandas
+    from matplotlib.figure import Figure
+
+    from .validation import ValidationResult
 
 __all__ = ["HeadScores", "ScoresFileError", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -405,7 +408,7 @@ class HeadScores:
         except (TypeError, ValueError) as err:
             raise ScoresFileError(path, str(err)) from None
 
-    def validate(self, model: Any, tokenizer: Any, tasks: Any, **kwargs: Any) -> Any:
+    def validate(self, model: Any, tokenizer: Any, tasks: Any, **kwargs: Any) -> ValidationResult:
         """Ablate each task's top-k heads together vs. k random heads and measure the task.
 
         Returns a :class:`~headwidget.validation.ValidationResult`; keyword arguments (``k``,
@@ -419,10 +422,12 @@ class HeadScores:
 
         return validate_scores(self, model, tokenizer, tasks, **kwargs)
 
-    def plot(self, **kwargs: Any) -> Any:
+    def plot(self, **kwargs: Any) -> Figure:
         """A static matplotlib figure in the published style.
 
         Keyword arguments go to :func:`headwidget.views.plotting.plot_scores`.
+
+        >>> scores.plot(kind="categories").savefig("categories.png")  # doctest: +SKIP
         """
         from .views.plotting import plot_scores
 
