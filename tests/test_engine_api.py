@@ -247,3 +247,15 @@ def test_layout_and_errors_are_importable_from_the_package():
     assert {"HeadLayout", "UnsupportedModelError", "NonFiniteMetricError"} <= set(
         headwidget.__all__
     )
+
+
+def test_compute_metric_names_every_metric_score_heads_takes():
+    from headwidget.modeling.metrics import compute_metric
+    from headwidget.options import METRICS
+
+    logits, targets, rows = torch.zeros(1, 1, 3), torch.tensor([0]), torch.tensor([0])
+    for metric in ("logprob", "prob", "accuracy"):
+        assert compute_metric(metric, logits, targets, rows, 1).shape == (1, 1)
+    with pytest.raises(ValueError, match="unknown metric 'kl'") as err:
+        compute_metric("kl", logits, targets, rows, 1)
+    assert all(name in str(err.value) for name in METRICS)

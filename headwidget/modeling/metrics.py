@@ -1,8 +1,8 @@
 """Per-example answer metrics computed from logits at the answer positions.
 
 Every metric is "higher = the model does the task better", so importance
-(clean - ablated) is positive for heads that help. The names (:data:`METRICS`) and
-:func:`check_metric` live in :mod:`headwidget.options` and are re-exported here.
+(clean - ablated) is positive for heads that help. The names and their checks live in
+:mod:`headwidget.options` (``METRICS``, ``check_metric``), which needs no torch.
 
 >>> import torch
 >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 3.0]]])   # 1 copy, 2 scored positions, vocab 2
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..options import METRICS, check_metric
-
-__all__ = ["METRICS", "compute_metric", "check_metric"]
+__all__ = ["compute_metric"]
 
 
 def compute_metric(
@@ -58,4 +56,7 @@ def compute_metric(
         diff = picked - logits.gather(-1, index).squeeze(-1)
         out.index_add_(1, example_index, diff)
         return out
-    raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    # score_heads checked the name (headwidget.options); this is for direct callers
+    raise ValueError(
+        f"unknown metric {metric!r}; choose one of logprob, prob, accuracy, logit_diff"
+    )
