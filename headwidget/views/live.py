@@ -85,8 +85,17 @@ class LiveScoring:
         self._pending: tuple[Any, Any, Any, dict[str, Any]] | None = None  # scoring to do
         self._running = False
         self._stream: _Stream | None = None  # buffers of the scoring in progress
-        self._held: tuple[Any, Any, Any] | None = None  # model, tokenizer, layout: drill-down
+        # the model by weak reference (the grid never keeps it in memory), tokenizer, layout
+        self._held: tuple[weakref.ref[Any], Any, Any] | None = None
         self._scored_with: tuple[Any, Any, Any, Any] | None = None  # for validate()
+
+    def _held_model(self) -> tuple[Any, Any, Any] | None:
+        """(model, tokenizer, head layout) for the drill-down's attention pattern, while the
+        model is still alive elsewhere; None otherwise."""
+        if self._held is None:
+            return None
+        model = self._held[0]()
+        return None if model is None else (model, *self._held[1:])
 
     def _prepare_model(
         self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
@@ -109,7 +118,7 @@ class LiveScoring:
                 ) from err
         names = [task.name for task in task_list]
         self._pending = (model, tokenizer, task_list, scoring)
-        self._held = (model, tokenizer, scoring.get("head_layout"))
+        self._held = (weakref.ref(model), tokenizer, scoring.get("head_layout"))
         records = task_dicts(
             names,
             {task.name: task.category for task in task_list},

@@ -512,7 +512,7 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
         """The browser's drill-down requests (:mod:`headwidget.views.drill`): answered in kind."""
         from .drill import handle_message
 
-        reply = handle_message(self._scores, self._held, content)
+        reply = handle_message(self._scores, self._held_model(), content)
         if reply is not None:
             self.send(*reply)
 
