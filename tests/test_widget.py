@@ -708,7 +708,7 @@ def test_tasks_given_as_a_suite_name_point_to_load_suite(monkeypatch) -> None:
         HeadImportanceGrid(model, tasks="operations")
     with pytest.raises(TypeError, match="got a list holding str"):
         HeadImportanceGrid(model, tasks=["copying"])
-    with pytest.raises(TypeError, match="got an empty list"):
+    with pytest.raises(ValueError, match="no tasks given"):
         HeadImportanceGrid(model, tasks=[])
     with pytest.raises(TypeError, match="got int"):
         HeadImportanceGrid(model, tasks=3)

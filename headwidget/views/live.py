@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ..options import check_options
 from ..results import HeadScores
 from ..tasks import Task, as_task_list
 from .trait_data import provenance_of, task_dicts
+
+if TYPE_CHECKING:
+    from ..validation import ValidationResult
 
 __all__ = ["LiveScoring", "ScoringInterrupted"]
 
@@ -36,8 +39,6 @@ def _task_list(tasks: Any) -> list[Task]:
         from ..suites import load_suite
 
         return load_suite("operations")
-    if isinstance(tasks, Sequence) and not isinstance(tasks, (str, bytes)) and not tasks:
-        raise TypeError("tasks must be a Task or a non-empty list of Task, got an empty list")
     return as_task_list(tasks)
 
 
@@ -245,7 +246,7 @@ class LiveScoring:
 
     def validate(
         self, model: Any = None, tokenizer: Any = None, tasks: Any = None, **kwargs: Any
-    ) -> Any:
+    ) -> ValidationResult:
         """``scores.validate(...)`` with its progress on the grid's progress line as well as a
         tqdm bar; the line then says "validation done in …".
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anywidget
 import numpy as np
@@ -141,7 +141,7 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
         tasks: Task | Sequence[Task] | None = None,
         *,
         compare: HeadScores | str | Path | None = None,
-        compare_mode: str = "side_by_side",
+        compare_mode: Literal["side_by_side", "difference"] = "side_by_side",
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
@@ -187,7 +187,7 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
                     f" both, not a {type(source).__name__}; score the model first"
                 )
             other = HeadScores.load(compare) if isinstance(compare, (str, Path)) else compare
-            source = compare_scores(source, other, compare_mode)  # type: ignore[arg-type]
+            source = compare_scores(source, other, compare_mode)
             if compare_mode == "difference":
                 # signed differences: raw values around 0, on a diverging scale
                 trait_options.setdefault("normalization", "raw")
