@@ -86,17 +86,18 @@ class LiveScoring:
         self._pending: tuple[Any, Any, Any, dict[str, Any]] | None = None  # scoring to do
         self._running = False
         self._stream: _Stream | None = None  # buffers of the scoring in progress
-        # the model by weak reference (the grid never keeps it in memory), tokenizer, layout
-        self._held: tuple[weakref.ref[Any], Any, Any] | None = None
-        self._scored_with: tuple[Any, Any, Any, Any] | None = None  # for validate()
+        # what the grid scores, for the drill-down and validate(): the model by weak reference
+        # (the grid never keeps it in memory), tokenizer, tasks, head layout
+        self._held: tuple[weakref.ref[Any], Any, list[Task], Any] | None = None
 
     def _held_model(self) -> tuple[Any, Any, Any] | None:
         """(model, tokenizer, head layout) for the drill-down's attention pattern, while the
         model is still alive elsewhere; None otherwise."""
         if self._held is None:
             return None
-        model = self._held[0]()
-        return None if model is None else (model, *self._held[1:])
+        ref, tokenizer, _, head_layout = self._held
+        model = ref()
+        return None if model is None else (model, tokenizer, head_layout)
 
     def _prepare_model(
         self, model: Any, tokenizer: Any, tasks: Any, scoring: dict[str, Any]
@@ -119,7 +120,7 @@ class LiveScoring:
                 ) from err
         names = [task.name for task in task_list]
         self._pending = (model, tokenizer, task_list, scoring)
-        self._held = (weakref.ref(model), tokenizer, scoring.get("head_layout"))
+        self._held = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
         records = task_dicts(
             names,
             {task.name: task.category for task in task_list},
@@ -233,8 +234,6 @@ class LiveScoring:
             self._running = False
             self._stream = None
         self._pending = None
-        # for grid.validate(): the model by weak reference (the grid does not keep it in memory)
-        self._scored_with = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
         self._show(scores)
         seconds = scores.meta.get("seconds", time.monotonic() - stream.start)
         self.progress = {
@@ -259,7 +258,8 @@ class LiveScoring:
         scores = self.compute() if self._pending is not None else self._scores
         if scores is None:
             raise ValueError("this grid has no scores to validate")
-        known = self._scored_with or (lambda: None, None, None, None)
+        # scored here (compute() above succeeded), the grid knows what it scored
+        known = self._held or (lambda: None, None, None, None)
         model = known[0]() if model is None else model
         tokenizer = known[1] if tokenizer is None else tokenizer
         tasks = known[2] if tasks is None else tasks
