@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { chooseTask, float32Of, histogram, shorten } from "../src/examples";
 import widget from "../src/index";
-import { standInModel } from "./fake-model";
+import { standInModel, traitState } from "./fake-model";
 
 describe("helpers", () => {
   it("reads float32 from a DataView at an offset", () => {
@@ -44,7 +44,7 @@ afterEach(() => {
 
 function mount() {
   const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => ((i * 7) % 10) / 10);
-  const state: Record<string, unknown> = {
+  const state = traitState({
     values: new DataView(values.buffer),
     exact: new DataView(new ArrayBuffer(0)),
     shape: [2, 3, 4],
@@ -52,26 +52,7 @@ function mount() {
       { name: "copying", category: null, description: "", baseline: null, accuracy: 0.9 },
       { name: "counting", category: null, description: "", baseline: null, accuracy: 0.9 },
     ],
-    normalization: "share",
-    threshold_mode: "value",
-    threshold: 0.05,
-    top_percent: 5,
-    colormap: "viridis",
-    color_range: "shared",
-    vmax: null,
-    vmin: null,
-    orientation: "layer_y",
-    tab: "all",
-    grid_columns: 0,
-    selected_head: null,
-    selected_task: "",
-    progress: {},
-    title: "tiny",
-    exact_only: false,
-    provenance: {},
-    min_accuracy: 0.2,
-    fade_below: false,
-  };
+  });
   const { model, listeners } = standInModel(state);
   const sent: Record<string, any>[] = [];
   model.send = ((msg: Record<string, any>) => sent.push(msg)) as never;

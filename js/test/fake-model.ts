@@ -27,3 +27,30 @@ export function standInModel(state: Record<string, unknown>) {
   };
   return { model, listeners, saves: () => saves };
 }
+
+/** The traits the Python side always sends, at the widget's defaults (the view tests' base
+ * state); `data` adds the scores (values, exact, shape, tasks) and any trait to change. */
+export function traitState(data: Record<string, unknown>): Record<string, unknown> {
+  return {
+    normalization: "share",
+    threshold_mode: "value",
+    threshold: 0.05,
+    top_percent: 5,
+    colormap: "viridis",
+    color_range: "shared",
+    vmax: null,
+    vmin: null,
+    orientation: "layer_y",
+    tab: "all",
+    grid_columns: 0,
+    selected_head: null,
+    selected_task: "",
+    progress: {},
+    title: "tiny",
+    exact_only: false,
+    provenance: {},
+    min_accuracy: 0.2,
+    fade_below: false,
+    ...data,
+  };
+}

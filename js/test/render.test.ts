@@ -4,7 +4,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../src/index";
-import { standInModel } from "./fake-model";
+import { standInModel, traitState } from "./fake-model";
 
 
 /** A stand-in for anywidget's model: traits in a plain object, change events on set. */
@@ -15,7 +15,7 @@ function fakeModel(overrides: Record<string, unknown> = {}) {
   const values = new Float32Array(nT * nL * nH);
   for (let i = 0; i < values.length; i++) values[i] = ((i * 37) % 11) / 10;
   values[2] = NaN;
-  const state: Record<string, unknown> = {
+  const state = traitState({
     values: new DataView(values.buffer),
     shape: [nT, nL, nH],
     tasks: [
@@ -23,23 +23,10 @@ function fakeModel(overrides: Record<string, unknown> = {}) {
       { name: "<img src=x onerror=alert(1)>", category: "Knowledge", description: "<b>bold</b>", baseline: null },
       { name: "plain", category: null, description: "", baseline: null },
     ],
-    normalization: "share",
-    threshold_mode: "value",
     threshold: 0.03,
-    top_percent: 5,
-    colormap: "viridis",
-    color_range: "shared",
-    vmax: null,
-    vmin: null,
-    orientation: "layer_y",
-    tab: "all",
-    grid_columns: 0,
-    selected_head: null,
-    selected_task: "",
-    progress: {},
     title: "tiny <model>",
     ...overrides,
-  };
+  });
   return { state, ...standInModel(state) };
 }
 

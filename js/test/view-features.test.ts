@@ -3,13 +3,13 @@
 // export, against a stand-in anywidget model (as render.test.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/index";
-import { standInModel } from "./fake-model";
+import { standInModel, traitState } from "./fake-model";
 
 
 function mount(overrides: Record<string, unknown> = {}) {
   const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => ((i * 7) % 10) / 10);
   const exact = Uint8Array.from({ length: 24 }, (_, i) => (i % 3 ? 1 : 0));
-  const state: Record<string, unknown> = {
+  const state = traitState({
     values: new DataView(values.buffer),
     exact: new DataView(exact.buffer),
     shape: [2, 3, 4],
@@ -17,27 +17,9 @@ function mount(overrides: Record<string, unknown> = {}) {
       { name: "copying", category: "Algorithmic", description: "", baseline: null, accuracy: 0.9 },
       { name: "hard task", category: "Knowledge", description: "", baseline: null, accuracy: 0.05 },
     ],
-    normalization: "share",
-    threshold_mode: "value",
-    threshold: 0.05,
-    top_percent: 5,
-    colormap: "viridis",
-    color_range: "shared",
-    vmax: null,
-    vmin: null,
-    orientation: "layer_y",
-    tab: "all",
-    grid_columns: 0,
-    selected_head: null,
-    selected_task: "",
-    progress: {},
-    title: "tiny",
-    exact_only: false,
     provenance: { model: "tiny", method: "attribution", metric: "logprob", ablation: "mean", examples: { copying: 4, "hard task": 6 }, date: "2026-12-02" },
-    min_accuracy: 0.2,
-    fade_below: false,
     ...overrides,
-  };
+  });
   const { model } = standInModel(state);
   const el = document.createElement("div");
   document.body.append(el);
