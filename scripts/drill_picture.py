@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import shutil
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from grid_page import CHROMIUM, chromium, screenshot_grid
 
 from headwidget import HeadImportanceGrid, load_suite, score_heads
 from headwidget.demo import load_demo_model
@@ -34,10 +35,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["copying", "name copying"])
     parser.add_argument("--examples", type=int, default=12, help="examples per task")
     parser.add_argument("--head", type=int, nargs=2, default=[0, 2], help="layer head")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
-
-    from playwright.sync_api import sync_playwright
 
     model, tokenizer = load_demo_model()
     tasks = load_suite("operations", tasks=args.tasks, max_examples=args.examples)
@@ -51,25 +50,22 @@ def main() -> None:
         reply, buffers = handle_message(scores, (model, tokenizer, None), msg) or ({}, [])
         return [reply, [base64.b64encode(b).decode() for b in buffers]]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        page_path = grid.save(Path(tmp) / "grid.html")
-        html = page_path.read_text(encoding="utf-8")
+    def route_send(html: str) -> str:
         assert "  send() {}" in html
-        page_path.write_text(html.replace("  send() {}", "  " + _SEND), encoding="utf-8")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": 900, "height": 900}, device_scale_factor=1)
-            page.expose_function("hwSend", send)
-            page.goto(page_path.resolve().as_uri())
-            examples = page.locator(".hw-examples")
-            examples.locator("tbody tr").first.wait_for(timeout=60_000)
-            examples.locator(".hw-attn-button").click()
-            examples.locator("canvas.hw-attn-canvas").wait_for(timeout=60_000)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".headwidget").screenshot(path=str(args.out))
-            browser.close()
+        return html.replace("  send() {}", "  " + _SEND)
+
+    def attention_on_the_top_example(page: Any) -> None:
+        examples = page.locator(".hw-examples")
+        examples.locator("tbody tr").first.wait_for(timeout=60_000)
+        examples.locator(".hw-attn-button").click()
+        examples.locator("canvas.hw-attn-canvas").wait_for(timeout=60_000)
+
+    with chromium(args.chromium) as browser:
+        screenshot_grid(
+            browser, grid, args.out, width=900, edit_html=route_send,
+            before_open=lambda page: page.expose_function("hwSend", send),
+            act=attention_on_the_top_example,
+        )  # fmt: skip
     print(f"saved {args.out}")
 
 

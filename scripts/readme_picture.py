@@ -10,9 +10,9 @@ from the headless demo (``python scripts/demo.py`` writes demo-output/<suite>.np
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
+
+from grid_page import CHROMIUM, chromium, screenshot_grid
 
 from headwidget import HeadImportanceGrid, HeadScores
 
@@ -23,27 +23,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/grid.png"))
     parser.add_argument("--tab", default="all", help='"all", "categories" or "task:<name>"')
     parser.add_argument("--width", type=int, default=1100, help="page width in CSS pixels")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     grid = HeadImportanceGrid(HeadScores.load(args.scores), tab=args.tab)
-    with tempfile.TemporaryDirectory() as tmp:
-        page_path = grid.save(Path(tmp) / "grid.html")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(
-                viewport={"width": args.width, "height": 800}, device_scale_factor=1
-            )
-            page.goto(page_path.resolve().as_uri())
-            widget = page.locator(".headwidget canvas").first
-            widget.wait_for(state="visible", timeout=30_000)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".headwidget").screenshot(path=str(args.out))
-            browser.close()
+    with chromium(args.chromium) as browser:
+        screenshot_grid(browser, grid, args.out, width=args.width, height=800)
     print(f"saved {args.out}")
 
 

@@ -16,11 +16,11 @@ skips the picture). This writes tracked files, so it is its own command
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from grid_page import CHROMIUM, chromium, screenshot_grid
 
 from headwidget import HeadImportanceGrid, HeadScores
 from headwidget.demo import load_demo_scores
@@ -62,16 +62,19 @@ def _cell(page: Any, panel: str, row: int, col: int) -> tuple[float, float]:
     return x, y
 
 
+def _drag_box(page: Any, task: str, first: tuple[int, int], last: tuple[int, int]) -> None:
+    """Enlarge ``task``'s panel and drag a box from cell ``first`` to ``last``, button held."""
+    page.locator(f'button.hw-zoom[aria-label="Enlarge {task}"]').click()
+    page.wait_for_function("document.querySelectorAll('canvas.hw-canvas').length === 1")
+    page.mouse.move(*_cell(page, task, *first))
+    page.mouse.down()
+    page.mouse.move(*_cell(page, task, *last), steps=6)
+
+
 def zoom(page: Any) -> None:
     """One task enlarged, box-zoomed to layers 8-27 and hovered: cross-hair and tooltip."""
     task = "country → capital"
-    page.locator(f'button.hw-zoom[aria-label="Enlarge {task}"]').click()
-    page.wait_for_function("document.querySelectorAll('canvas.hw-canvas').length === 1")
-    start, end = _cell(page, task, 8, 0), _cell(page, task, 27, 8)
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(start[0] + 20, start[1] + 20, steps=3)
-    page.mouse.move(*end, steps=5)
+    _drag_box(page, task, (8, 0), (27, 8))
     page.mouse.up()
     page.locator("canvas.hw-canvas[data-window]").wait_for()
     page.mouse.move(*_cell(page, task, 15, 5))
@@ -80,13 +83,7 @@ def zoom(page: Any) -> None:
 
 def box_band(page: Any) -> None:
     """The box being dragged over an enlarged panel (the band of layers × heads)."""
-    task = "country → capital"
-    page.locator(f'button.hw-zoom[aria-label="Enlarge {task}"]').click()
-    page.wait_for_function("document.querySelectorAll('canvas.hw-canvas').length === 1")
-    start, end = _cell(page, task, 12, 1), _cell(page, task, 22, 6)
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(*end, steps=6)
+    _drag_box(page, "country → capital", (12, 1), (22, 6))
 
 
 def categories(page: Any) -> None:
@@ -138,35 +135,13 @@ def compare_scores_for_picture(saved: Path | None) -> tuple[HeadScores, HeadScor
     return ablation, attribution
 
 
-def shoot(
-    browser: Any,
-    grid: HeadImportanceGrid,
-    out: Path,
-    width: int,
-    scheme: str,
-    act: Callable[[Any], None] | None,
-    clip_height: int | None,
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        page_path = grid.save(Path(tmp) / "grid.html")
-        page = browser.new_page(
-            viewport={"width": width, "height": 900}, device_scale_factor=1, color_scheme=scheme
-        )
-        page.goto(page_path.resolve().as_uri())
-        page.locator('.headwidget[data-ready="true"] canvas').first.wait_for(timeout=30_000)
-        if act is not None:
-            act(page)
-        page.wait_for_timeout(150)
-        widget = page.locator(".headwidget")
-        if clip_height:
-            box = widget.bounding_box()
-            page.screenshot(
-                path=str(out),
-                clip={"x": box["x"], "y": box["y"], "width": box["width"], "height": clip_height},
-            )
-        else:
-            widget.screenshot(path=str(out))
-        page.close()
+def shoot(browser: Any, grid: HeadImportanceGrid, out: Path, width: int, scheme: str,
+          act: Callable[[Any], None] | None, clip_height: int | None) -> None:  # fmt: skip
+    screenshot_grid(
+        browser, grid, out, width=width, scheme=scheme,
+        ready='.headwidget[data-ready="true"] canvas', act=act, settle_ms=150,
+        clip_height=clip_height,
+    )  # fmt: skip
     print(f"saved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 
@@ -178,19 +153,14 @@ def main() -> None:
     parser.add_argument(
         "--attribution", type=Path, help="saved attribution scores of the cognitive tasks"
     )
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     wanted = set(args.only or [*VIEWS, "compare"])
     if args.no_compare:
         wanted.discard("compare")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
-        )
+    with chromium(args.chromium) as browser:
         for name, (suite, options, width, scheme, act, clip) in VIEWS.items():
             if name in wanted:
                 grid = HeadImportanceGrid(load_demo_scores(suite), **options)
@@ -199,7 +169,6 @@ def main() -> None:
             ablation, attribution = compare_scores_for_picture(args.attribution)
             grid = HeadImportanceGrid(ablation, compare=attribution, grid_columns=4)
             shoot(browser, grid, args.out / "compare.png", 1100, "light", None, None)
-        browser.close()
 
 
 if __name__ == "__main__":
