@@ -101,20 +101,28 @@ function fmt(x: number | null | undefined): string {
   return x === null || x === undefined || Number.isNaN(x) ? "n/a" : formatValue(x);
 }
 
-/** Draw the histogram of effects into `canvas` (CSS width x height at `dpr`). */
-function drawSpread(v: View, canvas: HTMLCanvasElement, values: Float32Array, mean: number | null): void {
-  const width = 320;
-  const height = 56;
+/** Size `canvas` to `width` x `height` CSS pixels at the view's pixel ratio; its cleared 2-d
+ * context, drawing in CSS pixels (null without a 2-d context). */
+function sizedContext(v: View, canvas: HTMLCanvasElement, width: number, height: number): CanvasRenderingContext2D | null {
   const dpr = v.dpr || 1;
   canvas.width = Math.round(width * dpr);
   canvas.height = Math.round(height * dpr);
   canvas.style.width = `${width}px`;
   canvas.style.height = `${height}px`;
   const ctx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
-  if (!ctx) return;
-  const hist = histogram(values, 24);
+  if (!ctx) return null;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, width, height);
+  return ctx;
+}
+
+/** Draw the histogram of effects into `canvas`, 320 x 56 CSS pixels. */
+function drawSpread(v: View, canvas: HTMLCanvasElement, values: Float32Array, mean: number | null): void {
+  const width = 320;
+  const height = 56;
+  const ctx = sizedContext(v, canvas, width, height);
+  if (!ctx) return;
+  const hist = histogram(values, 24);
   const plotH = height - 14;
   const top = Math.max(1, ...hist.counts);
   const bw = width / hist.counts.length;
@@ -151,15 +159,8 @@ function drawAttention(v: View, canvas: HTMLCanvasElement, tokens: string[], wei
   // room for the token labels (left: queries, top: keys), none when the cells are too small
   const label = cell >= 8 ? Math.min(80, Math.ceil(widest) + 6) : 0;
   const size = label + n * cell + 2;
-  const dpr = v.dpr || 1;
-  canvas.width = Math.round(size * dpr);
-  canvas.height = Math.round(size * dpr);
-  canvas.style.width = `${size}px`;
-  canvas.style.height = `${size}px`;
-  const ctx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
+  const ctx = sizedContext(v, canvas, size, size);
   if (!ctx) return;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, size, size);
   const table = lut(v.traits.colormap);
   for (let q = 0; q < n; q++) {
     for (let k = 0; k < n; k++) {
