@@ -377,7 +377,7 @@ class AttributionMethod:
                     if first:
                         clean_parts.append(metric.double().cpu())
                         clean_acts = acts
-                        if mean:
+                        if mean and fills is None:  # the means, from the clean pass
                             mask = batch.attention_mask.reshape(-1).bool()
                             for i, a in enumerate(acts):
                                 add_head_sums(a.flatten(2), mask, head_sums, counts, i)
@@ -398,7 +398,11 @@ class AttributionMethod:
                                 grad_parts[-1][i] += g32.sum(dim=1).cpu()
         means = None
         if mean:
-            means = fills or head_means(head_sums, counts, lay.n_heads, lay.head_dim)
+            means = (
+                fills
+                if fills is not None
+                else head_means(head_sums, counts, lay.n_heads, lay.head_dim)
+            )
             fill_dot = torch.stack(
                 [(m.float().cpu() * grad_sum[i]).sum(-1) for i, m in enumerate(means)]
             )
