@@ -11,11 +11,13 @@ demo``), takes ``--examples`` examples of each task of the operations suite the 
 - the time of attribution + ``refine=20`` against a full exact sweep, and refine=K's cost for
   growing K;
 - per task: Spearman(attribution, exact) over all heads for each setting, and with refine=20
-  how many of the exact top 10 heads were scored exactly (exact layers or refined), and the
-  fraction of the random sample that beat the 20th refined head.
+  how many of the exact top 10 heads were scored exactly (exact layers or refined; also with
+  ``refine_sensitive=0``, every refined head by signed attribution), and the fraction of the
+  random sample that beat the 20th refined head; the same top-10 count for each refine=K.
 
     python benchmarks/attribution_speed.py                      # 4 tasks, ~15 min on one core
     python benchmarks/attribution_speed.py --tasks all --threads 2
+    python benchmarks/attribution_speed.py --suite cognitive --tasks all --examples 4
 
 Exact sweeps take about a minute per task per core with 8 examples; figures in the README come
 from this script.
@@ -100,26 +102,39 @@ def _run(model, tokenizer, task, **options):
     return scores, time.perf_counter() - start
 
 
+def _found(scores, top10: np.ndarray) -> int:
+    """How many of the exact top-10 heads ``scores`` computed exactly."""
+    return int(scores.exact[0].ravel()[top10].sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_model = "/work/cache/smollm2" if Path("/work/cache/smollm2").is_dir() else "demo"
     parser.add_argument("--model", default=default_model, help="folder, or 'demo'")
-    parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), help="names or 'all'")
+    parser.add_argument("--suite", default="operations", help="a built-in suite")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(DEFAULT_TASKS),
+        help="names, or 'all' (operations: the ones the model can do; another suite: every task)",
+    )
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ks", default="5,10,20,40", help="refine=K values to time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    names = list(CAPABLE) if args.tasks == ["all"] else args.tasks
+    names = args.tasks
+    if names == ["all"]:
+        names = list(CAPABLE) if args.suite == "operations" else None
     model, tokenizer = _load(args.model)
-    tasks = load_suite("operations", max_examples=args.examples, tasks=names)
+    tasks = load_suite(args.suite, max_examples=args.examples, tasks=names)
     ks = [int(k) for k in args.ks.split(",")]
     default = f"default (competitors={DEFAULT_COMPETITORS}, exact_layers={DEFAULT_EXACT_LAYERS})"
     print(f"model {args.model}; {args.examples} examples a task; {args.threads} thread(s)")
     print(
         f"{'task':22s} {'fwd s':>6s} {'exact s':>8s} "
         + " ".join(f"{label:>10s}" for label, _ in SETTINGS)
-        + f" {'default':>10s} {'refine20':>9s} {'top10':>5s} {'beat':>5s}"
+        + f" {'default':>10s} {'refine20':>9s} {'top10':>5s} {'signed':>6s} {'beat':>5s}"
     )
     rows = []
     for task in tasks:
@@ -132,29 +147,33 @@ def main() -> None:
             row["settings"][label] = (spearman(got.values[0].ravel(), e), secs / fwd)
         default_scores, t_default = _run(model, tokenizer, task, method="attribution")
         refined, t_refine = _run(model, tokenizer, task, method="attribution", refine=20)
-        mask = refined.exact[0].ravel()
         top10 = np.argsort(-e)[:10]
+        signed = _run(model, tokenizer, task, method="attribution", refine=20, refine_sensitive=0)
+        refine_k = {}
+        for k in ks:
+            scores, secs = _run(model, tokenizer, task, method="attribution", refine=k)
+            refine_k[k] = (secs / fwd, _found(scores, top10))
         row.update(
             refine20=t_refine,
-            top10=int(mask[top10].sum()),
+            top10=_found(refined, top10),
+            signed=_found(signed[0], top10),
             beat=refined.meta["agreement"][task.name].get("random_beat_kth", float("nan")),
             default_rho=spearman(default_scores.values[0].ravel(), e),
             default_fe=t_default / fwd,
-            refine_k={
-                k: _run(model, tokenizer, task, method="attribution", refine=k)[1] / fwd for k in ks
-            },
+            refine_k=refine_k,
         )
         rows.append(row)
         cells = " ".join(f"{rho:5.2f}/{fe:4.1f}" for rho, fe in row["settings"].values())
         print(
             f"{task.name:22s} {fwd:6.2f} {t_exact:8.1f} {cells}"
-            f" {row['default_rho']:5.2f}/{row['default_fe']:4.1f} {t_refine / t_exact:9.2f}"
-            f" {row['top10']:5d} {row['beat']:5.2f}",
+            f" {row['default_rho']:5.2f}/{row['default_fe']:4.1f} {t_refine / t_exact:9.3f}"
+            f" {row['top10']:5d} {row['signed']:6d} {row['beat']:5.2f}",
             flush=True,
         )
     print("\n(each setting: Spearman with exact over all heads / cost in forward-equivalents;")
     print(" refine20: time of attribution + refine=20 over a full exact sweep; top10: exact top-10")
-    print(" heads scored exactly with refine=20; beat: random-sample heads above the 20th refined)")
+    print(" heads scored exactly with refine=20; signed: the same with refine_sensitive=0; beat:")
+    print(" random-sample heads above the 20th refined)")
     print("\nmean over tasks")
     exact_fe = np.mean([r["exact"] / r["fwd"] for r in rows])
     print(f"  exact sweep: {exact_fe:.1f} forward-equivalents")
@@ -167,12 +186,14 @@ def main() -> None:
         f" {np.mean([r['default_fe'] for r in rows]):.1f} forward-equivalents"
     )
     ratio = np.mean([r["refine20"] / r["exact"] for r in rows])
-    print(f"  attribution + refine=20 / exact sweep: {ratio:.2f} (target <= 0.33)")
-    print(f"  exact top-10 among exact cells with refine=20: {[r['top10'] for r in rows]}")
-    print(
-        "  refine=K cost (forward-equivalents): "
-        + ", ".join(f"K={k}: {np.mean([r['refine_k'][k] for r in rows]):.1f}" for k in ks)
-    )
+    print(f"  attribution + refine=20 / exact sweep: {ratio:.3f} (target <= 1/3)")
+    for key, label in (("top10", "refine=20"), ("signed", "refine=20, refine_sensitive=0")):
+        counts = [r[key] for r in rows]
+        print(f"  exact top-10 among exact cells, {label}: {counts} (mean {np.mean(counts):.2f})")
+    print("  refine=K: cost in forward-equivalents; exact top-10 among exact cells (mean, min)")
+    for k in ks:
+        costs, counts = zip(*(r["refine_k"][k] for r in rows), strict=True)
+        print(f"    K={k}: {np.mean(costs):.1f}; {np.mean(counts):.2f}, {min(counts)}")
 
 
 if __name__ == "__main__":

@@ -174,9 +174,11 @@ def score_heads(
             (integrated-gradient points, default 1), ``competitors`` (rival logits passed with
             the answer's through the exact log-softmax, default 1; 0: plain first order),
             ``exact_layers`` (the first layers scored exactly, default 1), ``screen`` (heads an
-            exact first-position screen finds, scored exactly, default 0), ``refine`` (the K
-            heads attribution ranks highest, scored exactly, default 0), ``refine_random`` (a
-            seeded random sample of the rest scored exactly too, default K // 2) and ``seed``.
+            exact first-position screen finds, scored exactly, default 0), ``refine`` (K heads
+            scored exactly, default 0: those attribution ranks highest, and
+            ``refine_sensitive`` of them, default K // 10, by the first-order bound instead),
+            ``refine_random`` (a seeded random sample of the rest scored exactly too, default
+            K // 2) and ``seed``.
             See :mod:`headwidget.methods.attribution`.
             ``"projection"``: no forward pass, weights only; needs ``Example.source`` on every
             example; its options ``k``, ``suppression``, ``first_mlp``, ``min_pairs`` and

@@ -13,6 +13,8 @@ from torch import nn
 
 from headwidget import HeadLayout, Task
 from headwidget.methods.agreement import spearman
+from headwidget.methods.refinement import pick_refined
+from headwidget.modeling.inputs import encode_task
 from headwidget.scoring import score_heads
 
 EXAMPLES = [
@@ -272,6 +274,70 @@ def test_refine_bookkeeping_and_streaming(tiny_llama, word_tok):
     np.testing.assert_array_equal(again.exact, mask)
 
 
+def test_refinement_picks_each_head_once_and_nan_last():
+    approx = np.array([[0.5, np.nan], [0.1, -0.2]])
+    bound = np.array([[0.0, 9.0], [1.0, 2.0]])
+    # more heads asked for than there are: every head not already exact, once, NaN last
+    assert pick_refined(approx, bound, np.array([0]), k=5, k_sensitive=2).tolist() == [2, 3, 1]
+    assert pick_refined(approx, bound, np.array([0]), k=2, k_sensitive=1).tolist() == [2, 1]
+    assert pick_refined(approx, None, np.array([], np.int64), k=2, k_sensitive=1).tolist() == [0, 2]
+
+
+def _bound_by_hand(model, tokenizer, task):
+    """Per head, |a| |dlogprob/da| summed over positions and averaged over examples (zero
+    ablation: the activation is the change), one unpadded example at a time with own hooks."""
+    layers = model.model.layers
+    n_heads = model.config.num_attention_heads
+    total = torch.zeros(len(layers), n_heads, dtype=torch.float64)
+    items = encode_task(task, tokenizer, "logprob", None)
+    inputs = []
+
+    def keep(module, args):
+        inputs.append(args[0].detach().requires_grad_(True))
+        return (inputs[-1], *args[1:])
+
+    for item in items:
+        inputs.clear()
+        handles = [layer.self_attn.o_proj.register_forward_pre_hook(keep) for layer in layers]
+        try:
+            ids = torch.tensor([item.prompt + item.answer[:-1]])
+            logprobs = model(input_ids=ids).logits[0].float().log_softmax(-1)
+        finally:
+            for handle in handles:
+                handle.remove()
+        start = len(item.prompt) - 1
+        metric = sum(logprobs[start + j, token] for j, token in enumerate(item.answer))
+        for i, (a, g) in enumerate(zip(inputs, torch.autograd.grad(metric, inputs), strict=True)):
+            a, g = (x.detach()[0].reshape(x.shape[1], n_heads, -1) for x in (a, g))
+            total[i] += (a.norm(dim=-1) * g.norm(dim=-1)).sum(0).double()
+    return (total / len(items)).numpy()
+
+
+def test_refine_sensitive_adds_the_heads_with_the_largest_first_order_bound(tiny_llama, word_tok):
+    options = {
+        "method": "attribution", "ablation": "zero", "competitors": 0, "exact_layers": 0,
+        "progress": False,
+    }  # fmt: skip
+    plain = score_heads(tiny_llama, word_tok, TASK, **options).values[0].ravel()
+    bound = _bound_by_hand(tiny_llama, word_tok, TASK).ravel()
+    # Cauchy-Schwarz, position by position: no head's first-order effect exceeds its bound
+    assert (np.abs(plain) <= bound + 1e-6).all()
+    signed = np.argsort(-plain, kind="mergesort").tolist()
+    by_bound = [i for i in np.argsort(-bound, kind="mergesort").tolist() if i != signed[0]]
+    assert not set(by_bound[:2]) <= set(signed[:3])  # one the signed ranking would not refine
+    scores = score_heads(
+        tiny_llama, word_tok, TASK, refine=3, refine_sensitive=2, refine_random=0, **options
+    )
+    assert set(np.flatnonzero(scores.exact[0].ravel())) == {signed[0], *by_bound[:2]}
+    assert scores.meta["refine_sensitive"] == 2
+    # the default: a tenth of the refined heads by the bound
+    default = score_heads(tiny_llama, word_tok, TASK, refine=5, **options)
+    assert default.meta["refine_sensitive"] == 0 and default.exact.sum() == 5 + 2
+    assert (
+        score_heads(tiny_llama, word_tok, TASK, refine=10, **options).meta["refine_sensitive"] == 1
+    )
+
+
 def _hooks(model):
     return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
 
@@ -311,6 +377,7 @@ def test_bfloat16_accumulates_in_float32(word_tok):
         ({"competitors": -1}, ValueError, "competitors must be"),
         ({"exact_layers": "all"}, ValueError, "exact_layers must be"),
         ({"refine_random": 1.5}, ValueError, "refine_random must be"),
+        ({"refine": 2, "refine_sensitive": 3}, ValueError, "refine_sensitive must be a whole"),
         ({"screen": "all"}, ValueError, "screen must be"),
         ({"heads": {0: [1]}}, TypeError, "does not take \\['heads'\\]"),
         ({"method": "magic"}, ValueError, "unknown method 'magic'"),

@@ -7,8 +7,8 @@ first use, so checking option names needs no torch.
 
 >>> sorted(METHODS)
 ['ablation', 'attribution', 'projection']
->>> METHODS["attribution"].options
-('steps', 'competitors', 'exact_layers', 'screen', 'refine', 'refine_random', 'seed')
+>>> METHODS["attribution"].options[-3:]
+('refine_random', 'refine_sensitive', 'seed')
 """
 
 from __future__ import annotations
@@ -40,7 +40,16 @@ METHODS: dict[str, MethodEntry] = {
     ),
     "attribution": MethodEntry(
         "attribution",
-        ("steps", "competitors", "exact_layers", "screen", "refine", "refine_random", "seed"),
+        (
+            "steps",
+            "competitors",
+            "exact_layers",
+            "screen",
+            "refine",
+            "refine_random",
+            "refine_sensitive",
+            "seed",
+        ),
         "approximate: gradient x activation for all heads at once, optionally refined exactly",
     ),
     "projection": MethodEntry(

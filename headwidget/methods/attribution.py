@@ -28,10 +28,13 @@ moved the fraction ``i / steps`` of the way to its ablated value, all heads toge
 forward + backward passes per batch. (Measured on the real model it agrees less with exact
 ablation than ``steps=1``: moving every head at once is far from ablating one; see the README.)
 
-``refine=K`` then scores exactly, with the ablation engine restricted to those heads, the ``K``
-heads per task that attribution ranks highest (signed, as ``HeadScores.top_heads`` ranks; apart
-from those already exact) plus a random sample of ``refine_random`` others (default ``K // 2``,
-seeded by ``seed`` and the task's name); their exact values replace the approximations
+``refine=K`` then scores exactly, with the ablation engine restricted to those heads, ``K``
+heads per task apart from those already exact: the ``K - S`` that attribution ranks highest
+(signed, as ``HeadScores.top_heads`` ranks) and the ``S = refine_sensitive`` (default
+``K // 10``) with the largest first-order bound, ``|a_clean - a_ablated| * |dmetric/da|`` summed
+over positions, among the others (heads whose first-order terms cancel; see
+:mod:`headwidget.methods.refinement`); plus a random sample of ``refine_random`` others (default
+``K // 2``, seeded by ``seed`` and the task's name). Their exact values replace the approximations
 (``HeadScores.exact`` marks them) and ``meta["agreement"]`` records, per task, the Spearman
 correlation of attribution and exact over the exact cells and the fraction of the random sample
 that beat the K-th refined head (an estimate of how many true top heads the approximation
@@ -48,7 +51,6 @@ the model's dtype.
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -67,9 +69,9 @@ from ..modeling.hooks import (
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
 from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
-from .agreement import spearman
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
+from .refinement import agreement, pick_refined, random_sample
 from .sink_screen import first_position_screen
 
 __all__ = [
@@ -156,6 +158,7 @@ class AttributionMethod:
         steps: int = DEFAULT_STEPS,
         refine: int = 0,
         refine_random: int | None = None,
+        refine_sensitive: int | None = None,
         seed: int = 0,
         screen: int = DEFAULT_SCREEN,
         competitors: int = DEFAULT_COMPETITORS,
@@ -174,6 +177,14 @@ class AttributionMethod:
             raise ValueError(
                 f"refine_random must be a whole number >= 0 or None (refine // 2), got"
                 f" {refine_random!r}"
+            )
+        if refine_sensitive is None:
+            refine_sensitive = refine // 10
+        if not is_whole(refine_sensitive) or not 0 <= refine_sensitive <= refine:
+            raise ValueError(
+                f"refine_sensitive must be a whole number from 0 to refine ({refine!r}) or None"
+                f" (refine // 10): how many of the refined heads are picked by the first-order"
+                f" bound instead of signed attribution; got {refine_sensitive!r}"
             )
         if not is_whole(seed):
             raise ValueError(f"seed must be a whole number, got {seed!r}")
@@ -198,6 +209,7 @@ class AttributionMethod:
             "steps": int(steps),
             "refine": int(refine),
             "refine_random": int(refine_random),
+            "refine_sensitive": int(refine_sensitive),
             "seed": int(seed),
             "screen": int(screen),
         }
@@ -209,6 +221,7 @@ class AttributionMethod:
         self.steps: int = checked["steps"]
         self.refine: int = checked["refine"]
         self.refine_random: int = checked["refine_random"]
+        self.refine_sensitive: int = checked["refine_sensitive"] if self.refine else 0
         self.seed: int = checked["seed"]
         self.screen: int = checked["screen"]
         self.competitors: int = checked["competitors"]
@@ -233,7 +246,12 @@ class AttributionMethod:
             "competitors": self.competitors if self.corrects else 0,
         }
         if self.refine:
-            out.update(refine=self.refine, refine_random=self.refine_random, seed=self.seed)
+            out.update(
+                refine=self.refine,
+                refine_random=self.refine_random,
+                refine_sensitive=self.refine_sensitive,
+                seed=self.seed,
+            )
         if self.agreement:
             out["agreement"] = dict(self.agreement)
         return out
@@ -346,12 +364,15 @@ class AttributionMethod:
             items, ctx.metric, ctx.pad_id, lay.n_heads, ctx.device, self._per_batch(items)
         )
         mean = ctx.ablation == "mean"
+        bounds = bool(self.refine_sensitive)  # refinement picks some heads by the bound
         # the ablated values up front when a pass needs them (mean ablation only)
-        fills = self._means(batches) if mean and (self.steps > 1 or self.corrects) else None
+        upfront = mean and (self.steps > 1 or self.corrects or bounds)
+        fills = self._means(batches) if upfront else None
         # float32 sums per layer: sum of a.g per head [n_heads], of g per head [n_heads, d]
         dot = torch.zeros(lay.n_layers, lay.n_heads, dtype=torch.float32)
         grad_sum = torch.zeros(lay.n_layers, lay.n_heads, lay.head_dim, dtype=torch.float32)
         corrected = torch.zeros(lay.n_layers, lay.n_heads, dtype=torch.float64)
+        bound = torch.zeros(lay.n_layers, lay.n_heads, dtype=torch.float64)  # sum |da| |g|
         head_sums: list[torch.Tensor | None] = [None] * lay.n_layers
         counts = [0] * lay.n_layers
         clean_parts = []
@@ -392,6 +413,11 @@ class AttributionMethod:
                         each = (a.float() * g32).sum(dim=(1, 3)).cpu()  # [B, n_heads]
                         dot[i] += each.sum(0)
                         grad_sum[i] += g32.sum(dim=(0, 1)).cpu()
+                        if bounds:  # per position |a - a_ablated| |g| [B, T, n_heads], summed
+                            fill = 0.0 if fills is None else fills[i].float().to(a.device)
+                            delta = a.float() - fill
+                            size = delta.norm(dim=-1) * g32.norm(dim=-1)
+                            bound[i] += size.sum(dim=(0, 1)).double().cpu()
                         if keep:
                             dot_parts[-1][i] += each
                             if mean:
@@ -412,6 +438,7 @@ class AttributionMethod:
         values = (dot - fill_dot) / (self.steps * len(items)) + corrected / len(items)
         clean = np.empty(len(items))
         clean[order] = torch.cat(clean_parts).numpy()
+        self.bound = (bound / (self.steps * len(items))).numpy() if bounds else None
         self.per_example = None
         if keep:
             each = torch.cat(dot_parts, dim=1)  # [n_layers, n_examples (sorted), n_heads]
@@ -448,18 +475,13 @@ class AttributionMethod:
             change[screened] = -np.inf
             found = np.argsort(-change, kind="mergesort")[: self.screen]
             screened = np.concatenate([screened, found])
-        # refinement: the K heads attribution ranks highest (as top_heads ranks: signed) among
-        # the rest, and a seeded random sample of the others
-        already = set(screened.tolist())
-        order = np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
-        ranked = [i for i in order if i not in already]
-        top = np.asarray(ranked[: self.refine], dtype=np.int64)
-        rest = np.asarray(ranked[len(top) :], dtype=np.int64)
-        # seeded by the task's name, not its place in the call: a sweep (one call per task)
-        # and one call over every task draw the same sample
-        name = self.context.tasks[task].encode("utf-8")
-        rng = np.random.default_rng([self.seed, zlib.crc32(name)])
-        sample = rng.choice(rest, size=min(self.refine_random, rest.size), replace=False)
+        # refinement: K heads by signed attribution and the first-order bound, apart from those
+        # already exact, and a seeded random sample of the others
+        top = pick_refined(flat, self.bound, screened, self.refine, self.refine_sensitive)
+        taken = set(np.concatenate([screened, top]).tolist())
+        ranked = np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
+        rest = np.asarray([i for i in ranked.tolist() if i not in taken], dtype=np.int64)
+        sample = random_sample(rest, self.refine_random, self.seed, self.context.tasks[task])
         chosen: dict[int, list[int]] = {}
         for index in (*screened.tolist(), *top.tolist(), *sample.tolist()):
             chosen.setdefault(int(index) // lay.n_heads, []).append(int(index) % lay.n_heads)
@@ -473,28 +495,9 @@ class AttributionMethod:
         for layer in range(lay.n_layers):  # one block per layer, for progress
             if layer not in emitted:
                 yield Block(task, layer, np.zeros(0, np.int64), np.zeros(0, np.float32), True)
-        self._record_agreement(task, flat, exact, screened, top, sample)
-
-    def _record_agreement(
-        self,
-        task: int,
-        approx: np.ndarray,
-        exact: np.ndarray,
-        screened: np.ndarray,
-        top: np.ndarray,
-        sample: np.ndarray,
-    ) -> None:
-        """meta["agreement"][task]: Spearman(attribution, exact) over every exactly scored
-        cell; how many of the random sample beat the K-th refined head (|exact|)."""
         scored = np.concatenate([screened, top, sample])
-        record: dict[str, float] = {
-            "spearman": spearman(approx[scored], exact[scored]),
-            "exact_cells": int(scored.size),
-        }
-        if top.size and sample.size:
-            kth = np.min(np.abs(exact[top]))
-            record["random_beat_kth"] = float(np.mean(np.abs(exact[sample]) > kth))
-        self.agreement[self.context.tasks[task]] = record
+        name = self.context.tasks[task]
+        self.agreement[name] = agreement(flat, exact, scored, top, sample)
 
 
 METHOD = AttributionMethod
