@@ -152,3 +152,28 @@ def test_on_block_examples_streams_what_the_result_keeps() -> None:
         model, tok, task, progress=False, keep_examples=False, on_block_examples=on_examples
     )
     assert not calls
+
+
+def test_the_fingerprint_records_method_options_with_their_defaults() -> None:
+    """A resumed sweep continues one whose options mean the same computation, spelled out or
+    not, and refuses one computed under other option values (e.g. another default)."""
+    from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
+
+    from headwidget import Task
+    from headwidget.sweep.runner import fingerprint
+
+    tok = word_tokenizer()
+    model = tiny_model("llama", vocab_size=len(tok))
+    tasks = [Task("words", list(MIXED_EXAMPLES))]
+
+    def stamp(**options):
+        return fingerprint(
+            model, "tiny", tasks, method="attribution", ablation="mean", metric="logprob",
+            method_options=options,
+        )  # fmt: skip
+
+    short = stamp(refine=20)
+    assert short["options"]["refine_sensitive"] == 2 and short["options"]["refine_random"] == 10
+    assert stamp(refine=20, refine_sensitive=2, seed=0) == short
+    assert stamp(refine=20, refine_sensitive=0) != short
+    assert stamp()["options"] == {}  # no options: nothing to resolve

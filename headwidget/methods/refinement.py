@@ -9,7 +9,7 @@ sample of the rest:
   Cauchy-Schwarz no position's first-order term is larger. A head whose terms cancel (across
   positions, or because its change is nearly orthogonal to the gradient) has a small net
   attribution though ablating it need not cancel at all; on SmolLM2-135M a previous-token head
-  with exact effect 0.29 ranked 229th of 270 by signed attribution and 4th by the bound;
+  with exact effect 0.29 ranked 230th of 270 by signed attribution and 4th by the bound;
 - a random sample of the others, to estimate what both rankings missed.
 
 >>> approx = np.array([0.9, 0.1, 0.5, 0.0, 0.2, 0.3])

@@ -93,11 +93,14 @@ def fingerprint(
     keep_examples: bool = True,
 ) -> dict[str, Any]:
     """What a sweep computes: equal fingerprints, interchangeable units (``keep_examples``:
-    whether they hold per-example effects)."""
+    whether they hold per-example effects). The method's options are recorded with their
+    defaults filled in, so a folder written under other defaults is not resumed."""
+    from ..methods import load_method
     from ..modeling.adapters import resolve_layout
     from ..modeling.inputs import model_dtype
 
     layout = resolve_layout(model, None)
+    resolved = load_method(method).check_options(**method_options) if method_options else {}
     return {
         "model": model_id,
         "config": _config_digest(model),
@@ -106,7 +109,7 @@ def fingerprint(
         "method": method,
         "ablation": ablation,
         "metric": metric,
-        "options": json.loads(json.dumps(method_options, sort_keys=True, default=str)),
+        "options": json.loads(json.dumps(resolved, sort_keys=True, default=str)),
         "tasks": [t.name for t in tasks],
         "task_data": _tasks_digest(tasks),
         "keep_examples": bool(keep_examples),
