@@ -71,7 +71,7 @@ from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
-from .refinement import agreement, pick_refined, random_sample
+from .refinement import agreement, pick_refined, random_sample, ranking
 from .sink_screen import first_position_screen
 
 __all__ = [
@@ -131,6 +131,15 @@ class _Probes:
             handle.remove()
         self.probes = [None] * self.layout.n_layers
         self.inputs = [None] * self.layout.n_layers
+
+
+def _changes(acts: list[torch.Tensor], fills: list[torch.Tensor] | None) -> list[torch.Tensor]:
+    """Each layer's ``a - a_ablated`` in float32 (``fills``: the ablated values, None: zeros)."""
+    out = []
+    for i, a in enumerate(acts):
+        fill = 0.0 if fills is None else fills[i].float().to(a.device)
+        out.append(a.float() - fill)
+    return out
 
 
 @contextlib.contextmanager
@@ -339,13 +348,10 @@ class AttributionMethod:
                 acts = [x.reshape(shape) for x in probes.inputs]  # type: ignore[union-attr]
                 correction = None
                 if correct:
-                    deltas = [
-                        a.float() - (0.0 if fills is None else fills[i].float().to(a.device))
-                        for i, a in enumerate(acts)
-                    ]
                     correction = softmax_correction(
-                        logits[0], batch, leaves, deltas, ctx.metric, self.competitors
-                    )
+                        logits[0], batch, leaves, _changes(acts, fills), ctx.metric,
+                        self.competitors,
+                    )  # fmt: skip
             out = [
                 torch.zeros_like(a) if g is None else g.reshape(shape)
                 for a, g in zip(acts, grads, strict=True)
@@ -385,6 +391,7 @@ class AttributionMethod:
         with _frozen(ctx.model):
             for batch in batches:
                 clean_acts: list[torch.Tensor] = []
+                changes: list[torch.Tensor] = []
                 for step in range(self.steps):
                     alpha = step / self.steps
                     first = step == 0
@@ -398,6 +405,8 @@ class AttributionMethod:
                     if first:
                         clean_parts.append(metric.double().cpu())
                         clean_acts = acts
+                        if bounds:  # |a - a_ablated| per position [B, T, n_heads], each layer
+                            changes = [d.norm(dim=-1) for d in _changes(acts, fills)]
                         if mean and fills is None:  # the means, from the clean pass
                             mask = batch.attention_mask.reshape(-1).bool()
                             for i, a in enumerate(acts):
@@ -413,10 +422,8 @@ class AttributionMethod:
                         each = (a.float() * g32).sum(dim=(1, 3)).cpu()  # [B, n_heads]
                         dot[i] += each.sum(0)
                         grad_sum[i] += g32.sum(dim=(0, 1)).cpu()
-                        if bounds:  # per position |a - a_ablated| |g| [B, T, n_heads], summed
-                            fill = 0.0 if fills is None else fills[i].float().to(a.device)
-                            delta = a.float() - fill
-                            size = delta.norm(dim=-1) * g32.norm(dim=-1)
+                        if bounds:  # per position |a - a_ablated| |g|, summed
+                            size = changes[i] * g32.norm(dim=-1)
                             bound[i] += size.sum(dim=(0, 1)).double().cpu()
                         if keep:
                             dot_parts[-1][i] += each
@@ -479,8 +486,7 @@ class AttributionMethod:
         # already exact, and a seeded random sample of the others
         top = pick_refined(flat, self.bound, screened, self.refine, self.refine_sensitive)
         taken = set(np.concatenate([screened, top]).tolist())
-        ranked = np.argsort(-np.nan_to_num(flat, nan=-np.inf), kind="mergesort")
-        rest = np.asarray([i for i in ranked.tolist() if i not in taken], dtype=np.int64)
+        rest = np.asarray([i for i in ranking(flat) if i not in taken], dtype=np.int64)
         sample = random_sample(rest, self.refine_random, self.seed, self.context.tasks[task])
         chosen: dict[int, list[int]] = {}
         for index in (*screened.tolist(), *top.tolist(), *sample.tolist()):

@@ -26,7 +26,18 @@ import numpy as np
 
 from .agreement import spearman
 
-__all__ = ["agreement", "pick_refined", "random_sample"]
+__all__ = ["agreement", "pick_refined", "random_sample", "ranking"]
+
+
+def ranking(values: np.ndarray) -> list[int]:
+    """Flat indices of ``values`` from the highest down, NaN last, ties in index order.
+
+    >>> ranking(np.array([[0.2, np.nan], [0.9, 0.2]]))
+    [2, 0, 3, 1]
+    """
+    return np.argsort(
+        -np.nan_to_num(np.ravel(values).astype(np.float64), nan=-np.inf), kind="mergesort"
+    ).tolist()
 
 
 def pick_refined(
@@ -37,15 +48,14 @@ def pick_refined(
     among the others (``bound`` None: all ``k`` by ``approx``). ``approx`` and ``bound`` are
     ``[n_layers, n_heads]`` or flat; a flat index is ``layer * n_heads + head``."""
     taken = set(np.asarray(already).tolist())
-    approx = np.nan_to_num(np.ravel(approx).astype(np.float64), nan=-np.inf)
     if bound is None:
         k_sensitive = 0
     chosen: list[int] = []
     rankings = [(approx, k - k_sensitive)]
     if k_sensitive:
-        rankings.append((np.nan_to_num(np.ravel(bound).astype(np.float64), nan=-np.inf), k))
+        rankings.append((bound, k))
     for values, stop in rankings:
-        for index in np.argsort(-values, kind="mergesort").tolist():
+        for index in ranking(values):
             if len(chosen) >= stop:
                 break
             if index not in taken:
