@@ -10,18 +10,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .results import HeadScores, ScoresFileError
-from .task_files import TaskDataError, load_tasks
-from .tasks import Example, Task
+from .scores import HeadScores, ScoresFileError
+from .tasks import Example, Task, TaskDataError, load_tasks
+from .version import __version__ as __version__
 
 if TYPE_CHECKING:
     from .modeling.adapters import HeadLayout, UnsupportedModelError
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
-    from .suites import load_suite
+    from .tasks import load_suite
     from .views.widget import HeadImportanceGrid
 
-__version__ = "0.1.0"
 __all__ = [
     "Example",
     "HeadImportanceGrid",
@@ -46,7 +45,7 @@ _LAZY = {
     "HeadLayout": "modeling.adapters",
     "UnsupportedModelError": "modeling.adapters",
     "ModelBusyError": "modeling.session",
-    "load_suite": "suites",
+    "load_suite": "tasks.suites",
     "HeadImportanceGrid": "views.widget",
 }
 

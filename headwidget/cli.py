@@ -79,7 +79,7 @@ def _positive(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from .methods import METHODS
-    from .options import ABLATIONS, METRICS
+    from .methods.options import ABLATIONS, METRICS
 
     parser = argparse.ArgumentParser(
         prog="headwidget",
@@ -247,9 +247,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_tasks(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
-    from .suites import available_suites, load_suite
-    from .task_files import load_tasks
-    from .tasks import Task
+    from .tasks import Task, available_suites, load_suite, load_tasks
 
     tasks: list[Task] = []
     for spec in specs:
@@ -338,7 +336,7 @@ def _score(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise _Usage(str(err)) from None
     options = dict(args.option)
-    from .options import check_options
+    from .methods.options import check_options
 
     try:
         check_options(method=args.method, ablation=args.ablation, metric=args.metric, **options)
@@ -389,7 +387,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .results import HeadScores
+    from .scores import HeadScores
 
     if args.top < 0:
         raise _Usage(f"--top must be >= 0, got {args.top}")

@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .results import HeadScores
+from .scores import HeadScores
 
 __all__ = [
     "DEMO_MODEL_NAME",

@@ -23,7 +23,7 @@ import torch
 
 from headwidget import load_suite, score_heads
 from headwidget.demo import DEMO_MODEL_PACKAGE, demo_gguf_file, load_demo_model
-from headwidget.validation import evaluate_tasks
+from headwidget.methods.validation import evaluate_tasks
 
 OUT = Path(__file__).resolve().parents[1] / "headwidget" / "data" / "demo_scores"
 

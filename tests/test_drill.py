@@ -11,7 +11,7 @@ from test_scores_file import VALUES, header_bytes, load_error, npy_bytes, npy_he
 from tiny_models import WORDS, tiny_model
 
 from headwidget import HeadImportanceGrid, HeadScores, Task
-from headwidget.results import FORMAT_NAME
+from headwidget.scores import FORMAT_NAME
 from headwidget.scoring import score_heads
 from headwidget.views.drill import attention_pattern, handle_message, top_examples
 

@@ -250,8 +250,8 @@ def test_layout_and_errors_are_importable_from_the_package():
 
 
 def test_compute_metric_names_every_metric_score_heads_takes():
+    from headwidget.methods.options import METRICS
     from headwidget.modeling.metrics import compute_metric
-    from headwidget.options import METRICS
 
     logits, targets, rows = torch.zeros(1, 1, 3), torch.tensor([0]), torch.tensor([0])
     for metric in ("logprob", "prob", "accuracy"):

@@ -7,9 +7,9 @@ import pytest
 from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
 
 from headwidget import Task
+from headwidget.methods.validation import evaluate_tasks
 from headwidget.modeling.inputs import split_tokens
 from headwidget.scoring import score_heads
-from headwidget.validation import evaluate_tasks
 
 TASK = Task("mixed", list(MIXED_EXAMPLES))
 

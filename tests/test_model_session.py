@@ -10,8 +10,8 @@ import torch
 from tiny_models import MIXED_EXAMPLES, tiny_model
 
 from headwidget import ModelBusyError, Task
+from headwidget.methods.validation import evaluate_tasks, validate_scores
 from headwidget.scoring import score_heads
-from headwidget.validation import evaluate_tasks, validate_scores
 
 TASK = Task("mixed", list(MIXED_EXAMPLES))
 

@@ -270,7 +270,7 @@ def test_tasks_without_sources_or_pairs_get_clear_errors(tok):
 
 
 def test_projection_options_pass_the_shared_checks_the_widget_uses():
-    from headwidget.options import SCORING_OPTIONS, check_options
+    from headwidget.methods.options import SCORING_OPTIONS, check_options
 
     assert {"k", "suppression", "first_mlp", "min_pairs", "chunk_size"} <= set(SCORING_OPTIONS)
     checked = check_options(method="projection", k=3, suppression=True)

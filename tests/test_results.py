@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from headwidget import HeadScores
-from headwidget.results import FORMAT_NAME, FORMAT_VERSION
+from headwidget.scores import FORMAT_NAME, FORMAT_VERSION
 
 
 def make_scores() -> HeadScores:

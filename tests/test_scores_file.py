@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from headwidget import HeadScores, ScoresFileError
-from headwidget.results import FORMAT_NAME, FORMAT_VERSION
-from headwidget.scores_file import MAX_CELLS, MAX_HEADER_BYTES, MAX_JSON_DEPTH
+from headwidget.scores import FORMAT_NAME, FORMAT_VERSION
+from headwidget.scores.file import MAX_CELLS, MAX_HEADER_BYTES, MAX_JSON_DEPTH
 
 
 def scores() -> HeadScores:

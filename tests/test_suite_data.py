@@ -13,7 +13,7 @@ from importlib import resources
 
 import pytest
 
-from headwidget.suites import _SUITES, load_suite
+from headwidget.tasks.suites import _SUITES, load_suite
 
 MIN_EXAMPLES = {"cognitive": 60, "operations": 40}
 

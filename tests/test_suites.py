@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from headwidget import load_suite as lazily_exported_load_suite
-from headwidget.suites import (
+from headwidget.tasks import Task
+from headwidget.tasks.suites import (
     available_suites,
     few_shot_task,
     load_suite,
     suite_table_markdown,
 )
-from headwidget.tasks import Task
 
 COGNITIVE = [
     "Knowledge Recall",

@@ -20,7 +20,7 @@ from headwidget import (
     load_tasks,  # noqa: E402
     score_heads,  # noqa: E402
 )
-from headwidget.suites import load_suite  # noqa: E402
+from headwidget.tasks.suites import load_suite  # noqa: E402
 
 N_LAYERS, N_HEADS = 2, 4
 

@@ -10,7 +10,7 @@ import torch
 from tiny_models import MIXED_EXAMPLES, tiny_model
 
 from headwidget import HeadScores, Task, score_heads
-from headwidget.validation import ValidationResult, evaluate_tasks, validate_scores
+from headwidget.methods.validation import ValidationResult, evaluate_tasks, validate_scores
 
 EXAMPLES = [*MIXED_EXAMPLES, ("red blue green", " yes")]
 TASKS = [Task("mixed", EXAMPLES), Task("short", EXAMPLES[:3])]

@@ -521,7 +521,7 @@ def test_tokenizer_is_loaded_from_the_model_directory(tmp_path, monkeypatch) -> 
 
 
 def test_tasks_default_to_the_operations_suite() -> None:
-    from headwidget.suites import load_suite
+    from headwidget.tasks.suites import load_suite
 
     model, tokenizer = tiny_llama_and_tokenizer()
     grid = HeadImportanceGrid(model, tokenizer)

@@ -1,6 +1,6 @@
 """The clean model's metric on a task's examples: batches of a task, and the metric per example
 of a batch, reading logits only where answer tokens are predicted. Used by ``score_heads`` (each
-task's clean accuracy) and by :mod:`headwidget.validation` (with heads ablated).
+task's clean accuracy) and by :mod:`headwidget.methods.validation` (with heads ablated).
 
 >>> batches = task_batches(model, layout, tokenizer, task, "accuracy", 16)   # doctest: +SKIP
 >>> [batch_metric(model, layout, b, "accuracy") for b in batches]            # doctest: +SKIP

@@ -2,7 +2,7 @@
 
 Every metric is "higher = the model does the task better", so importance
 (clean - ablated) is positive for heads that help. The names and their checks live in
-:mod:`headwidget.options` (``METRICS``, ``check_metric``), which needs no torch.
+:mod:`headwidget.methods.options` (``METRICS``, ``check_metric``), which needs no torch.
 
 >>> import torch
 >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 3.0]]])   # 1 copy, 2 scored positions, vocab 2
@@ -56,7 +56,7 @@ def compute_metric(
         diff = picked - logits.gather(-1, index).squeeze(-1)
         out.index_add_(1, example_index, diff)
         return out
-    # score_heads checked the name (headwidget.options); this is for direct callers
+    # score_heads checked the name (headwidget.methods.options); this is for direct callers
     raise ValueError(
         f"unknown metric {metric!r}; choose one of logprob, prob, accuracy, logit_diff"
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..results import HeadScores
+from ..scores import HeadScores
 from .checkpoint import TaskInfo, UnitRecord
 
 __all__ = ["VARYING", "assemble", "combine_meta"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scores_file import write_atomic
+from ..scores.file import write_atomic
 from .units import Unit
 
 __all__ = [

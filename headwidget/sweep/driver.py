@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..options import check_options
+from ..methods.options import check_options
 from ..scoring import KEEP_EXAMPLES_BYTES, examples_bytes
 from ..tasks import Task, as_task_list
 from .assemble import assemble

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import HeadScores
+from ..scores import HeadScores
 from .assemble import assemble, combine_meta
 from .checkpoint import TaskInfo, UnitRecord, describe_mismatch
 from .units import Unit, make_units

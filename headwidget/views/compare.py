@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..results import HeadScores
+from ..scores import HeadScores
 
 __all__ = ["COMPARE_MODES", "compare_scores", "score_label"]
 

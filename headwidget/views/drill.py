@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..results import HeadScores
+from ..scores import HeadScores
 from ..tasks import Example, Task
 
 __all__ = ["attention_pattern", "handle_message", "top_examples"]

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..durations import format_seconds
-from ..options import check_options
-from ..results import HeadScores
+from ..methods.options import check_options
+from ..scores import HeadScores
 from ..tasks import Task, as_task_list
 from .trait_data import provenance_of, task_dicts
 
 if TYPE_CHECKING:
-    from ..validation import ValidationResult
+    from ..methods.validation import ValidationResult
 
 __all__ = ["LiveScoring", "ScoringInterrupted"]
 
@@ -36,7 +36,7 @@ __all__ = ["LiveScoring", "ScoringInterrupted"]
 def _task_list(tasks: Any) -> list[Task]:
     """The ``tasks`` argument as a checked list (``None``: the built-in "operations" suite)."""
     if tasks is None:
-        from ..suites import load_suite
+        from ..tasks import load_suite
 
         return load_suite("operations")
     return as_task_list(tasks)
@@ -250,7 +250,7 @@ class LiveScoring:
         tqdm bar; the line then says "validation done in …".
 
         A grid that scored its model itself knows the model, tokenizer and tasks; otherwise pass
-        them. Keyword arguments go to :func:`headwidget.validation.validate_scores`.
+        them. Keyword arguments go to :func:`headwidget.methods.validation.validate_scores`.
 
         >>> check = grid.validate(k=(5, 10), n_random=5)                  # doctest: +SKIP
         >>> check = grid.validate(model, tokenizer, tasks)               # doctest: +SKIP

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..results import HeadScores
+from ..scores import HeadScores
 from . import categories as cat
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from ..options import SCORING_OPTIONS
-from ..results import HeadScores
+from ..methods.options import SCORING_OPTIONS
+from ..scores import HeadScores
 from ..tasks import Task
 from . import categories as cat
 from . import files as view_files

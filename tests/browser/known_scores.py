@@ -134,7 +134,7 @@ def setup_cell_source() -> str:
         [
             "import json",
             "import numpy as np",
-            "from headwidget.results import HeadScores",
+            "from headwidget.scores import HeadScores",
             "from headwidget.views.widget import HeadImportanceGrid",
             "",
             f"values = np.array(json.loads({values_json!r}), dtype=np.float32)",

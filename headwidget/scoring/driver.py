@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .methods import load_method
-from .methods.base import Block, Clean, ScoringContext
-from .modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
-from .modeling.evaluate import clean_metrics
-from .modeling.inputs import (
+from ..methods import load_method
+from ..methods.base import Block, Clean, ScoringContext
+from ..methods.options import check_options
+from ..modeling.adapters import HeadLayout, UnsupportedModelError, resolve_layout
+from ..modeling.evaluate import clean_metrics
+from ..modeling.inputs import (
     check_token_ids,
     context_limit,
     encode_task,
@@ -36,10 +37,9 @@ from .modeling.inputs import (
     pad_id,
     same_device,
 )
-from .modeling.session import model_session
-from .options import check_options
-from .results import HeadScores
-from .tasks import Task, as_task_list
+from ..modeling.session import model_session
+from ..scores import HeadScores
+from ..tasks import Task, as_task_list
 
 __all__ = [
     "HeadLayout",
@@ -122,7 +122,7 @@ def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch
 def _versions() -> dict[str, str]:
     import transformers
 
-    from . import __version__
+    from ..version import __version__
 
     return {
         "headwidget": __version__,
@@ -220,7 +220,7 @@ def score_heads(
         **method_options: the method's own options (see :data:`headwidget.methods.METHODS`).
 
     Returns:
-        :class:`~headwidget.results.HeadScores` with ``values[task, layer, head]``, the clean
+        :class:`~headwidget.scores.HeadScores` with ``values[task, layer, head]``, the clean
         metric per task in ``baseline``, the clean accuracy per task in ``accuracy`` (one more
         forward per example, unless the metric is accuracy; none for a weights-only method such
         as ``"projection"``, whose ``baseline`` and ``accuracy`` stay empty), ``method``, the

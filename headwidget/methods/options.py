@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .methods import METHODS, load_method
-from .methods.base import is_whole
+from . import METHODS, load_method
+from .base import is_whole
 
 __all__ = ["ABLATIONS", "METRICS", "SCORING_OPTIONS", "check_metric", "check_options"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from .tasks import Example, Task
+from .task import Example, Task
 
 if TYPE_CHECKING:
     import pandas

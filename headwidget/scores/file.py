@@ -201,7 +201,7 @@ def _read_member(
         raise ScoresFileError(
             path,
             f"array {name!r} is {info.file_size:,} bytes, over the limit of {limit:,}"
-            " (see headwidget.scores_file)",
+            " (see headwidget.scores.file)",
         )
     with archive.open(info) as member:
         try:

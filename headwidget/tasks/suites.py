@@ -31,7 +31,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .tasks import Example, Task
+from .task import Example, Task
 
 __all__ = ["available_suites", "few_shot_task", "load_suite", "suite_table_markdown"]
 

@@ -1,0 +1,13 @@
+"""The data: :class:`HeadScores` (importance of every task, layer and head, with provenance) and
+its file format. A leaf: nothing here imports torch, a model, a method or a view.
+
+>>> import numpy as np
+>>> scores = HeadScores(np.zeros((1, 2, 3), np.float32), ["copying"])
+>>> scores.shape
+(1, 2, 3)
+"""
+
+from .file import ScoresFileError
+from .record import FORMAT_NAME, FORMAT_VERSION, HeadScores
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HeadScores", "ScoresFileError"]
