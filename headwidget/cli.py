@@ -210,6 +210,12 @@ def _parser() -> argparse.ArgumentParser:
         " text for the per-example drill-down: n_layers x n_heads x n_examples x 4 bytes per"
         " task in OUT and in OUT.units/ (default: kept unless all tasks need over 256 MiB)",
     )
+    score.add_argument(
+        "--head-layout",
+        metavar="MODULE:NAME",
+        help="for an architecture headwidget does not know: NAME in the importable MODULE, a"
+        " function taking the loaded model and returning a headwidget.HeadLayout",
+    )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     merge = commands.add_parser(
@@ -335,39 +341,69 @@ def _score(args: argparse.Namespace) -> int:
         shard = parse_shard(args.shard) if args.shard else shard_from_env()
     except ValueError as err:
         raise _Usage(str(err)) from None
-    options = dict(args.option)
-    from .methods.options import check_options
+    from .methods.options import ScoringOptions
 
     try:
-        check_options(method=args.method, ablation=args.ablation, metric=args.metric, **options)
+        options = ScoringOptions(
+            method=args.method, ablation=args.ablation, metric=args.metric,
+            batch_size=args.batch_size, keep_examples=args.examples,
+            method_options=dict(args.option),
+        )  # fmt: skip
     except (TypeError, ValueError) as err:
         raise _Usage(str(err)) from None
+    layout_function = _layout_function(args.head_layout) if args.head_layout else None
     tasks = _load_tasks(args.tasks, args)
     device = None if args.device_map else _default_device(ranks, args.device)
     log = (lambda line: None) if args.quiet else _log
     log(f"loading {args.model} ...")
     model, tokenizer, model_id = _load_model(args, device)
+    layout = None if layout_function is None else _call_layout(layout_function, model, args)
     report = run_sweep(
         model,
         tokenizer,
         tasks,
         args.output,
         model_id=model_id,
-        method=args.method,
-        ablation=args.ablation,
-        metric=args.metric,
-        batch_size=args.batch_size,
-        device=None if args.device_map else device,
-        method_options=options,
+        options=options.replace(device=device, head_layout=layout),
         shard=shard,
         resume=args.resume,
         keep_units=args.keep_units,
-        keep_examples=args.examples,
         ranks=ranks,
         log=log,
     )
     del report
     return 0
+
+
+def _layout_function(spec: str) -> Any:
+    """``--head-layout MODULE:NAME``: the function NAME of the importable MODULE."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise _Usage(f"--head-layout {spec!r}: write it as MODULE:NAME, e.g. my_layouts:mamba")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise _Usage(f"--head-layout {spec!r}: {type(err).__name__}: {err}") from None
+    if not callable(found):
+        raise _Usage(
+            f"--head-layout {spec!r} is a {type(found).__name__}; it must name a function that"
+            " takes the loaded model and returns a headwidget.HeadLayout"
+        )
+    return found
+
+
+def _call_layout(function: Any, model: Any, args: argparse.Namespace) -> Any:
+    from .modeling.adapters import HeadLayout
+
+    layout = function(model)
+    if not isinstance(layout, HeadLayout):
+        raise _Usage(
+            f"--head-layout {args.head_layout!r} returned a {type(layout).__name__}, not a"
+            " headwidget.HeadLayout"
+        )
+    return layout
 
 
 def _log(line: str) -> None:

@@ -306,11 +306,12 @@ def test_out_of_memory_halves_the_batch_then_fails_clearly(files, single, tmp_pa
     real = runner.score_heads
     seen: list[int | None] = []
 
-    def tight(*args, batch_size=None, **kwargs):
+    def tight(*args, options, **kwargs):  # the runner passes one options record
+        batch_size = options.batch_size
         seen.append(batch_size)
         if batch_size is None or batch_size > 4:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(*args, batch_size=batch_size, **kwargs)
+        return real(*args, options=options, **kwargs)
 
     monkeypatch.setattr(runner, "score_heads", tight)
     from transformers import AutoModelForCausalLM, AutoTokenizer

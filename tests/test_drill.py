@@ -70,10 +70,10 @@ def test_keep_examples_false_keeps_none(tiny_llama, word_tok, task):
 def test_by_default_examples_are_kept_within_the_memory_budget(
     tiny_llama, word_tok, task, monkeypatch
 ):
-    import headwidget.scoring
+    import headwidget.methods.options
 
     # exactly the effects' bytes: 2 layers x 4 heads x 7 examples x 4 bytes
-    monkeypatch.setattr(headwidget.scoring, "KEEP_EXAMPLES_BYTES", 2 * 4 * len(task) * 4)
+    monkeypatch.setattr(headwidget.methods.options, "KEEP_EXAMPLES_BYTES", 2 * 4 * len(task) * 4)
     assert "t" in score_heads(tiny_llama, word_tok, task, progress=False).effects
 
     def attribution(**options):

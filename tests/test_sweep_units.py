@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from headwidget.methods import METHODS
 from headwidget.sweep import part_path, units_folder
 from headwidget.sweep.assemble import combine_meta
 from headwidget.sweep.distributed import Ranks, rank_device, ranks_from_env
@@ -22,7 +23,7 @@ from headwidget.sweep.units import (
 
 def test_assign_covers_every_unit_once_balanced_deterministic_and_keeps_tasks_together() -> None:
     n_layers = 30
-    units = make_units("ablation", n_tasks=7, n_layers=n_layers)
+    units = make_units(METHODS["ablation"].unit, n_tasks=7, n_layers=n_layers)
     examples = [random.Random(t).randint(2, 40) for t in range(7)]
     costs = unit_costs(units, n_layers, examples)
     cost = dict(zip(units, costs, strict=True))
@@ -42,8 +43,10 @@ def test_assign_covers_every_unit_once_balanced_deterministic_and_keeps_tasks_to
 
 
 def test_whole_task_units_and_shard_numbers() -> None:
-    assert make_units("attribution", 3, 12) == make_units("projection", 3, 5)
-    assert {u.layer for u in make_units("attribution", 3, 12)} == {ALL_LAYERS}
+    assert make_units(METHODS["attribution"].unit, 3, 12) == make_units(
+        METHODS["projection"].unit, 3, 5
+    )
+    assert {u.layer for u in make_units(METHODS["attribution"].unit, 3, 12)} == {ALL_LAYERS}
     assert parse_shard("3/4") == (3, 4)
     for bad in ("4/4", "-1/4", "1", "a/b", "0/0"):
         with pytest.raises(ValueError):

@@ -83,8 +83,8 @@ class ScoringMethod(Protocol):
     """The protocol every scoring method keeps (see :mod:`headwidget.methods.ablation`)."""
 
     name: ClassVar[str]
-    # A method may also set ``weights_only: ClassVar[bool] = True`` (projection): it runs no
-    # forward pass, so the driver measures no clean accuracy either.
+    # What the driver and a sweep need to know of a method (its unit of work, whether it runs
+    # the model) is in its registry entry, headwidget.methods.MethodEntry.
 
     @classmethod
     def check_options(cls, **options: Any) -> dict[str, Any]:

@@ -345,7 +345,6 @@ class ProjectionMethod:
     """MAPS relation scores from the weights alone (see the module docstring)."""
 
     name: ClassVar[str] = "projection"
-    weights_only: ClassVar[bool] = True  # no forward pass: no clean metric or accuracy either
 
     @classmethod
     def check_options(

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..methods.options import check_options
-from ..scoring import KEEP_EXAMPLES_BYTES, examples_bytes
+from ..methods.options import ScoringOptions
 from ..tasks import Task, as_task_list
 from .assemble import assemble
 from .checkpoint import UnitStore
@@ -67,49 +66,39 @@ def run_sweep(
     out: str | Path,
     *,
     model_id: str,
-    method: str = "ablation",
-    ablation: str = "mean",
-    metric: str = "logprob",
-    batch_size: int | None = None,
-    device: Any = None,
-    method_options: dict[str, Any] | None = None,
+    options: ScoringOptions | None = None,
     shard: tuple[int, int] | None = None,
     resume: bool = False,
     keep_units: bool = False,
-    keep_examples: bool | None = None,
     ranks: Ranks | None = None,
     log: Log = stderr_log,
+    **scoring: Any,
 ) -> SweepReport:
     """Score ``tasks`` unit by unit into ``out`` (see the module doc). ``model_id`` names the
-    model in the sweep's fingerprint (a hub id, a folder, ``demo``). ``keep_examples`` as in
-    :func:`headwidget.score_heads`: the file gets ``effects``, ``clean`` and ``examples``
-    (default None: unless all tasks together need over ``KEEP_EXAMPLES_BYTES``); the units
-    folder holds the effects meanwhile."""
+    model in the sweep's fingerprint (a hub id, a folder, ``demo``). How to score: ``options``
+    (a :class:`~headwidget.methods.options.ScoringOptions`), or its fields as keywords
+    (``method="attribution", method_options={"refine": 20}, keep_examples=None, ...``).
+    ``keep_examples`` as in :func:`headwidget.score_heads`: the file gets ``effects``,
+    ``clean`` and ``examples`` (default None: unless all tasks together need over
+    ``KEEP_EXAMPLES_BYTES``); the units folder holds the effects meanwhile.
+
+    >>> run_sweep(model, tokenizer, tasks, "out.npz", model_id="demo", method="attribution",
+    ...           method_options={"refine": 20}, shard=(0, 4))  # doctest: +SKIP
+    """
     started = time.perf_counter()
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    options = dict(method_options or {})
-    check_options(method=method, ablation=ablation, metric=metric, batch_size=batch_size, **options)
+    if options is None:
+        options = ScoringOptions(**scoring)
+    elif scoring:
+        raise TypeError(f"pass either options= or its fields {sorted(scoring)}, not both")
     task_list = as_task_list(tasks)
     ranks = ranks_from_env() if ranks is None else ranks
-    device = start(ranks, device)
+    options = options.replace(device=start(ranks, options.device))
     out = Path(out)
-    if keep_examples is None:
-        from ..modeling.adapters import resolve_layout
-
-        layout = resolve_layout(model, None)
-        needed = examples_bytes(
-            layout.n_layers, layout.n_heads, layout.head_dim, [len(t) for t in task_list],
-            method=method, ablation=ablation,
-        )  # fmt: skip
-        keep_examples = needed <= KEEP_EXAMPLES_BYTES
-    elif not isinstance(keep_examples, bool):
-        raise TypeError(f"keep_examples must be True, False or None, got {keep_examples!r}")
-    fp = fingerprint(
-        model, model_id, task_list, method=method, ablation=ablation, metric=metric,
-        method_options=options, keep_examples=keep_examples,
-    )  # fmt: skip
+    fp = fingerprint(model, model_id, task_list, options)
+    options = options.replace(keep_examples=fp["keep_examples"])  # decided once, for all units
     n_layers, n_heads = fp["shape"]
-    units = make_units(method, len(task_list), n_layers)
+    units = make_units(options.entry.unit, len(task_list), n_layers)
     examples = [len(t) for t in task_list]
     mine = units
     if shard is not None:
@@ -131,11 +120,7 @@ def run_sweep(
         log(f"{who}resumed: {len(finished)} of {len(mine)} units already done")
     else:
         log(f"{who}{len(mine)} units to score")
-    runner = UnitRunner(
-        model, tokenizer, task_list, store, method=method, ablation=ablation, metric=metric,
-        batch_size=batch_size, device=device, method_options=options,
-        keep_examples=keep_examples, log=lambda s: log(who + s),
-    )  # fmt: skip
+    runner = UnitRunner(model, tokenizer, task_list, store, options, log=lambda s: log(who + s))
     scored = runner.run(mine)
     log(f"{who}scored {scored} units ({len(finished)} reused)")
     records = [store.load_unit(u) for u in mine]
@@ -163,7 +148,7 @@ def run_sweep(
             [t.name for t in task_list],
             {t.name: t.category for t in task_list},
             {t.name: t.description for t in task_list},
-            method,
+            options.method,
             (n_layers, n_heads),
             all_records,
             all_infos,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..methods import METHODS
 from ..scores import HeadScores
 from .assemble import assemble, combine_meta
 from .checkpoint import TaskInfo, UnitRecord, describe_mismatch
@@ -52,6 +53,9 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
                 f"{path} is not a part of the same sweep as {files[0]}: it differs in"
                 f" {describe_mismatch(shard['fingerprint'], first)}"
             )
+    method = METHODS.get(first.get("method")) if isinstance(first, dict) else None
+    if method is None:
+        raise MergeError(f"{files[0]}: its shard fingerprint names no known method")
     names = parts[0].tasks
     n_layers, n_heads = parts[0].n_layers, parts[0].n_heads
     owner: dict[Unit, Path] = {}
@@ -75,7 +79,7 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> HeadScores:
                 UnitRecord(unit, scores.values[unit.task, rows], exact[unit.task, rows], effects)
             )
             has_task.setdefault(unit.task, i)
-    expected = make_units(first["method"], len(names), n_layers)
+    expected = make_units(method.unit, len(names), n_layers)
     missing = [u for u in expected if u not in owner]
     if missing:
         count = shards[0].get("count")

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..scoring import score_heads
+from ..methods.options import ScoringOptions
+from ..scoring import BlockReport, score_heads
 from ..tasks import Task
 from .checkpoint import UNITS_FORMAT, TaskInfo, UnitRecord, UnitStore
 from .units import Unit
@@ -85,40 +86,45 @@ def fingerprint(
     model: Any,
     model_id: str,
     tasks: Sequence[Task],
-    *,
-    method: str,
-    ablation: str,
-    metric: str,
-    method_options: dict[str, Any],
-    keep_examples: bool = True,
+    options: ScoringOptions | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """What a sweep computes: equal fingerprints, interchangeable units (``keep_examples``:
-    whether they hold per-example effects). The method's options are recorded with their
-    defaults filled in, so a folder written under other defaults is not resumed."""
-    from ..methods import load_method
+    """What a sweep computes: equal fingerprints, interchangeable units. ``options`` (or its
+    fields as keywords) as :meth:`ScoringOptions.fingerprint` records them: the method's
+    options with their defaults filled in, so a folder written under other defaults is not
+    resumed; ``keep_examples`` resolved (whether units hold per-example effects); a
+    hand-written ``head_layout`` by its name and sizes.
+
+    >>> fingerprint(model, "demo", tasks, method="attribution")["options"]  # doctest: +SKIP
+    {}
+    """
     from ..modeling.adapters import resolve_layout
     from ..modeling.inputs import model_dtype
 
-    layout = resolve_layout(model, None)
-    resolved = load_method(method).check_options(**method_options) if method_options else {}
-    return {
+    options = ScoringOptions(**fields) if options is None else options
+    layout = resolve_layout(model, options.head_layout)
+    sizes = [len(t) for t in tasks]
+    stamp = {
         "model": model_id,
         "config": _config_digest(model),
         "dtype": str(model_dtype(model)).replace("torch.", ""),
         "shape": [layout.n_layers, layout.n_heads],
-        "method": method,
-        "ablation": ablation,
-        "metric": metric,
-        "options": json.loads(json.dumps(resolved, sort_keys=True, default=str)),
+        **options.fingerprint(),
         "tasks": [t.name for t in tasks],
         "task_data": _tasks_digest(tasks),
-        "keep_examples": bool(keep_examples),
+        "keep_examples": options.keeps_examples(
+            layout.n_layers, layout.n_heads, layout.head_dim, sizes
+        ),
         "format": UNITS_FORMAT,
     }
+    if options.head_layout is not None:
+        stamp["head_layout"] = [layout.name, layout.n_heads, layout.head_dim]
+    return stamp
 
 
 class UnitRunner:
-    """Scores units of one sweep into a :class:`UnitStore`."""
+    """Scores units of one sweep into a :class:`UnitStore`, as ``options`` say (their
+    ``keep_examples`` decided already, as the sweep's fingerprint records it)."""
 
     def __init__(
         self,
@@ -126,26 +132,16 @@ class UnitRunner:
         tokenizer: Any,
         tasks: Sequence[Task],
         store: UnitStore,
+        options: ScoringOptions,
         *,
-        method: str = "ablation",
-        ablation: str = "mean",
-        metric: str = "logprob",
-        batch_size: int | None = None,
-        device: Any = None,
-        method_options: dict[str, Any] | None = None,
-        keep_examples: bool = True,
         log: Log = stderr_log,
     ) -> None:
         from ..modeling.adapters import resolve_layout
 
         self.model, self.tokenizer, self.tasks, self.store = model, tokenizer, list(tasks), store
-        self.method, self.ablation, self.metric = method, ablation, metric
-        self.batch_size = batch_size
-        self.device = device
-        self.options = dict(method_options or {})
-        self.keep_examples = bool(keep_examples)
+        self.options = options
         self.log = log
-        layout = resolve_layout(model, None)
+        layout = resolve_layout(model, options.head_layout)
         self.n_layers, self.n_heads = layout.n_layers, layout.n_heads
         self.scored = 0  # units computed by this runner (not found in the store)
 
@@ -182,70 +178,57 @@ class UnitRunner:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        if self.batch_size == 1:
+        batch_size = self.options.batch_size
+        if batch_size == 1:
             raise OutOfMemoryAtBatchOne(
                 f"out of memory scoring task {self.tasks[t].name!r} even at batch size 1"
                 f" ({failure}); use a smaller --dtype, more devices (--device-map auto) or"
                 " shorter prompts"
             )
-        if self.batch_size is None:
-            block = len(self.tasks[t]) * (self.n_heads if self.method == "ablation" else 1)
-            new = max(1, block // 2)
+        if batch_size is None:  # a layer unit's batch holds one sequence per example and head
+            per_layer = self.options.entry.unit == "layer"
+            new = max(1, len(self.tasks[t]) * (self.n_heads if per_layer else 1) // 2)
         else:
-            new = max(1, self.batch_size // 2)
+            new = max(1, batch_size // 2)
         self.log(
             f"out of memory on task {self.tasks[t].name!r} at batch size"
-            f" {self.batch_size or 'auto'}; retrying its unfinished units at batch size {new}"
+            f" {batch_size or 'auto'}; retrying its unfinished units at batch size {new}"
         )
-        self.batch_size = new
+        self.options = self.options.replace(batch_size=new)
 
     def _score_task(self, t: int, pending: list[Unit], done: int, total: int) -> int:
-        task = self.tasks[t]
-        options = dict(self.options)
+        task, options = self.tasks[t], self.options
         layers = [u.layer for u in pending if not u.whole_task]
-        if self.method == "ablation":
-            options["heads"] = {layer: list(range(self.n_heads)) for layer in layers}
+        if options.entry.unit == "layer":  # the layers still to do, every head of each
+            heads = {layer: list(range(self.n_heads)) for layer in layers}
+            options = options.replace(method_options={**options.method_options, "heads": heads})
         started = time.perf_counter()
         counter = [done]
-        arrived: dict[int, tuple[Any, np.ndarray]] = {}  # layer -> its block's (heads, effects)
 
-        def on_block_examples(name: str, layer: int, heads: Any, effects: np.ndarray) -> None:
-            arrived[layer] = (heads, effects)
-
-        def on_block(name: str, layer: int, heads: Any, values: Any, exact: bool) -> None:
-            if self.method != "ablation" or layer not in layers:
-                return
-            row = np.full((1, self.n_heads), np.nan, dtype=np.float32)
-            row[0, np.asarray(heads)] = values
-            mask = np.full((1, self.n_heads), bool(exact))
-            effects = None
-            if layer in arrived:
-                each_heads, each = arrived.pop(layer)
-                effects = np.full((1, self.n_heads, each.shape[-1]), np.nan, np.float32)
-                effects[0, np.asarray(each_heads)] = each
-            self.store.save_unit(UnitRecord(Unit(t, layer), row, mask, effects))
+        def save(unit: Unit, values: np.ndarray, exact: np.ndarray, effects: Any) -> None:
+            self.store.save_unit(UnitRecord(unit, values, exact, effects))
             self.scored += 1
             counter[0] += 1
-            self.log(
-                f"unit {counter[0]}/{total} done: {name!r} layer {layer}"
-                f" ({time.perf_counter() - started:.1f} s into the task)"
-            )
+            seconds = time.perf_counter() - started
+            when = f"{seconds:.1f} s" if unit.whole_task else f"{seconds:.1f} s into the task"
+            what = unit.describe([t.name for t in self.tasks])
+            self.log(f"unit {counter[0]}/{total} done: {what} ({when})")
+
+        def on_report(report: BlockReport) -> None:  # a layer unit, saved the moment it is done
+            if options.entry.unit != "layer" or report.layer not in layers:
+                return
+            row = np.full((1, self.n_heads), np.nan, dtype=np.float32)
+            row[0, report.heads] = report.values
+            effects = None
+            if report.effects is not None:
+                effects = np.full((1, self.n_heads, report.effects.shape[-1]), np.nan, np.float32)
+                effects[0, report.heads] = report.effects
+            save(Unit(t, report.layer), row, np.full((1, self.n_heads), report.exact), effects)
 
         result = score_heads(
-            self.model,
-            self.tokenizer,
-            [task],
-            method=self.method,
-            ablation=self.ablation,
-            metric=self.metric,
-            batch_size=self.batch_size,
-            device=self.device,
-            progress=False,
-            on_block=on_block,
-            keep_examples=self.keep_examples,
-            on_block_examples=on_block_examples,
-            **options,
-        )
+            self.model, self.tokenizer, [task], options=options, progress=False,
+            listeners=[on_report],
+        )  # fmt: skip
         name = task.name
         meta = {k: v for k, v in result.meta.items() if k not in ("heads",)}
         info = TaskInfo(
@@ -255,12 +238,5 @@ class UnitRunner:
         for unit in pending:
             if unit.whole_task:
                 exact = result.exact if result.exact is not None else np.ones(result.shape, bool)
-                effects = result.effects.get(name)
-                self.store.save_unit(UnitRecord(unit, result.values[0], exact[0], effects))
-                self.scored += 1
-                counter[0] += 1
-                self.log(
-                    f"unit {counter[0]}/{total} done: {task.name!r} all layers"
-                    f" ({time.perf_counter() - started:.1f} s)"
-                )
+                save(unit, result.values[0], exact[0], result.effects.get(name))
         return counter[0]

@@ -2,10 +2,11 @@
 
 A unit is the smallest piece of a sweep that is scored, saved and resumed on its own:
 
-- ``method="ablation"``: one (task, layer) block, every head of that layer. Its cost is about
+- a method whose unit is a layer (``METHODS[name].unit == "layer"``: exact ablation): one
+  (task, layer) block, every head of that layer. Its cost is about
   ``n_examples * (n_layers - layer)`` layer replays (layer ``l`` replays layers ``l .. L-1``),
   so later layers are cheaper.
-- ``"attribution"`` and ``"projection"``: one whole task (``layer == -1``). Attribution scores
+- the others (attribution, projection): one whole task (``layer == -1``). Attribution scores
   every head of a task at once from one backward pass (cost ~ ``n_examples * n_layers``);
   projection reads the weights only (cost ~ ``n_layers``).
 
@@ -13,7 +14,7 @@ A unit is the smallest piece of a sweep that is scored, saved and resumed on its
 layers stay together, so its clean pass is not repeated on every worker), deterministically:
 every rank and every shard computes the same split without talking to the others.
 
->>> units = make_units("ablation", n_tasks=1, n_layers=4)
+>>> units = make_units("layer", n_tasks=1, n_layers=4)
 >>> [u.layer for u in units]
 [0, 1, 2, 3]
 >>> [[u.layer for u in share] for share in assign(units, [4, 3, 2, 1], 2)]
@@ -28,6 +29,7 @@ import bisect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "ALL_LAYERS",
@@ -63,9 +65,10 @@ class Unit:
         return f"{names[self.task]!r} {where}"
 
 
-def make_units(method: str, n_tasks: int, n_layers: int) -> list[Unit]:
-    """Every unit of a sweep, in task then layer order."""
-    if method == "ablation":
+def make_units(unit: Literal["layer", "task"], n_tasks: int, n_layers: int) -> list[Unit]:
+    """Every unit of a sweep, in task then layer order: one per (task, layer) for a method
+    whose unit is a layer (its registry entry's ``unit``), one per task otherwise."""
+    if unit == "layer":
         return [Unit(t, layer) for t in range(n_tasks) for layer in range(n_layers)]
     return [Unit(t, ALL_LAYERS) for t in range(n_tasks)]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..durations import format_seconds
-from ..methods.options import check_options
+from ..methods.options import ScoringOptions
 from ..scores import HeadScores
 from ..tasks import Task, as_task_list
 from .trait_data import provenance_of, task_dicts
@@ -70,6 +70,7 @@ class _Stream:
     values: np.ndarray
     exact: np.ndarray
     start: float
+    index: dict[str, int]  # task name -> its index
     last_sync: float = -math.inf
     seen: set[tuple[int, int]] = field(default_factory=set)  # (task, layer) with any block
 
@@ -104,7 +105,8 @@ class LiveScoring:
     ) -> None:
         n_layers, n_heads = _model_dims(model, scoring.get("head_layout"))
         task_list = _task_list(tasks)  # before the possibly slow tokenizer download
-        check_options(**scoring)  # fail at construction, not later when the grid is displayed
+        # checked once, at construction, not later when the grid is displayed
+        options = ScoringOptions.from_keywords(**scoring)
         if tokenizer is None:
             name = getattr(model, "name_or_path", None) or getattr(
                 getattr(model, "config", None), "name_or_path", None
@@ -119,8 +121,8 @@ class LiveScoring:
                     " pass it: HeadImportanceGrid(model, tokenizer=tokenizer)"
                 ) from err
         names = [task.name for task in task_list]
-        self._pending = (model, tokenizer, task_list, scoring)
-        self._held = (weakref.ref(model), tokenizer, task_list, scoring.get("head_layout"))
+        self._pending = (model, tokenizer, task_list, options)
+        self._held = (weakref.ref(model), tokenizer, task_list, options.head_layout)
         records = task_dicts(
             names,
             {task.name: task.category for task in task_list},
@@ -136,11 +138,11 @@ class LiveScoring:
         self.provenance = provenance_of(
             {
                 "model": model_name,
-                "metric": scoring.get("metric", "logprob"),
-                "ablation": scoring.get("ablation", "mean"),
+                "metric": options.metric,
+                "ablation": options.ablation,
                 "examples": {task.name: len(task) for task in task_list},
             },
-            scoring.get("method", "ablation"),
+            options.method,
         )
         # displaying the grid itself scores it; shown inside a container it waits for compute()
         self.progress = {
@@ -172,37 +174,30 @@ class LiveScoring:
             raise RuntimeError("this grid is already scoring its model")
         from ..scoring import score_heads
 
-        model, tokenizer, task_list, scoring = self._pending
+        model, tokenizer, task_list, options = self._pending
         n_tasks, n_layers, n_heads = self.shape
-        names = [task.name for task in task_list]
-        index = {name: i for i, name in enumerate(names)}
         stream = self._stream = _Stream(
             np.full((n_tasks, n_layers, n_heads), np.nan, np.float32),
             np.ones((n_tasks, n_layers, n_heads), bool),
             time.monotonic(),
+            {task.name: i for i, task in enumerate(task_list)},
         )
-
-        def on_block(
-            task: str, layer: int, heads: np.ndarray, values: np.ndarray, exact: bool
-        ) -> None:
-            # an approximate map (attribution) shows at once; exact blocks then replace cells
-            self._apply_block(index[task], layer, heads, values, exact)
-
         self._running = True
         self.progress = {"text": f"scoring {n_tasks} tasks…", "fraction": 0.0, "running": True}
         try:
+            # an approximate map (attribution) shows at once; exact blocks then replace cells
             scores = score_heads(
-                model, tokenizer, task_list, on_block=on_block, progress=progress_bar, **scoring
-            )
+                model, tokenizer, task_list, options=options, on_block=self.take_block,
+                progress=progress_bar,
+            )  # fmt: skip
         except BaseException as err:
+            # score_heads' errors carry every finished score (err.partial) once scoring began
             partial = getattr(err, "partial", None)
-            buffer = stream.values
-            if isinstance(partial, HeadScores) and partial.shape[1:] == (n_layers, n_heads):
-                for name in partial.tasks:
-                    if name in index:
-                        got = partial[name]
-                        buffer[index[name]] = np.where(np.isnan(got), buffer[index[name]], got)
-            self._publish(buffer, exact=stream.exact)
+            if isinstance(partial, HeadScores) and partial.shape == stream.values.shape:
+                self._publish(partial.values, exact=partial.exact)
+                self._scores = partial
+            else:  # failed before any scoring: what is shown stays
+                self._publish(stream.values, exact=stream.exact)
             reason = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
             done = len(stream.seen)
             self.progress = {
@@ -211,17 +206,6 @@ class LiveScoring:
                 "running": False,
                 "error": True,
             }
-            if not isinstance(partial, HeadScores):  # e.g. interrupted: keep what is shown
-                partial = HeadScores(
-                    buffer.copy(),
-                    names,
-                    {task.name: task.category for task in task_list},
-                    meta={"model": self.title, "partial": True},
-                    descriptions={task.name: task.description for task in task_list},
-                    method=self.provenance.get("method", "ablation"),
-                    exact=stream.exact.copy(),
-                )
-            self._scores = partial
             if isinstance(err, KeyboardInterrupt) and not isinstance(err, ScoringInterrupted):
                 # a one-line message, not a long traceback: in Notebook 7 a long one turns the
                 # cell's output into a short scrolled box that squeezes the grid
@@ -273,28 +257,29 @@ class LiveScoring:
         kwargs["progress"] = self
         return scores.validate(model, tokenizer, tasks, **kwargs)
 
-    def _apply_block(
+    def take_block(
         self,
-        task_index: int,
+        task: str,
         layer: int,
         heads: slice | Sequence[int] | np.ndarray,
         values: np.ndarray,
         exact: bool | np.ndarray = True,
     ) -> None:
-        """Take one streamed block of scores while :meth:`compute` runs: ``values`` of
-        ``heads`` (indices or a slice) of ``layer`` of task ``task_index``, exact or approximate
-        (a bool, or one per head). An exact value later replaces an approximate one. The grid
-        is sent to the browser at most every :attr:`sync_interval` seconds (values, exact mask,
-        progress in one message).
+        """Take one streamed block of scores while :meth:`compute` runs (``score_heads``'
+        ``on_block`` protocol): ``values`` of ``heads`` (indices or a slice) of ``layer`` of
+        ``task``, exact or approximate (a bool, or one per head). An exact value later replaces
+        an approximate one. The grid is sent to the browser at most every
+        :attr:`sync_interval` seconds (values, exact mask, progress in one message).
 
-        >>> grid._apply_block(0, 3, [1, 4], np.array([0.2, 0.5]), exact=False)  # doctest: +SKIP
+        >>> grid.take_block("copying", 3, [1, 4], np.array([0.2, 0.5]), False)  # doctest: +SKIP
         """
         stream = self._stream
         if stream is None:
             raise RuntimeError(
-                "_apply_block() takes the scores compute() streams, and compute() is not running"
+                "take_block() takes the scores compute() streams, and compute() is not running"
             )
         n_tasks, n_layers, _ = stream.values.shape
+        task_index = stream.index[task]
         stream.values[task_index, layer, heads] = np.asarray(values, np.float32).reshape(-1)
         stream.exact[task_index, layer, heads] = exact
         stream.seen.add((task_index, layer))

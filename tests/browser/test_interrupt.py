@@ -28,13 +28,13 @@ examples = [("one two ->", " three"), ("two three ->", " four")]
 tasks = [Task(f"task {{i}}", examples) for i in range(14)]
 grid = HeadImportanceGrid(model, tokenizer, tasks=tasks, grid_columns=1)  # a tall grid
 grid.sync_interval = 0.0
-apply_block = grid._apply_block
+take_block = grid.take_block
 
 def slow_block(*args, **kwargs):  # slow enough to interrupt by hand
-    apply_block(*args, **kwargs)
+    take_block(*args, **kwargs)
     time.sleep(0.3)
 
-grid._apply_block = slow_block
+grid.take_block = slow_block
 grid
 """
 
