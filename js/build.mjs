@@ -1,4 +1,5 @@
-// Bundle the widget for the Python package: one ES module and one stylesheet, no CDN.
+// Bundle the widget for the Python package: one ES module and one stylesheet, no CDN; and the
+// script of the page grid.save("x.html") writes.
 import { build } from "esbuild";
 
 const watch = process.argv.includes("--watch");
@@ -13,4 +14,13 @@ await Promise.all([
     target: ["es2020"],
   }),
   build({ ...common, entryPoints: ["src/widget.css"], outfile: "../headwidget/static/widget.css" }),
+  // the saved page's script (headwidget/views/files.py inlines it): small, and left readable
+  build({
+    ...common,
+    entryPoints: ["src/page.ts"],
+    outfile: "../headwidget/static/page.js",
+    format: "esm",
+    target: ["es2022"], // top-level await
+    minify: false,
+  }),
 ]);

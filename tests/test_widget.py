@@ -651,6 +651,29 @@ def test_save_html_inlines_the_automatic_threshold_of_each_normalization(tmp_pat
     assert "_default_thresholds" not in saved_state(HeadImportanceGrid(scores, threshold=0.01))
 
 
+def test_save_html_runs_the_built_page_script_and_refuses_one_that_would_end_early(tmp_path):
+    from headwidget.views import files as view_files
+
+    page = HeadImportanceGrid(make_scores()).save(tmp_path / "grid.html").read_text("utf-8")
+    texts = html_script_texts(page)
+    module = [text.strip() for name, text in texts.items() if name.startswith("script")]
+    assert module == [bundle_module.PAGE_PATH.read_text(encoding="utf-8").strip()]
+    for bad in ("x = '</SCRIPT>';", "// <!-- x"):
+        script = tmp_path / "page.js"
+        script.write_text(bad, encoding="utf-8")
+        with pytest.raises(ValueError, match="cannot be inlined"):
+            view_files.write_html(
+                tmp_path / "bad.html",
+                {},
+                b"",
+                b"",
+                None,
+                esm=bundle_module.ESM_PATH,
+                css=bundle_module.CSS_PATH,
+                page=script,
+            )
+
+
 def test_head_profile_adds_one_observer_however_many_profiles() -> None:
     pytest.importorskip("bqplot")
 

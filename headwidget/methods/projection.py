@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..modeling.architectures import ARCHITECTURES, Architecture, ProjectionWeights
 from ..modeling.inputs import Encoded
 from .base import Block, Clean, ScoringContext, is_whole
 
@@ -71,44 +72,11 @@ COPYING_K = 1
 # -- reading a model's weights -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Spec:
-    layers: str
-    embed_scale: bool  # the model multiplies its input embeddings by sqrt(hidden) itself
-    input_norm: str
-    value: str
-    value_slice: str  # "all", "gpt2" (last third of c_attn), "phi3" (after q and k)
-    mlp_norm: str
-    mlp: str
-    post_attn_norm: str | None = None  # Gemma-2/3: norm on the attention output
-    post_mlp_norm: str | None = None
-    final_norm: str = "model.norm"
-
-
-_LLAMA = _Spec("model.layers", False, "input_layernorm", "self_attn.v_proj", "all",
-               "post_attention_layernorm", "mlp")  # fmt: skip
-_GEMMA2 = _Spec("model.layers", True, "input_layernorm", "self_attn.v_proj", "all",
-                "pre_feedforward_layernorm", "mlp", "post_attention_layernorm",
-                "post_feedforward_layernorm")  # fmt: skip
-_SPECS: dict[str, _Spec] = {
-    **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3"), _LLAMA),
-    "gemma": replace(_LLAMA, embed_scale=True),
-    "gemma2": _GEMMA2,
-    "gemma3_text": replace(_GEMMA2, embed_scale=False),  # its embedding module scales
-    "phi3": replace(_LLAMA, value="self_attn.qkv_proj", value_slice="phi3"),
-    "gpt2": _Spec(
-        "transformer.h",
-        False,
-        "ln_1",
-        "attn.c_attn",
-        "gpt2",
-        "ln_2",
-        "mlp",
-        final_norm="transformer.ln_f",
-    ),
-}
-PROJECTION_ARCHITECTURES: tuple[str, ...] = tuple(sorted(_SPECS))
-"""``config.model_type`` values whose weights ``method="projection"`` can read."""
+PROJECTION_ARCHITECTURES: tuple[str, ...] = tuple(
+    sorted(name for name, arch in ARCHITECTURES.items() if arch.projection is not None)
+)
+"""``config.model_type`` values whose weights ``method="projection"`` can read (those whose
+:class:`~headwidget.modeling.architectures.Architecture` has ``projection`` weights)."""
 
 
 def _get(root: Any, path: str) -> Any:
@@ -140,32 +108,35 @@ def final_unembedding(model: nn.Module, dtype: torch.dtype, device: torch.device
 
     >>> unembed = final_unembedding(model, torch.float32, torch.device("cpu"))  # doctest: +SKIP
     """
-    spec = _spec(model)
+    arch, _ = _architecture(model)
     head = model.get_output_embeddings().weight.detach().to(device=device, dtype=dtype)
-    weight, centred = _norm_weight(_get(model, spec.final_norm), head.shape[1], head)
+    weight, centred = _norm_weight(_get(model, arch.final_norm), head.shape[1], head)
     unembed = head * weight
     if centred:  # (y - mean(y)) · u = y · (u - mean(u)) for every row u
         unembed = unembed - unembed.mean(dim=1, keepdim=True)
     return unembed
 
 
-def _spec(model: nn.Module) -> _Spec:
+def _architecture(model: nn.Module) -> tuple[Architecture, ProjectionWeights]:
+    """The model's architecture and the weights ``method="projection"`` reads in it."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in _SPECS:
+    arch = ARCHITECTURES.get(model_type)  # type: ignore[arg-type]
+    if arch is None or arch.projection is None:
         raise ValueError(
             f"method='projection' reads a model's weights and knows the architectures"
             f" {', '.join(PROJECTION_ARCHITECTURES)}; {type(model).__name__}"
             f" (model_type={model_type!r}) is not one of them. Use method='ablation'"
         )
-    return _SPECS[model_type]
+    return arch, arch.projection
 
 
 class _ModelWeights:
     """Per-layer source values and output projections of a supported Hugging Face model."""
 
     def __init__(self, model: nn.Module, n_heads: int, head_dim: int, dtype: torch.dtype) -> None:
-        self.model, self.spec = model, _spec(model)
-        self.layers = list(_get(model, self.spec.layers))
+        self.model = model
+        self.arch, self.spec = _architecture(model)
+        self.layers = list(_get(model, self.arch.layers))
         n_layers = getattr(model.config, "num_hidden_layers", None) or len(self.layers)
         self.layers = self.layers[:n_layers]
         self.n_heads, self.head_dim, self.dtype = n_heads, head_dim, dtype
@@ -194,7 +165,7 @@ class _ModelWeights:
         each head's value vector of each source (its kv group's) and its output projection."""
         block, spec = self.layers[index], self.spec
         hd, n_heads, n_kv = self.head_dim, self.n_heads, self.n_kv
-        x = _get(block, spec.input_norm)(residual.to(_param(block, residual).device))
+        x = self.arch.attention_norm_in(block)(residual.to(_param(block, residual).device))
         values = _get(block, spec.value)(x)
         if spec.value_slice == "gpt2":
             values = values[..., 2 * n_heads * hd :]
@@ -202,7 +173,7 @@ class _ModelWeights:
             values = values[..., (n_heads + n_kv) * hd :]
         values = values.reshape(len(residual), n_kv, hd).to(self.dtype)
         values = values[:, torch.arange(n_heads) // (n_heads // n_kv)]  # head h reads group g
-        out_proj = _get(block, "attn.c_proj" if spec.value_slice == "gpt2" else "self_attn.o_proj")
+        out_proj = _get(block, self.arch.out_proj)
         weight = out_proj.weight.detach().to(self.dtype)
         # Linear: [hidden, heads * hd]; GPT-2's Conv1D: [heads * hd, hidden]
         w_o = weight if spec.value_slice == "gpt2" else weight.T
@@ -379,7 +350,7 @@ class ProjectionMethod:
     def __init__(self, context: ScoringContext, **options: Any) -> None:
         self.options = self.check_options(**options)
         self.context = context
-        _spec(context.model)  # a clear error for an architecture it cannot read, before anything
+        _architecture(context.model)  # a clear error for an architecture it cannot read, first
         tasks = context.task_list
         for task in tasks:
             missing = [i for i, ex in enumerate(task.examples) if ex.source is None]

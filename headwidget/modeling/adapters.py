@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .architectures import ARCHITECTURES
 from .inputs import model_device
 from .session import eval_mode, in_owner_thread, owner_thread
 
@@ -93,47 +94,8 @@ class ResolvedLayout:
         return len(self.layers)
 
 
-@dataclass(frozen=True)
-class _Spec:
-    layers: str
-    out_proj: str
-    norm: str | None
-    after_norm: str | None = None  # OPT's project_out (a Linear or None)
-
-
-_LLAMA_LIKE = _Spec("model.layers", "self_attn.o_proj", "model.norm")
-_GPT_STYLE = _Spec("transformer.h", "self_attention.dense", "transformer.ln_f")
-_SPECS: dict[str, _Spec] = {
-    **dict.fromkeys(
-        [
-            "llama",
-            "mistral",
-            "mixtral",
-            "qwen2",
-            "qwen3",
-            "gemma",
-            "gemma2",
-            "gemma3_text",
-            "phi3",
-            "olmo",
-            "olmo2",
-        ],
-        _LLAMA_LIKE,
-    ),
-    "gpt2": _Spec("transformer.h", "attn.c_proj", "transformer.ln_f"),
-    "gpt_neox": _Spec("gpt_neox.layers", "attention.dense", "gpt_neox.final_layer_norm"),
-    "gptj": _Spec("transformer.h", "attn.out_proj", "transformer.ln_f"),
-    "opt": _Spec(
-        "model.decoder.layers",
-        "self_attn.out_proj",
-        "model.decoder.final_layer_norm",
-        "model.decoder.project_out",
-    ),
-    "falcon": _GPT_STYLE,
-    "bloom": _GPT_STYLE,
-}
-SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(sorted(_SPECS))
-"""``config.model_type`` values that :func:`describe_model` knows."""
+SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(sorted(ARCHITECTURES))
+"""``config.model_type`` values that :func:`describe_model` knows (:mod:`.architectures`)."""
 
 _HEAD_COUNT_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads", "attention_heads")
 _LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
@@ -174,17 +136,17 @@ def describe_model(model: nn.Module) -> HeadLayout:
     """
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    spec = _SPECS.get(model_type)  # type: ignore[arg-type]
-    if spec is None:
+    arch = ARCHITECTURES.get(model_type)  # type: ignore[arg-type]
+    if arch is None:
         return _detected_layout(model)
     try:
-        layers = _get_path(model, spec.layers)
-        norm = _get_path(model, spec.norm) if spec.norm else None
-        after_norm = _get_path(model, spec.after_norm) if spec.after_norm else None
+        layers = _get_path(model, arch.layers)
+        norm = _get_path(model, arch.final_norm)
+        after_norm = _get_path(model, arch.after_norm) if arch.after_norm else None
     except AttributeError:
         raise _unsupported(
             model,
-            f"expected a causal LM with decoder layers at model.{spec.layers} (load it with"
+            f"expected a causal LM with decoder layers at model.{arch.layers} (load it with"
             " AutoModelForCausalLM, not AutoModel)",
         ) from None
     lm_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
@@ -202,7 +164,7 @@ def describe_model(model: nn.Module) -> HeadLayout:
     n_layers = getattr(config, "num_hidden_layers", None) or len(layers)
     return HeadLayout(
         layers=list(layers)[:n_layers],
-        out_proj=spec.out_proj,
+        out_proj=arch.out_proj,
         n_heads=int(n_heads),
         final=final,
         name=str(model_type),
@@ -257,8 +219,8 @@ _verified: weakref.WeakKeyDictionary[nn.Module, HeadLayout] = weakref.WeakKeyDic
 
 
 def _detected_layout(model: nn.Module) -> HeadLayout:
-    """The layout of a decoder-only model no spec describes, found by the usual conventions and
-    checked once against a forward pass of the model (then remembered for that model)."""
+    """The layout of a decoder-only model no built-in architecture describes, found by the usual
+    conventions and checked once against a forward pass of the model (then remembered)."""
     if model in _verified:
         return _verified[model]
     layout = _detect(model)

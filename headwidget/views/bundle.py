@@ -1,18 +1,20 @@
-"""The widget's front end: the esbuild bundle in ``headwidget/static/``, attached on first use.
+"""The widget's front end: the esbuild bundle in ``headwidget/static/``, attached on first use;
+and the script of the page ``grid.save("x.html")`` writes (``js/src/page.ts``).
 
->>> ESM_PATH.name, CSS_PATH.name
-('widget.js', 'widget.css')
+>>> ESM_PATH.name, CSS_PATH.name, PAGE_PATH.name
+('widget.js', 'widget.css', 'page.js')
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BUNDLE_DIR", "CSS_PATH", "ESM_PATH", "ensure_bundle"]
+__all__ = ["BUNDLE_DIR", "CSS_PATH", "ESM_PATH", "PAGE_PATH", "ensure_bundle", "read_bundle"]
 
 BUNDLE_DIR = Path(__file__).parent.parent / "static"
 ESM_PATH = BUNDLE_DIR / "widget.js"
 CSS_PATH = BUNDLE_DIR / "widget.css"
+PAGE_PATH = BUNDLE_DIR / "page.js"
 
 
 def _bundle_missing_error(path: Path) -> FileNotFoundError:
@@ -31,10 +33,16 @@ def ensure_bundle(cls: type) -> None:
     """
     if "_esm" in cls.__dict__:
         return
-    if not ESM_PATH.is_file():
-        raise _bundle_missing_error(ESM_PATH)
     # the bundle's text (anywidget turns a Path into text only for class attributes it sees when
     # the class is created, and this runs later)
-    cls._esm = ESM_PATH.read_text(encoding="utf-8")
+    cls._esm = read_bundle(ESM_PATH)
     if CSS_PATH.is_file():
         cls._css = CSS_PATH.read_text(encoding="utf-8")
+
+
+def read_bundle(path: Path) -> str:
+    """The text of a built bundle (:data:`ESM_PATH`, :data:`PAGE_PATH`), or a
+    ``FileNotFoundError`` that says how to build it."""
+    if not path.is_file():
+        raise _bundle_missing_error(path)
+    return path.read_text(encoding="utf-8")

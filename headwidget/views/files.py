@@ -14,19 +14,24 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .bundle import read_bundle
+
 #: Suffixes :func:`write_image` draws.
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 # state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
+# (js/src/page.ts reads it by this name)
 _DEFAULT_THRESHOLDS = "_default_thresholds"
 
-# A standalone page: a minimal in-page model (get/set/on/off/save_changes/send) stands in for
-# the Jupyter widget manager, and the bundle is imported from a blob: URL.
+# A standalone page: its script (js/src/page.ts, built into headwidget/static/page.js) gives
+# the widget a minimal in-page model in place of the Jupyter widget manager, and imports the
+# bundle from a blob: URL.
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -46,70 +51,7 @@ body {{ margin: 12px; font-family: system-ui, sans-serif; background: #ffffff; }
 <script type="text/plain" id="headwidget-exact">{exact}</script>
 <script type="text/plain" id="headwidget-bundle">{bundle}</script>
 <script type="module">
-const bytes = (id) =>
-  Uint8Array.from(atob(document.getElementById(id).textContent.trim()), (c) => c.charCodeAt(0));
-class Model {{
-  // defaults: the automatic thresholds per normalization, when the threshold was automatic
-  constructor(state, defaults) {{
-    this.state = state;
-    this.defaults = defaults || null;
-    this.listeners = new Map();
-  }}
-  get(name) {{ return this.state[name]; }}
-  set(name, value) {{
-    const changed = [name];
-    const d = this.defaults;
-    const before = this.state.normalization;
-    // as in Python: a threshold still at its automatic value follows the new units, one
-    // the user chose is converted so that as many heads pass
-    if (name === "normalization" && value !== before) {{
-      if (d && typeof d[value] === "number" && this.state.threshold === d[before]) {{
-        this.state.threshold = d[value];
-        changed.push("threshold");
-      }} else if (this.convert) {{
-        this.state.threshold = this.convert(this.state.threshold, before, value);
-        changed.push("threshold");
-      }}
-    }}
-    this.state[name] = value;
-    for (const key of changed) this.emit(`change:${{key}}`, this, this.state[key]);
-    this.emit("change", this);
-  }}
-  on(event, callback) {{
-    for (const name of String(event).split(/\\s+/)) {{
-      if (!this.listeners.has(name)) this.listeners.set(name, []);
-      this.listeners.get(name).push(callback);
-    }}
-  }}
-  off(event, callback) {{
-    if (event == null) {{ this.listeners.clear(); return; }}
-    for (const name of String(event).split(/\\s+/)) {{
-      const kept = (this.listeners.get(name) || []).filter((cb) => callback && cb !== callback);
-      this.listeners.set(name, kept);
-    }}
-  }}
-  emit(name, ...args) {{
-    for (const callback of [...(this.listeners.get(name) || [])]) callback(...args);
-  }}
-  save_changes() {{}}
-  send() {{}}
-}}
-const state = JSON.parse(document.getElementById("headwidget-state").textContent);
-const defaults = state.{defaults_key};
-delete state.{defaults_key};
-state.values = new DataView(bytes("headwidget-values").buffer);
-state.exact = new DataView(bytes("headwidget-exact").buffer);
-const model = new Model(state, defaults);
-const code = new Blob([bytes("headwidget-bundle")], {{ type: "text/javascript" }});
-const module = await import(URL.createObjectURL(code));
-model.convert = (threshold, from, to) => module.convertThreshold(
-  module.toFloat32(state.values), state.shape, threshold, from, to);
-let widget = module.default ?? module;
-if (typeof widget === "function") widget = await widget();
-if (widget.initialize) await widget.initialize({{ model, experimental: {{}} }});
-const el = document.getElementById("headwidget-root");
-await widget.render({{ model, el, experimental: {{}} }});
-</script>
+{script}</script>
 </body>
 </html>
 """
@@ -124,9 +66,15 @@ def write_html(
     *,
     esm: Path,
     css: Path,
+    page: Path,
 ) -> Path:
     """Write the page of a view: ``state`` (JSON traits), ``values`` / ``exact`` (the binary
-    traits) and, for an automatic threshold, ``defaults`` (its value per normalization)."""
+    traits) and, for an automatic threshold, ``defaults`` (its value per normalization).
+    ``esm`` / ``css`` are the widget's bundle and stylesheet, ``page`` the page's script."""
+    script = read_bundle(page)
+    # inlined as it is: nothing in it may end the element or start a comment in it
+    if re.search(r"</script|<!--", script, re.I):
+        raise ValueError(f"{page} holds '</script' or '<!--' and cannot be inlined in a page")
     state = dict(state)
     if defaults:
         state[_DEFAULT_THRESHOLDS] = dict(defaults)
@@ -140,7 +88,7 @@ def write_html(
         .replace("&", "\\u0026")
     )
     css_text = css.read_text(encoding="utf-8") if css.is_file() else ""
-    page = _PAGE.format(
+    text = _PAGE.format(
         # a lone surrogate (valid in a Python str, not in UTF-8) becomes U+FFFD
         title=html.escape(
             str(state.get("title") or "headwidget")
@@ -149,13 +97,13 @@ def write_html(
         ),
         css=css_text.replace("</", "<\\/"),
         state=state_json,
-        defaults_key=_DEFAULT_THRESHOLDS,
         values=base64.b64encode(values).decode("ascii"),
         exact=base64.b64encode(exact).decode("ascii"),
         bundle=base64.b64encode(esm.read_bytes()).decode("ascii"),
+        script=script,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 

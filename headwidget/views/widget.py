@@ -26,7 +26,7 @@ from ..scores import HeadScores
 from ..tasks import Task
 from . import categories as cat
 from . import files as view_files
-from .bundle import CSS_PATH, ESM_PATH, ensure_bundle
+from .bundle import CSS_PATH, ESM_PATH, PAGE_PATH, ensure_bundle
 from .compare import compare_scores
 from .live import LiveScoring
 from .plotting import COLORMAPS
@@ -505,7 +505,14 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
             # changes: it switches between these
             defaults = {how: self._default_threshold(values, how) for how in ("share", "raw")}
         return view_files.write_html(
-            path, state, self.values, self.exact, defaults, esm=ESM_PATH, css=CSS_PATH
+            path,
+            state,
+            self.values,
+            self.exact,
+            defaults,
+            esm=ESM_PATH,
+            css=CSS_PATH,
+            page=PAGE_PATH,
         )
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
