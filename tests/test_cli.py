@@ -422,3 +422,49 @@ def test_projection_sweep_equals_score_heads(tmp_path) -> None:
     _same(merged, direct)
     assert merged.meta["pairs"] == direct.meta["pairs"] and not merged.baseline
     assert not merged.effects and not merged.clean and not merged.examples  # weights only
+
+
+LAYOUT_MODULE = """
+from headwidget import HeadLayout
+
+
+def llama_by_hand(model):
+    return HeadLayout(
+        layers=model.model.layers,
+        out_proj="self_attn.o_proj",
+        n_heads=model.config.num_attention_heads,
+        final=lambda h: model.lm_head(model.model.norm(h)),
+        name="by hand",
+    )
+
+
+not_a_function = 3
+
+
+def returns_nothing(model):
+    return None
+"""
+
+
+def test_head_layout_travels_through_the_command(files, single, tmp_path, capsys, monkeypatch):
+    """``--head-layout MODULE:NAME`` scores with that layout (same scores as the built-in one),
+    recorded in the sweep's fingerprint; a bad spec is a usage error before any scoring."""
+    (tmp_path / "my_layouts.py").write_text(LAYOUT_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "by_hand.npz"
+    assert (
+        _score(files, out, "-q", "--keep-units", "--head-layout", "my_layouts:llama_by_hand") == 0
+    )
+    _same(HeadScores.load(out), single, atol=1e-6)
+    stamp = json.loads((units_folder(out) / "fingerprint.json").read_text())
+    assert stamp["head_layout"][0] == "by hand"
+    for spec, says in (
+        ("my_layouts", "MODULE:NAME"),
+        ("no_such_module:f", "ModuleNotFoundError"),
+        ("my_layouts:missing", "AttributeError"),
+        ("my_layouts:not_a_function", "must name a function"),
+        ("my_layouts:returns_nothing", "not a headwidget.HeadLayout"),
+    ):
+        assert _score(files, tmp_path / "bad.npz", "-q", "--head-layout", spec) == 2, spec
+        assert says in capsys.readouterr().err, spec
+    assert not (tmp_path / "bad.npz").exists()
