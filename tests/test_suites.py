@@ -259,3 +259,17 @@ def test_few_shot_task_rejects_bad_pairs_and_templates(pairs, options, message):
 def test_load_suite_with_an_empty_task_selection_says_so():
     with pytest.raises(ValueError, match="has no task"):
         load_suite("cognitive", tasks=[])
+
+
+def test_held_out_examples_are_the_rest_of_each_task() -> None:
+    """``held_out=True`` gives exactly the examples ``max_examples`` leaves out, with the same
+    prompts a full load builds (a held-out check of maps computed on the subset)."""
+    kept = load_suite("operations", max_examples=10, tasks=["copying", "antonym"])
+    rest = load_suite("operations", max_examples=10, tasks=["copying", "antonym"], held_out=True)
+    full = load_suite("operations", tasks=["copying", "antonym"])
+    for a, b, whole in zip(kept, rest, full, strict=True):
+        ours, theirs = {e.prompt for e in a.examples}, {e.prompt for e in b.examples}
+        assert len(a) == 10 and len(b) == len(whole) - 10 and not ours & theirs
+        assert ours | theirs == {e.prompt for e in whole.examples}
+    with pytest.raises(ValueError, match="held_out=True but max_examples=None keeps all"):
+        load_suite("operations", tasks=["copying"], held_out=True)

@@ -196,13 +196,16 @@ def load_suite(
     seed: int = 0,
     max_examples: int | None = None,
     tasks: Sequence[str] | None = None,
+    held_out: bool = False,
 ) -> list[Task]:
     """The tasks of a built-in suite, with few-shot prompts.
 
     ``n_shots`` demonstrations (0 allowed) precede each query; they are drawn from the other
     examples of the same task, deterministically for a given ``seed``. ``max_examples`` keeps a
-    seeded subset of that many examples per task (in data order); ``tasks`` keeps only the named
-    tasks (in the suite's order). Every example has a ``distractor`` (a plausible wrong answer),
+    seeded subset of that many examples per task (in data order); ``held_out=True`` returns the
+    rest instead (each task's examples that subset leaves out, the same prompts: a held-out set
+    for checking maps computed on the subset). ``tasks`` keeps only the named tasks (in the
+    suite's order). Every example has a ``distractor`` (a plausible wrong answer),
     so the ``"logit_diff"`` metric works on every built-in task. Examples of the operations
     suite also have their ``source`` word (``"France"``), which ``method="projection"`` needs.
 
@@ -235,6 +238,7 @@ def load_suite(
             n_shots=n_shots,
             seed=seed,
             max_examples=max_examples,
+            held_out=held_out,
             category=task_spec.category,
             description=task_spec.description,
             template=spec.template,
@@ -253,6 +257,7 @@ def few_shot_task(
     n_shots: int = 3,
     seed: int = 0,
     max_examples: int | None = None,
+    held_out: bool = False,
     category: str | None = None,
     description: str = "",
     template: str = PAIR_TEMPLATE,
@@ -266,6 +271,7 @@ def few_shot_task(
     Demonstrations for an example never include a pair with the same source. With
     ``keep_source`` each example records its source word in ``Example.source`` (what
     ``method="projection"`` maps to the target); turn it off when sources are not words.
+    ``max_examples`` keeps a seeded subset; ``held_out=True`` the examples it leaves out.
 
     >>> task = few_shot_task("capitals", [("France", "Paris"), ("Japan", "Tokyo"),
     ...                                   ("Italy", "Rome", "Milan")], n_shots=2)
@@ -298,12 +304,20 @@ def few_shot_task(
             f"task {name!r} has {len(set(sources))} distinct sources, too few for"
             f" n_shots={n_shots} demonstrations plus the query; lower n_shots"
         )
-    chosen = range(len(items))
+    chosen: Sequence[int] = range(len(items))
     if max_examples is not None and max_examples < len(items):
         # String seeds are hashed with SHA-512 by random.Random: the same on every run and
         # platform, unlike hash().
         subset_rng = random.Random(f"{seed}|{name}|subset")
         chosen = sorted(subset_rng.sample(range(len(items)), max_examples))
+    if held_out:
+        kept = set(chosen)
+        chosen = [i for i in range(len(items)) if i not in kept]
+        if not chosen:
+            raise ValueError(
+                f"task {name!r}: held_out=True but max_examples={max_examples} keeps all"
+                f" {len(items)} examples; lower max_examples"
+            )
     examples = []
     for index in chosen:
         source, target, distractor = items[index]
