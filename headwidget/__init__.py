@@ -16,6 +16,7 @@ from .version import __version__ as __version__
 
 if TYPE_CHECKING:
     from .modeling.adapters import HeadLayout, UnsupportedModelError
+    from .methods.options import ScoringOptions
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
     from .tasks import load_suite
@@ -29,6 +30,7 @@ __all__ = [
     "ModelBusyError",
     "NonFiniteMetricError",
     "ScoresFileError",
+    "ScoringOptions",
     "Task",
     "TaskDataError",
     "UnsupportedModelError",
@@ -45,6 +47,7 @@ _LAZY = {
     "HeadLayout": "modeling.adapters",
     "UnsupportedModelError": "modeling.adapters",
     "ModelBusyError": "modeling.session",
+    "ScoringOptions": "methods.options",
     "load_suite": "tasks.suites",
     "HeadImportanceGrid": "views.widget",
 }

@@ -172,7 +172,9 @@ class ScoringOptions:
             **self.method_options,
         }
 
-    def keeps_examples(self, n_layers: int, n_heads: int, head_dim: int, sizes: Sequence[int]):
+    def keeps_examples(
+        self, n_layers: int, n_heads: int, head_dim: int, sizes: Sequence[int]
+    ) -> bool:
         """Whether per-example effects are kept for tasks of ``sizes`` examples: as
         ``keep_examples`` says, or (None) unless they need over :data:`KEEP_EXAMPLES_BYTES`
         (:func:`examples_bytes`). Never for a weights-only method."""
