@@ -15,8 +15,8 @@ from .tasks import Example, Task, TaskDataError, load_tasks
 from .version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from .modeling.adapters import HeadLayout, UnsupportedModelError
     from .methods.options import ScoringOptions
+    from .modeling.adapters import HeadLayout, UnsupportedModelError
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
     from .tasks import load_suite
