@@ -205,24 +205,22 @@ def test_the_grid_answers_drill_down_messages_with_its_model(word_tok, task):
     model = tiny_model("llama", vocab_size=len(word_tok))
     grid = HeadImportanceGrid(model, word_tok, tasks=[task], batch_size=4)
     sent = []
-    grid.send = lambda content, buffers=None: sent.append((content, buffers))
-    grid._on_message(grid, {"type": "hw:examples", "task": "t", "layer": 0, "head": 0}, [])
+    sent.append(grid.reply({"type": "hw:examples", "task": "t", "layer": 0, "head": 0}))
     assert sent[-1][0]["available"] is False and sent[-1][0]["reason"] == "not scored yet"
     grid.compute()
-    grid._on_message(grid, {"type": "hw:examples", "task": "t", "layer": 1, "head": 2}, [])
+    sent.append(grid.reply({"type": "hw:examples", "task": "t", "layer": 1, "head": 2}))
     reply, buffers = sent[-1]
     assert reply["available"] and reply["has_model"] and len(reply["rows"]) == len(task)
     index = reply["rows"][0]["index"]
-    grid._on_message(
-        grid, {"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": index}, []
+    sent.append(
+        grid.reply({"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": index})
     )
     reply, buffers = sent[-1]
     n = len(reply["tokens"])
     assert np.frombuffer(buffers[0], "<f4").shape == (n * n,)
     shown = HeadImportanceGrid(grid.scores)
-    shown.send = lambda content, buffers=None: sent.append((content, buffers))
-    shown._on_message(
-        shown, {"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0}, []
+    sent.append(
+        shown.reply({"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0})
     )
     assert "holds no model" in sent[-1][0]["error"]
 

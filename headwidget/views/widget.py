@@ -515,13 +515,24 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
             page=PAGE_PATH,
         )
 
-    def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
-        """The browser's drill-down requests (:mod:`headwidget.views.drill`): answered in kind."""
+    def reply(self, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
+        """The grid's answer to one message from its front end — the drill-down's
+        ``{"type": "hw:examples" | "hw:attention", ...}`` requests
+        (:mod:`headwidget.views.drill`) — as (JSON content, binary buffers), or None for any
+        other message. Errors come back in the content, never raised. The browser's messages
+        are answered with it.
+
+        >>> content, buffers = grid.reply({"type": "hw:examples", "task": "copying",
+        ...                                "layer": 0, "head": 2})  # doctest: +SKIP
+        """
         from .drill import handle_message
 
-        reply = handle_message(self._scores, self._held_model(), content)
-        if reply is not None:
-            self.send(*reply)
+        return handle_message(self._scores, self._held_model(), content)
+
+    def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
+        answer = self.reply(content)
+        if answer is not None:
+            self.send(*answer)
 
     def _ipython_display_(self, **kwargs: Any) -> None:
         """Show the view first, then score (if needed) in the cell's own thread.
