@@ -9,6 +9,11 @@ seconds (best of ``--repeat`` runs) and the total, and a summary of what was mea
 
     python benchmarks/uncertainty_speed.py
     python benchmarks/uncertainty_speed.py --tasks 5 --layers 30 --heads 9 --examples 8
+    python benchmarks/uncertainty_speed.py --strength 0   # pure noise
+
+OpenBLAS threads on a machine whose cores are busy make small matrix products 10-100x slower;
+the uncertainty code keeps its products under OpenBLAS's threading threshold, so the figures
+hold on a loaded machine too (compare with ``OPENBLAS_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
@@ -22,15 +27,14 @@ from headwidget import HeadScores
 
 
 def synthetic(
-    n_tasks: int, n_layers: int, n_heads: int, n_examples: int, seed: int = 0
+    n_tasks: int, n_layers: int, n_heads: int, n_examples: int, strength: float = 1.0, seed: int = 0
 ) -> HeadScores:
     rng = np.random.default_rng(seed)
     shape = (n_layers, n_heads)
     effects = {}
     for t in range(n_tasks):
-        true = np.where(
-            rng.random(shape) < 0.02, rng.uniform(0.5, 3.0, shape) * rng.choice([-1, 1], shape), 0
-        )
+        size = rng.uniform(0.5, 3.0, shape) * rng.choice([-1, 1], shape) * strength
+        true = np.where(rng.random(shape) < 0.02, size, 0.0)
         noise = rng.standard_t(3, size=(*shape, n_examples))
         burst = (rng.random(n_examples) < 0.1) * rng.uniform(5, 10, n_examples)
         effects[f"task {t}"] = (true[..., None] * (1 + burst) + noise).astype(np.float32)
@@ -53,9 +57,12 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=80)
     parser.add_argument("--heads", type=int, default=64)
     parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument(
+        "--strength", type=float, default=1.0, help="the true map's scale (0: noise)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    scores = synthetic(args.tasks, args.layers, args.heads, args.examples)
+    scores = synthetic(args.tasks, args.layers, args.heads, args.examples, args.strength)
     print(
         f"{args.tasks} tasks x {args.layers} layers x {args.heads} heads x {args.examples}"
         f" examples ({sum(e.nbytes for e in scores.effects.values()) / 2**20:.0f} MiB of effects)"

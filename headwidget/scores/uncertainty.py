@@ -209,25 +209,36 @@ def split_half(
     if n < 4 or x.shape[0] < 3:
         return unmeasured
     x -= x.mean(axis=0)
-    gram = x.T @ x
+    gram = _product(x.T, x)
     if not np.trace(gram) > 0:  # every example's map is constant
         return unmeasured
     m = n // 2
     factor = n / m
 
+    row_sums = gram.sum(axis=1)
+    total = float(row_sums.sum())
+
     def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Pearson r of the half-maps of each row's halves (index arrays ``[splits, m]``)."""
+        """Pearson r of the half-maps of each row's halves (index arrays ``[splits, m]``),
+        from the quadratic forms of ``s`` (+1 in half a, -1 in half b) and ``t`` (1 in
+        either): ``a = (t + s) / 2``, ``b = (t - s) / 2``; only ``s G s`` needs a product."""
         rows = np.arange(a.shape[0])[:, None]
-        wa, wb = np.zeros((a.shape[0], n)), np.zeros((a.shape[0], n))
-        wa[rows, a] = 1.0
-        wb[rows, b] = 1.0
-        ga = wa @ gram
-        cov = np.einsum("sn,sn->s", ga, wb)
-        var_a = np.einsum("sn,sn->s", ga, wa)
-        var_b = np.einsum("sn,sn->s", wb @ gram, wb)
+        signs = np.zeros((a.shape[0], n))
+        signs[rows, a] = 1.0
+        signs[rows, b] = -1.0
+        sgs = np.einsum("sn,sn->s", _product(signs, gram), signs)
+        tgs = signs @ row_sums
+        tgt = np.full(a.shape[0], total)
+        if n > 2 * m:  # t is 1 but at the left-out example d
+            d = n * (n - 1) // 2 - a.sum(axis=1) - b.sum(axis=1)
+            tgt = total - 2.0 * row_sums[d] + gram[d, d]
+            tgs = tgs - np.einsum("sn,sn->s", signs, gram[d])
+        cov = (tgt - sgs) / 4.0
+        var_a = (tgt + 2.0 * tgs + sgs) / 4.0
+        var_b = (tgt - 2.0 * tgs + sgs) / 4.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = cov / np.sqrt(var_a * var_b)
-        return np.clip(np.nan_to_num(r, nan=0.0), -1.0, 1.0)  # a constant half: 0
+            r = cov / np.sqrt(np.maximum(var_a, 0.0) * np.maximum(var_b, 0.0))
+        return np.clip(np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
 
     every = _every_split(n, m)
     if every is not None:  # few enough to take them all: no Monte Carlo error
@@ -250,6 +261,29 @@ def split_half(
         if se <= SPLIT_STOP_SE:
             break
     return SplitHalf(spearman_brown(mean, factor), se, count, n, x.shape[0], mean)
+
+
+_ONE_THREAD = 2**18
+"""OpenBLAS multiplies on one thread while ``m * n * k`` is at most 65536 * 4; on a machine
+whose cores are busy its threads make these small products 10-100 times slower."""
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``, in blocks of ``a``'s rows (or of the shared axis, for a Gram matrix ``x.T @
+    x``) small enough that the BLAS runs each on one thread, where that takes at least 16 rows
+    a block; else at once."""
+    m, k = a.shape
+    n = b.shape[1]
+    rows = _ONE_THREAD // max(k * n, 1)
+    if m > rows >= 16:
+        return np.concatenate([a[i : i + rows] @ b for i in range(0, m, rows)])
+    depth = _ONE_THREAD // max(m * n, 1)
+    if k > depth >= 16:
+        out = np.zeros((m, n))
+        for i in range(0, k, depth):
+            out += a[:, i : i + depth] @ b[i : i + depth]
+        return out
+    return a @ b
 
 
 def _every_split(n: int, m: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -402,7 +436,8 @@ def signed_rank_p(effects: np.ndarray) -> np.ndarray:
     tied = ((magnitude[:, 1:] == magnitude[:, :-1]) & (magnitude[:, 1:] > 0)).any(axis=1)
     u = n - zeros
     # W+ doubled: without ties the rank of place j (from 0) is j + 1 - zeros (zeros sort first)
-    w_doubled = 2 * (positive @ np.arange(1, n + 1, dtype=np.float64) - zeros * positive.sum(1))
+    places = np.arange(1, n + 1, dtype=np.float64)
+    w_doubled = 2 * (np.einsum("cn,n->c", positive, places) - zeros * positive.sum(1))
     w_doubled = np.rint(w_doubled).astype(np.int64)
     midranked = tied | (u > EXACT_MAX_EXAMPLES)
     doubled = np.zeros((0, n), np.int64)
