@@ -236,8 +236,10 @@ def _parser() -> argparse.ArgumentParser:
         "show",
         help="print the top heads; write the page or a figure",
         description=_wrap(
-            "Print each task's top heads (with its clean accuracy) and optionally write the"
-            " standalone interactive page or a static figure, without Jupyter."
+            "Print each task's top heads (with its clean accuracy, and the split-half reliability"
+            " of its map with the examples a reliability of 0.9 needs, where the file holds"
+            " per-example effects) and optionally write the standalone interactive page or a"
+            " static figure, without Jupyter."
         ),
         epilog=_SHOW_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -435,13 +437,16 @@ def _show(args: argparse.Namespace) -> int:
         f" {scores.n_layers} layers x {scores.n_heads} heads"
         + (f", metric {meta['metric']}" if meta.get("metric") else "")
     )
-    for name in scores.tasks:
+    reliability, needed = scores.reliability(), scores.examples_needed(0.9)
+    estimated = (scores.sem_source == "estimate").sum(axis=(1, 2))
+    for t, name in enumerate(scores.tasks):
         extra = []
         if name in scores.accuracy:
             extra.append(f"clean accuracy {scores.accuracy[name]:.2f}")
         if name in scores.baseline:
             extra.append(f"clean metric {scores.baseline[name]:.4g}")
         print(f"\n{name}" + (f"  ({', '.join(extra)})" if extra else ""))
+        print(f"  {_reliability(scores, name, reliability[name], needed[name], estimated[t])}")
         for rank, (layer, head, value) in enumerate(scores.top_heads(name, k=args.top), 1):
             print(f"  {rank:3d}. L{layer}H{head}  {value:+.5g}")
     if args.html:
@@ -456,6 +461,26 @@ def _show(args: argparse.Namespace) -> int:
         figure.savefig(args.png, dpi=150, bbox_inches="tight")
         _log(f"wrote {args.png}")
     return 0
+
+
+def _reliability(
+    scores: Any, name: str, reliability: float, needed: int | None, estimated: int
+) -> str:
+    """``show``'s line on how sure a task's map is: its split-half reliability, the examples a
+    reliability of 0.9 needs (Spearman-Brown) and how many cells are attribution estimates."""
+    if name not in scores.effects:
+        return "reliability: no per-example effects"
+    n = scores.effects[name].shape[2]
+    if reliability != reliability:  # NaN
+        return f"reliability: not measurable ({n} examples; it needs 4 and a non-constant map)"
+    line = f"reliability {reliability:.2f} over {n} examples"
+    if needed is None:
+        line += " (noise: no number of examples projects to 0.9)"
+    else:
+        line += f"; 0.9 needs ~{needed} examples"
+    if estimated:
+        line += f" ({estimated} cells from per-example first-order estimates)"
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -132,6 +132,37 @@ def test_score_equals_score_heads_then_show(files, single, tmp_path, capsys) -> 
         assert "<html" in html.read_text("utf-8").lower()
 
 
+def test_show_prints_how_sure_each_map_is(tmp_path, capsys) -> None:
+    """Next to each task's accuracy and top heads: its split-half reliability and the examples
+    a reliability of 0.9 needs, or why there is none."""
+    rng = np.random.default_rng(0)
+    true = np.where(rng.random((4, 3)) < 0.3, 1.0, 0.0)[..., None]
+    effects = {
+        "kept": (true + 2 * rng.normal(size=(4, 3, 20))).astype(np.float32),
+        "few": rng.normal(size=(4, 3, 3)).astype(np.float32),
+    }
+    tasks = ["kept", "means only", "few"]
+    values = np.stack([effects.get(t, np.ones((4, 3, 1))).mean(-1) for t in tasks])
+    exact = np.ones(values.shape, bool)
+    exact[0, 0] = False  # attribution: layer 0 of "kept" (3 cells) is first-order estimates
+    scores = HeadScores(
+        values, tasks, accuracy={"kept": 0.9}, method="attribution", exact=exact, effects=effects
+    )
+    path = scores.save(tmp_path / "s.npz")
+    assert main(["show", str(path), "--top", "2"]) == 0
+    printed = capsys.readouterr().out
+    r, needed = scores.reliability()["kept"], scores.examples_needed(0.9)["kept"]
+    assert 0 < r < 0.9 and needed > 20
+    kept = printed.split("\nkept")[1]
+    assert kept.startswith("  (clean accuracy 0.90)\n")
+    assert (
+        f"  reliability {r:.2f} over 20 examples; 0.9 needs ~{needed} examples (3 cells from"
+        " per-example first-order estimates)\n    1. L" in kept
+    )
+    assert "means only\n  reliability: no per-example effects\n    1. L" in printed
+    assert "few\n  reliability: not measurable (3 examples;" in printed
+
+
 def test_help_usage_and_failures(files, tmp_path, capsys) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "headwidget", "--help"], env=_env(), capture_output=True, text=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from . import uncertainty
 from .file import ScoresFileError, header_field, read_archive, write_archive
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HeadScores"]
 
 FORMAT_NAME = "headwidget.scores"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 @dataclass
@@ -41,6 +43,11 @@ class HeadScores:
     each example, so the ablated metric is ``clean - effects``; ``examples[task]`` the
     ``(prompt, answer)`` texts. Memory: ``n_layers * n_heads * n_examples * 4`` bytes per task
     (80 x 64 heads x 100 examples: 2 MB; 30 x 9 x 100: 108 kB).
+
+    How sure each map is, from the per-example effects: :attr:`sem`, :meth:`reliability`,
+    :meth:`examples_needed`, :meth:`p_values`, :meth:`significant`, :attr:`sem_source`
+    (:mod:`headwidget.scores.uncertainty`). A HeadScores with per-example effects carries
+    ``meta["uncertainty"]``, the procedures and defaults that compute them.
 
     >>> import numpy as np
     >>> scores = HeadScores(np.ones((1, 2, 3), np.float32), ["copying"])
@@ -103,6 +110,8 @@ class HeadScores:
             self.exact = None if exact.all() else np.ascontiguousarray(exact, dtype=bool)
         self.meta = dict(self.meta)
         self._check_examples(values.shape)
+        if self.effects:  # how sem, reliability(), significant() are computed, saved with them
+            self.meta["uncertainty"] = copy.deepcopy(uncertainty.SETTINGS)
 
     def _check_examples(self, shape: tuple[int, ...]) -> None:
         """Per-example fields: known tasks, shapes that agree with values and each other."""
@@ -267,6 +276,109 @@ class HeadScores:
             }
         )
 
+    # -- how sure is each map (headwidget.scores.uncertainty) ----------------------------------
+
+    @property
+    def sem(self) -> np.ndarray:
+        """Float64 ``[n_tasks, n_layers, n_heads]``: the standard error of each cell's mean over
+        its examples (sample standard deviation, ``ddof=1``, over ``sqrt(n_examples)``), in the
+        per-example effects' raw metric units (the units of ``values`` before any
+        normalization). NaN for tasks without per-example effects or with fewer than 2
+        examples, and for cells not finite in every example. For approximate cells of an
+        attribution map it is the spread of the per-example estimates (:attr:`sem_source`).
+
+        >>> scores.sem[0, 3, 1]  # values[0, 3, 1] +- 2 * this: a ~95% interval  # doctest: +SKIP
+        """
+        sem = np.full(self.shape, np.nan)
+        for t, task in enumerate(self.tasks):
+            if task in self.effects:
+                sem[t] = uncertainty.standard_error(self.effects[task])
+        return sem
+
+    @property
+    def sem_source(self) -> np.ndarray:
+        """Str ``[n_tasks, n_layers, n_heads]``: where each cell's :attr:`sem`,
+        :meth:`p_values` and :meth:`significant` come from: ``"exact"`` (each example's exact
+        drop), ``"estimate"`` (each example's first-order estimate: the approximate cells of an
+        attribution map, where :attr:`exact` is False; they describe the estimates' spread, not
+        the exact drops') or ``"none"`` (no per-example effects, or not finite in every
+        example).
+
+        >>> (scores.sem_source == "estimate").sum()  # not refined  # doctest: +SKIP
+        """
+        source = np.full(self.shape, "none", dtype="<U8")
+        for t, task in enumerate(self.tasks):
+            if task in self.effects:
+                scored = uncertainty.scored_cells(self.effects[task])
+                exact = np.ones(scored.shape, bool) if self.exact is None else self.exact[t]
+                source[t][scored & exact] = "exact"
+                source[t][scored & ~exact] = "estimate"
+        return source
+
+    def reliability(self, seed: int = 0) -> dict[str, float]:
+        """Each task's split-half reliability (NaN for tasks without per-example effects or
+        with fewer than 4 examples): the Pearson correlation between the maps of two random
+        halves of its examples, over the cells finite in every example, averaged over random
+        splits until stable to ±0.02 and Spearman-Brown corrected to all its examples; 1: the
+        map would come out the same from other examples, 0: it is noise. The splits are seeded
+        by ``seed`` and the task's name. See :func:`headwidget.scores.uncertainty.split_half`.
+
+        >>> scores.reliability()  # doctest: +SKIP
+        {'copying': 0.93, 'counting': 0.41}
+        """
+        return {task: self._split_half(task, seed).reliability for task in self.tasks}
+
+    def _split_half(self, task: str, seed: int) -> uncertainty.SplitHalf:
+        if task not in self.effects:
+            return uncertainty.SplitHalf(math.nan, math.nan, 0, 0, 0, math.nan)
+        return uncertainty.split_half(self.effects[task], uncertainty.task_seed(seed, task))
+
+    def examples_needed(self, target: float = 0.9, seed: int = 0) -> dict[str, int | None]:
+        """How many examples each task needs for a map of reliability ``target``, projected
+        with Spearman-Brown from its measured :meth:`reliability` (``seed``): ``ceil(n *
+        target (1 - r) / (r (1 - target)))``; fewer than it has when it is more reliable
+        already; None where the reliability is NaN or <= 0.
+
+        >>> scores.examples_needed(0.9)  # doctest: +SKIP
+        {'copying': 68, 'counting': 1296}
+        """
+        needed = {}
+        for task in self.tasks:
+            split = self._split_half(task, seed)
+            needed[task] = uncertainty.examples_needed(split.reliability, split.n_examples, target)
+        return needed
+
+    def p_values(self) -> np.ndarray:
+        """Float64 ``[n_tasks, n_layers, n_heads]``: each cell's two-sided p-value that its
+        effect is 0, from the Wilcoxon signed-rank test over its examples (robust to the
+        heavy-tailed drops; see :func:`headwidget.scores.uncertainty.signed_rank_p`); NaN
+        where there are no per-example effects or the cell is not finite in every example.
+        Not corrected for the many cells: :meth:`significant` is.
+        """
+        p = np.full(self.shape, np.nan)
+        for t, task in enumerate(self.tasks):
+            if task in self.effects:
+                p[t] = uncertainty.signed_rank_p(self.effects[task])
+        return p
+
+    def significant(self, alpha: float = 0.05, fdr: Literal["bh", "by"] = "bh") -> np.ndarray:
+        """Bool ``[n_tasks, n_layers, n_heads]``: the cells whose effect differs from 0, by
+        the Wilcoxon signed-rank test over examples (:meth:`p_values`) with the false discovery
+        rate controlled at ``alpha`` within each task, over its scored cells: ``"bh"``
+        Benjamini-Hochberg (valid when the tests are independent or positively dependent, as
+        heads measured on the same examples tend to be), ``"by"`` Benjamini-Yekutieli (any
+        dependence, ~9x stricter at 5,000 cells). False where there are no per-example effects
+        or a cell is not finite in every example. :attr:`sem_source` tells which cells' tests
+        ran on exact drops and which on attribution's per-example estimates.
+
+        >>> scores.significant().sum(axis=(1, 2))  # heads that matter, per task  # doctest: +SKIP
+        """
+        p = self.p_values()
+        significant = np.zeros(self.shape, bool)
+        for t in range(len(self.tasks)):
+            significant[t] = uncertainty.fdr_reject(p[t], alpha, fdr)
+        return significant
+
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
@@ -274,17 +386,21 @@ class HeadScores:
         The file is written whole next to ``path`` and then renamed over it, so a failed save
         leaves an existing file as it was.
 
-        Format (version 3): an uncompressed NumPy ``.npz`` archive with no pickled objects:
+        Format (version 4): an uncompressed NumPy ``.npz`` archive with no pickled objects:
         ``values`` (float32, ``[n_tasks, n_layers, n_heads]``), ``header`` (uint8, the UTF-8
-        bytes of a JSON object ``{"format": "headwidget.scores", "version": 3, "tasks": [...],
+        bytes of a JSON object ``{"format": "headwidget.scores", "version": 4, "tasks": [...],
         "categories": {...}, "baseline": {...}, "accuracy": {...}, "method": "...",
         "descriptions": {...}, "meta": {...}, "meta_nonfinite": [...]}``) and, only when some
         cells are approximate, ``exact`` (bool, the shape of ``values``). Version 3 adds, per
         task ``t`` (its index in ``tasks``) that has them, ``effects_<t>`` (float32
         ``[n_layers, n_heads, n_examples]``) and ``clean_<t>`` (float64 ``[n_examples]``), and
-        ``"examples": {task: [[prompt, answer], ...]}`` in the header. Version 1 files (no
-        ``accuracy``, ``method`` or ``exact``) load as exact ablation scores; version 1 and 2
-        files load with no per-example effects. Non-finite floats in
+        ``"examples": {task: [[prompt, answer], ...]}`` in the header. Version 4 adds, when
+        some task has per-example effects, ``meta["uncertainty"]``: the procedures and defaults
+        of :attr:`sem`, :meth:`reliability`, :meth:`significant` and :meth:`examples_needed`
+        (:data:`headwidget.scores.uncertainty.SETTINGS`: seed, splits, test, alpha), which
+        reproduce them from the file. Version 1 files (no ``accuracy``, ``method`` or
+        ``exact``) load as exact ablation scores; version 1 and 2 files load with no
+        per-example effects; version 1 to 3 files load exactly as before. Non-finite floats in
         the header are written as strings (``"nan"``, ``"inf"``, ``"-inf"``);
         ``meta_nonfinite`` lists where they are in ``meta`` (each as a path of keys and list
         indices), so that :meth:`load` reads them back as floats and leaves strings such as
@@ -298,7 +414,10 @@ class HeadScores:
         if path.suffix.lower() != ".npz":
             path = path.with_name(path.name + ".npz")
         nonfinite: list[list[str | int]] = []
-        meta = _jsonable(self.meta, [], nonfinite)
+        meta = dict(self.meta)
+        if self.effects:  # also when effects were added after construction
+            meta["uncertainty"] = uncertainty.SETTINGS
+        meta = _jsonable(meta, [], nonfinite)
         header = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
