@@ -125,16 +125,66 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """The whole number in ``env[name]`` (or ``default`` where it is unset); ValueError naming
+    the variable otherwise."""
+    if name not in env:
+        if default is None:
+            raise ValueError(f"{name} is not set")
+        return default
+    text = env[name]
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text[:40]!r} is not a whole number") from None
+
+
 def shard_from_env(environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
-    """The shard of a SLURM array task: ``SLURM_ARRAY_TASK_ID`` minus ``SLURM_ARRAY_TASK_MIN``
-    (when set) of ``SLURM_ARRAY_TASK_COUNT``; None outside an array."""
+    """The shard of a SLURM array task, None outside an array. N is the number of array tasks
+    (``SLURM_ARRAY_TASK_COUNT``), I the position of this task's id among the ids
+    ``SLURM_ARRAY_TASK_MIN``, ``MIN + STEP``, ... (``--array=0-12:4``: ids 0, 4, 8, 12 are
+    shards 0..3 of 4; a list of evenly spaced ids, ``--array=3,6,9``, works alike). ValueError,
+    naming the variable, for one that is malformed or missing, or ids that are not evenly
+    spaced (then give ``--shard I/N``).
+
+    >>> shard_from_env({"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_MIN": "0",
+    ...                 "SLURM_ARRAY_TASK_STEP": "4", "SLURM_ARRAY_TASK_COUNT": "4"})
+    (2, 4)
+    """
     env = os.environ if environ is None else environ
-    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+    prefix = "SLURM_ARRAY_TASK_"
+    if prefix + "ID" not in env and prefix + "COUNT" not in env:
         return None
     try:
-        first = int(env.get("SLURM_ARRAY_TASK_MIN", "0") or 0)
-        index = int(env["SLURM_ARRAY_TASK_ID"]) - first
-        count = int(env["SLURM_ARRAY_TASK_COUNT"])
-    except ValueError:
-        return None
-    return parse_shard(f"{index}/{count}")
+        return _array_shard(env, prefix)
+    except ValueError as err:
+        raise ValueError(
+            f"in a SLURM array, {err}; pass --shard I/N to choose the share yourself"
+        ) from None
+
+
+def _array_shard(env: Mapping[str, str], prefix: str) -> tuple[int, int]:
+    task_id = _env_int(env, prefix + "ID")
+    count = _env_int(env, prefix + "COUNT")
+    first = _env_int(env, prefix + "MIN", 0)
+    if count < 1:
+        raise ValueError(f"{prefix}COUNT={count} must be at least 1")
+    last = _env_int(env, prefix + "MAX", -1)
+    step = _env_int(env, prefix + "STEP", 1)
+    if step < 1:
+        raise ValueError(f"{prefix}STEP={step} must be at least 1")
+    if count > 1 and last >= first and first + step * (count - 1) != last:
+        # a list of ids (--array=3,6,9): SLURM may report step 1; evenly spaced ids still work
+        if (last - first) % (count - 1):
+            raise ValueError(
+                f"the {count} ids from {prefix}MIN={first} to {prefix}MAX={last} are not evenly"
+                f" spaced, so {prefix}ID={task_id}'s share is unknown (use --array=0-{count - 1})"
+            )
+        step = (last - first) // (count - 1)
+    offset = task_id - first
+    if offset < 0 or offset % step or offset // step >= count:
+        raise ValueError(
+            f"{prefix}ID={task_id} is not one of the {count} ids {first}, {first + step}, ..."
+            f" ({prefix}MIN={first}, step {step}, {prefix}COUNT={count})"
+        )
+    return offset // step, count
