@@ -468,3 +468,145 @@ def test_head_layout_travels_through_the_command(files, single, tmp_path, capsys
         assert _score(files, tmp_path / "bad.npz", "-q", "--head-layout", spec) == 2, spec
         assert says in capsys.readouterr().err, spec
     assert not (tmp_path / "bad.npz").exists()
+
+
+# -- the units folder as untrusted input ------------------------------------------------------
+
+
+def _one_error(err: str) -> str:
+    """The one line of ``err`` that says what failed (model loading may print progress)."""
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _rewrite(path: Path, **change) -> None:
+    """Save the unit file ``path`` again with some arrays replaced (None: dropped)."""
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update(change)
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: v for k, v in arrays.items() if v is not None})
+
+
+def test_resume_sets_aside_damaged_or_foreign_units_and_scores_them_again(
+    files, single, tmp_path, capsys
+) -> None:
+    """A unit that cannot be read or belongs to another sweep is named in one line, renamed
+    (not deleted) and scored again; the resumed file equals an uninterrupted run."""
+    out = tmp_path / "r.npz"
+    folder = units_folder(out)
+    assert _score(files, out, "-q", "--keep-units") == 0
+    other = tmp_path / "o.npz"  # another model's sweep: same file names
+    argv = ["score", str(files / "other"), "--tasks", str(files / "tasks.jsonl"), "--only", "alpha"]
+    assert main([*argv, "-o", str(other), "--device", "cpu", "-q", "--keep-units"]) == 0
+    foreign = (units_folder(other) / "t0000-l001.npz").read_bytes()
+    (folder / "t0000-l001.npz").write_bytes(foreign)
+    whole = (folder / "t0000-l002.npz").read_bytes()
+    (folder / "t0000-l002.npz").write_bytes(whole[: len(whole) // 2])  # truncated
+    _rewrite(folder / "t0001-l000.npz", values=np.zeros((2, 2), np.float32))
+    _rewrite(folder / "t0001-l001.npz", values=np.zeros((1, 4), np.complex64))
+    _rewrite(folder / "t0001-l002.npz", effects=None)  # its per-example effects gone
+    (folder / "t0002-l003.npz").write_bytes(b"")
+    (folder / "t0002-clean.json").write_text("{")
+    (folder / "t0001-clean.json").write_text("[1]")
+    assert _score(files, out, "--resume") == 0
+    err = capsys.readouterr().err
+    rejected = ["t0000-l001", "t0000-l002", "t0001-l000", "t0001-l001", "t0001-l002", "t0002-l003"]
+    for key in rejected:
+        lines = [line for line in err.splitlines() if f"unit {key}:" in line]
+        assert len(lines) == 1 and "scoring it again" in lines[0], (key, err)
+        assert (folder / f"{key}.npz.rejected").is_file()  # set aside, not deleted
+    assert "another sweep" in next(line for line in err.splitlines() if "t0000-l001:" in line)
+    for name in ("t0001-clean.json", "t0002-clean.json"):
+        assert sum(f"{name} (task" in line for line in err.splitlines()) == 1, (name, err)
+        assert (folder / f"{name}.rejected").is_file()
+    assert f"resumed: {N_UNITS - 6} of {N_UNITS} units already done" in err
+    assert "scored 6 units" in err
+    _same(HeadScores.load(out), single)
+    assert (folder / "t0000-l001.npz.rejected").read_bytes() == foreign  # kept as it was
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{key}.npz.rejected" for key in rejected]
+        + ["t0001-clean.json.rejected", "t0002-clean.json.rejected"]
+    )  # all that the run wrote is gone; what it set aside is kept, and said so
+    assert "kept" in err
+
+
+def test_a_units_folder_that_is_not_ours_is_refused_never_adopted_nor_deleted(
+    files, tmp_path, capsys
+) -> None:
+    """No fingerprint but some file in it, a fingerprint deleted from a folder of units, a
+    folder that is a symbolic link: refused before any scoring, nothing in them touched."""
+    out = tmp_path / "mine.npz"
+    folder = units_folder(out)
+    folder.mkdir()
+    (folder / "my-results.csv").write_text("task,score\n")
+    assert _score(files, out, "-q", "--only", "alpha") == 1
+    err = _one_error(capsys.readouterr().err)
+    assert "fingerprint.json" in err and "my-results.csv" in err
+    assert sorted(os.listdir(folder)) == ["my-results.csv"] and not out.exists()
+
+    kept = tmp_path / "kept.npz"
+    assert _score(files, kept, "-q", "--only", "alpha", "--keep-units") == 0
+    (units_folder(kept) / "fingerprint.json").unlink()
+    before = sorted(os.listdir(units_folder(kept)))
+    assert _score(files, kept, "-q", "--only", "alpha", "--resume") == 1
+    assert "fingerprint.json" in capsys.readouterr().err
+    assert sorted(os.listdir(units_folder(kept))) == before
+
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    linked = tmp_path / "linked.npz"
+    os.symlink(real, units_folder(linked))
+    assert _score(files, linked, "-q", "--only", "alpha") == 1
+    assert "symbolic link" in capsys.readouterr().err
+    assert not os.listdir(real) and not linked.exists()
+
+
+def test_cleanup_removes_only_the_files_headwidget_wrote(files, single, tmp_path, capsys) -> None:
+    out = tmp_path / "c.npz"
+    folder = units_folder(out)
+    assert _score(files, out, "-q", "--only", "alpha", "--keep-units") == 0
+    (folder / "notes.txt").write_text("mine")
+    target = tmp_path / "target.txt"
+    target.write_text("keep me")
+    os.symlink(target, folder / "t0000-l009.npz")  # a link named like a unit: not followed
+    assert _score(files, out, "--only", "alpha", "--resume") == 0
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(folder)) == ["notes.txt", "t0000-l009.npz"]
+    assert target.read_text() == "keep me" and "kept" in err and "notes.txt" in err
+    assert not list(folder.glob("*.json"))
+
+
+def test_a_second_run_on_the_same_output_fails_at_once_naming_the_first(
+    files, single, tmp_path, capsys
+) -> None:
+    """The units folder is taken with a lock file (host, pid): a second run on the same -o
+    fails before scoring, naming the first; once the first is dead (SIGKILL), its lock is
+    stale and --resume takes it over."""
+    out = tmp_path / "busy.npz"
+    folder = units_folder(out)
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
+    argv += ["--device", "cpu"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob("t*-l*.npz")) and time.monotonic() < deadline:
+            assert child.poll() is None, "the first run ended too soon"
+            time.sleep(0.02)
+        began = time.perf_counter()
+        assert main([*argv, "-q", "--resume"]) == 1
+        assert time.perf_counter() - began < 10  # at once: nothing scored
+        err = _one_error(capsys.readouterr().err)
+        assert f"pid {child.pid}" in err and "in use" in err
+        assert child.poll() is None  # the first run goes on
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(60)
+    assert main([*argv, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"pid {child.pid}" in err and "stale" in err
+    _same(HeadScores.load(out), single)
+

@@ -96,8 +96,8 @@ def test_units_keep_per_example_effects_and_an_old_folder_is_refused(tmp_path) -
     from headwidget.sweep.units import Unit
 
     rng = np.random.default_rng(0)
-    fp = {"model": "m", "format": UNITS_FORMAT}
-    store = UnitStore(tmp_path / "u", fp)
+    fp = {"model": "m", "format": UNITS_FORMAT, "shape": [2, 3], "keep_examples": True}
+    store = UnitStore(tmp_path / "u", fp, examples=[5, 1])
     store.open()
     records = []
     for layer in range(2):
@@ -106,8 +106,10 @@ def test_units_keep_per_example_effects_and_an_old_folder_is_refused(tmp_path) -
         store.save_unit(record)
         records.append(store.load_unit(record.unit))
         assert np.array_equal(records[-1].effects, each) and records[-1].effects.dtype == "f4"
-    store.save_unit(UnitRecord(Unit(1, 0), np.zeros((1, 3)), np.ones((1, 3), bool)))
-    assert store.load_unit(Unit(1, 0)).effects is None  # not kept
+    lean = UnitStore(tmp_path / "lean", {**fp, "keep_examples": False})
+    lean.open()
+    lean.save_unit(UnitRecord(Unit(1, 0), np.zeros((1, 3)), np.ones((1, 3), bool)))
+    assert lean.load_unit(Unit(1, 0)).effects is None  # not kept
     clean = rng.normal(size=5)
     store.save_info(TaskInfo(0, float(clean.mean()), 1.0, {}, clean))
     info = store.load_info(0)

@@ -33,8 +33,10 @@ from typing import Literal
 
 __all__ = [
     "ALL_LAYERS",
+    "ShardCountError",
     "Unit",
     "assign",
+    "check_shard",
     "make_units",
     "parse_shard",
     "shard_from_env",
@@ -109,6 +111,26 @@ def assign(units: Sequence[Unit], costs: Sequence[float], n: int) -> list[list[U
         cuts.append(max(k, cuts[-1]))
     cuts.append(m)
     return [[unit for unit, _ in pairs[cuts[j] : cuts[j + 1]]] for j in range(n)]
+
+
+class ShardCountError(ValueError):
+    """A shard count beyond the number of units of the sweep."""
+
+
+def check_shard(shard: tuple[int, int], n_units: int) -> None:
+    """Refuse shard ``(I, N)`` of a sweep of ``n_units`` units unless ``0 <= I < N <= n_units``
+    (every shard then gets at least one unit).
+
+    >>> check_shard((3, 12), 12)  # fine; (0, 100) raises "... at most 12 shards ..."
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ShardCountError(f"--shard {index}/{count}: need 0 <= I < N")
+    if count > n_units:
+        raise ShardCountError(
+            f"--shard {index}/{count}: this sweep has {n_units} units, so at most"
+            f" {n_units} shards; use N <= {n_units}"
+        )
 
 
 def parse_shard(text: str) -> tuple[int, int]:
