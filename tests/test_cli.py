@@ -610,3 +610,52 @@ def test_a_second_run_on_the_same_output_fails_at_once_naming_the_first(
     assert f"pid {child.pid}" in err and "stale" in err
     _same(HeadScores.load(out), single)
 
+
+def _edited_part(source: str, target: Path, change) -> str:
+    """A copy of the part file ``source`` whose ``meta["shard"]`` ``change`` edited."""
+    scores = HeadScores.load(source)
+    change(scores.meta["shard"])
+    return str(scores.save(target))
+
+
+def test_merge_names_the_part_and_field_of_edited_shard_metadata(files, tmp_path, capsys) -> None:
+    """Every part's meta["shard"] (index, count, units, fingerprint) is checked; each problem
+    names the part and the field; a count beyond the units is refused at once (10^9: bounded
+    time and memory, a short line)."""
+    out = tmp_path / "s.npz"
+    for i in range(2):
+        assert _score(files, out, "--shard", f"{i}/2", "-q") == 0
+    zero, one = (str(part_path(out, i, 2)) for i in range(2))
+    capsys.readouterr()
+    everything = [[t, layer] for t in range(3) for layer in range(N_LAYERS)]
+
+    def case(change, *words: str, pair: bool = True) -> None:
+        bad = _edited_part(zero, tmp_path / "bad.part-0-of-2.npz", change)
+        parts = [bad, one] if pair else [bad]
+        began = time.perf_counter()
+        assert main(["merge", *parts, "-o", str(tmp_path / "m.npz")]) == 1
+        seconds = time.perf_counter() - began
+        err = capsys.readouterr().err
+        line = _one_error(err)
+        assert all(word in line for word in ("bad.part-0-of-2.npz", *words)), (words, err)
+        assert len(err) < 600 and seconds < 2, (seconds, err[:300])
+        assert not (tmp_path / "m.npz").exists()
+
+    case(lambda s: s.update(units=[[99, 0]]), "meta['shard']['units']", "[99, 0]")
+    case(lambda s: s.update(units="all"), "meta['shard']['units']")
+    case(lambda s: s.update(units=[[0, 0], [0, 0]]), "meta['shard']['units']", "twice")
+    case(lambda s: s.update(index="x"), "meta['shard']['index']")
+    case(lambda s: s.pop("count"), "meta['shard']['count']")
+    case(lambda s: s.update(fingerprint=5), "meta['shard']['fingerprint']")
+    case(lambda s: s.update(units=[[1, -1]]), "meta['shard']['units']", "[1, -1]")
+    # claiming every unit (the other part's cells would be NaN)
+    case(lambda s: s.update(units=everything), "meta['shard']['units']", "shard 0 of 2")
+    case(lambda s: s.update(count=10**7), "meta['shard']['count']", "at most 12")
+    case(lambda s: s.update(count=10**9, index=10**9 - 1), "meta['shard']['count']")
+    case(lambda s: s.update(count=3), "of 3", "of 2")  # parts of two shardings
+    # alone, a part claiming 10^9 shards: refused as quickly, the absent list not built
+    case(lambda s: s.update(count=10**9), "meta['shard']['count']", pair=False)
+    # a genuine part alone: which units and shards are missing, each list shortened
+    assert main(["merge", zero, "-o", str(tmp_path / "m.npz")]) == 1
+    assert "shard(s) [1] of 2 are not among the parts" in capsys.readouterr().err
+
