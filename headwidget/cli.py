@@ -322,10 +322,32 @@ def _load_model(args: argparse.Namespace, device: str | None) -> tuple[Any, Any,
     return model.eval(), tokenizer, source
 
 
+def _check_device(device: str) -> None:
+    """``--device``: a device this machine has (before the model is loaded)."""
+    import torch
+
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise _Usage(f"--device {device}: not a device; use cpu, cuda, cuda:1, mps ...") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise _Usage(f"--device {device}: this machine has no CUDA device; use --device cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise _Usage(
+                f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to"
+                f" cuda:{count - 1}"
+            )
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise _Usage(f"--device {device}: MPS is not available here; use --device cpu")
+
+
 def _score(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
     from .sweep.distributed import ranks_from_env
-    from .sweep.units import parse_shard, shard_from_env
+    from .sweep.driver import check_output
+    from .sweep.units import ShardCountError, parse_shard, shard_from_env
 
     ranks = ranks_from_env()
     if args.device_map and ranks.distributed:
@@ -353,25 +375,30 @@ def _score(args: argparse.Namespace) -> int:
         raise _Usage(str(err)) from None
     layout_function = _layout_function(args.head_layout) if args.head_layout else None
     tasks = _load_tasks(args.tasks, args)
+    check_output(args.output, shard)  # a folder, an unwritable place, a run already on it
     device = None if args.device_map else _default_device(ranks, args.device)
+    if args.device is not None:
+        _check_device(device or args.device)
     log = (lambda line: None) if args.quiet else _log
     log(f"loading {args.model} ...")
     model, tokenizer, model_id = _load_model(args, device)
     layout = None if layout_function is None else _call_layout(layout_function, model, args)
-    report = run_sweep(
-        model,
-        tokenizer,
-        tasks,
-        args.output,
-        model_id=model_id,
-        options=options.replace(device=device, head_layout=layout),
-        shard=shard,
-        resume=args.resume,
-        keep_units=args.keep_units,
-        ranks=ranks,
-        log=log,
-    )
-    del report
+    try:
+        run_sweep(
+            model,
+            tokenizer,
+            tasks,
+            args.output,
+            model_id=model_id,
+            options=options.replace(device=device, head_layout=layout),
+            shard=shard,
+            resume=args.resume,
+            keep_units=args.keep_units,
+            ranks=ranks,
+            log=log,
+        )
+    except ShardCountError as err:
+        raise _Usage(str(err)) from None
     return 0
 
 
@@ -415,7 +442,9 @@ def _log(line: str) -> None:
 
 def _merge(args: argparse.Namespace) -> int:
     from .sweep import merge_parts
+    from .sweep.driver import check_output
 
+    check_output(args.output)
     scores = merge_parts(args.parts)
     path = scores.save(args.output)
     _log(f"merged {len(args.parts)} parts into {path}")
@@ -427,6 +456,8 @@ def _show(args: argparse.Namespace) -> int:
 
     if args.top < 0:
         raise _Usage(f"--top must be >= 0, got {args.top}")
+    if args.html and not args.html.lower().endswith((".html", ".htm")):
+        raise _Usage(f"--html {args.html!r}: the page is HTML, name it *.html")
     scores = HeadScores.load(args.scores)
     meta = scores.meta
     print(

@@ -659,3 +659,46 @@ def test_merge_names_the_part_and_field_of_edited_shard_metadata(files, tmp_path
     assert main(["merge", zero, "-o", str(tmp_path / "m.npz")]) == 1
     assert "shard(s) [1] of 2 are not among the parts" in capsys.readouterr().err
 
+
+def test_shard_counts_beyond_the_units_are_refused_at_once(files, tmp_path, capsys) -> None:
+    """``--shard 0/100000000`` once ran 100 s and took 8 GB to write an empty part."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from headwidget.sweep.units import ShardCountError
+
+    model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    tasks = load_tasks(files / "tasks.jsonl")
+    began = time.perf_counter()
+    with pytest.raises(ShardCountError, match="12 units.*at most 12 shards"):
+        run_sweep(model, tokenizer, tasks, tmp_path / "x.npz", model_id="m", shard=(0, 10**8))
+    assert time.perf_counter() - began < 2
+    assert not units_folder(tmp_path / "x.npz").exists()
+    assert _score(files, tmp_path / "x.npz", "-q", "--shard", "0/100000000") == 2
+    assert "at most 12 shards" in capsys.readouterr().err
+
+
+def test_outputs_devices_and_pages_are_checked_before_any_work(files, tmp_path, capsys) -> None:
+    """An output that is a folder or cannot be written, a device this machine lacks, a page
+    not named .html: one clear line, before the model is scored."""
+    folder_out = tmp_path / "adir.npz"
+    folder_out.mkdir()
+    began = time.perf_counter()
+    assert _score(files, folder_out, "-q") == 1
+    assert "is a folder" in capsys.readouterr().err and time.perf_counter() - began < 5
+    assert not units_folder(folder_out).exists()
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert _score(files, plain / "x.npz", "-q") == 1
+    assert "plain" in capsys.readouterr().err
+    if Path("/sys").is_dir() and not os.access("/sys", os.W_OK | os.X_OK, effective_ids=True):
+        assert _score(files, Path("/sys/headwidget-test.npz"), "-q") == 1
+        assert "cannot write" in capsys.readouterr().err
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl")]
+    for device in ("cuda:99", "nonsense"):
+        assert main([*argv, "-o", str(tmp_path / "d.npz"), "--device", device, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"--device {device}" in err and "Error" not in err, err
+    assert main(["show", str(files / "single.npz"), "--html", str(tmp_path / "x.txt")]) == 2
+    assert ".html" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.txt*"))
