@@ -98,12 +98,15 @@ def _parser() -> argparse.ArgumentParser:
             " Work is split into units: (task, layer) blocks for ablation, whole tasks for"
             " attribution and projection. Finished units are saved as they finish in"
             " OUT.npz.units/ (removed after success unless --keep-units), so --resume can skip"
-            " them after a crash. Under torchrun (WORLD_SIZE > 1) the ranks share the units and"
-            " rank 0 writes OUT.npz; with --shard I/N (default in a SLURM array:"
-            " SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) share I"
-            " of N is written to OUT.part-I-of-N.npz for"
-            " 'headwidget merge'. On an out-of-memory error the batch size is halved and the"
-            " unit retried."
+            " them after a crash; a unit there that is damaged or of another sweep is set aside"
+            " (renamed *.rejected) and scored again, and a run holds the folder's lock, so a"
+            " second run on the same OUT fails at once. Under torchrun (WORLD_SIZE > 1) the"
+            " ranks share the units and rank 0 writes OUT.npz (every rank must join within"
+            " HEADWIDGET_JOIN_TIMEOUT seconds, default 300); with --shard I/N (default in a"
+            " SLURM array: the position of SLURM_ARRAY_TASK_ID among the array's ids, of"
+            " SLURM_ARRAY_TASK_COUNT; stepped arrays such as --array=0-12:4 work) share I of N"
+            " is written to OUT.part-I-of-N.npz for 'headwidget merge'. On an out-of-memory"
+            " error the batch size is halved and the unit retried."
         ),
         epilog=_SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,11 +194,15 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--shard",
         metavar="I/N",
-        help="score share I (0-based) of N and write OUT.part-I-of-N.npz (default in a SLURM"
-        " array: SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT)",
+        help="score share I (0-based) of N <= the number of units and write"
+        " OUT.part-I-of-N.npz (default in a SLURM array: the position of SLURM_ARRAY_TASK_ID"
+        " among the array's ids, of SLURM_ARRAY_TASK_COUNT)",
     )
     score.add_argument(
-        "--resume", action="store_true", help="reuse the finished units in OUT.npz.units/"
+        "--resume",
+        action="store_true",
+        help="reuse the finished units in OUT.npz.units/ (each read back whole and checked to"
+        " be of this sweep; others are set aside as *.rejected and scored again)",
     )
     score.add_argument(
         "--keep-units",

@@ -369,7 +369,7 @@ def test_disk_offload_scores_like_the_plain_model(files, single, tmp_path) -> No
     _same(HeadScores.load(tmp_path / "auto.npz"), single, atol=1e-5)
 
 
-def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
+def test_attribution_units_are_whole_tasks(files, tmp_path, capsys) -> None:
     """Attribution scores a task's heads at once: a unit is a task; shards + merge == one run,
     per-task provenance (agreement) joined."""
     # refine_random (seeded by the task's name): the sweep's sample equals one call's
@@ -380,6 +380,10 @@ def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
         assert _score(files, tmp_path / "att.npz", *opts, "--shard", f"{i}/2") == 0
     parts = [str(part_path(tmp_path / "att.npz", i, 2)) for i in range(2)]
     assert sorted(len(HeadScores.load(p).meta["shard"]["units"]) for p in parts) == [1, 2]
+    capsys.readouterr()
+    assert _score(files, tmp_path / "att.npz", *opts[:-1], "--shard", "1/2", "--resume") == 0
+    err = capsys.readouterr().err  # whole-task units with effects pass the resume's checks
+    assert "scored 0 units" in err and "set aside" not in err, err
     assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
     one, merged = HeadScores.load(tmp_path / "one.npz"), HeadScores.load(tmp_path / "merged.npz")
     _same(merged, one)
@@ -417,6 +421,12 @@ def test_projection_sweep_equals_score_heads(tmp_path) -> None:
             method="projection", method_options={"min_pairs": 5}, log=lambda line: None,
         )  # fmt: skip
     parts = [str(part_path(tmp_path / "p.npz", i, 2)) for i in range(2)]
+    lines: list[str] = []
+    run_sweep(
+        model, tokenizer, tasks, tmp_path / "p.npz", model_id="tiny", shard=(0, 2), resume=True,
+        method="projection", method_options={"min_pairs": 5}, log=lines.append,
+    )  # fmt: skip
+    assert "scored 0 units (1 reused)" in lines and not any("set aside" in x for x in lines)
     assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
     merged = HeadScores.load(tmp_path / "merged.npz")
     _same(merged, direct)

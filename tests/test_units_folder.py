@@ -237,6 +237,14 @@ def test_the_lock_names_the_holder_and_a_stale_one_is_taken_over(tmp_path) -> No
     host = socket.gethostname()
     assert lines == [f"taking over lock, the stale lock of pid {pid} on {host} (no longer running)"]
     again.close()
+    # a pid that lives again in another process (a restarted container, a reused pid): stale
+    parent = os.getppid()
+    for pid, ticks in ((parent, 1), (os.getpid(), None)):
+        lock.write_text(json.dumps({"host": host, "pid": pid, "ticks": ticks}))
+        lines.clear()
+        again.open(log=lines.append)
+        assert lines and f"pid {pid}" in lines[0] and "stale" in lines[0]
+        again.close()
     for text, says in (
         (json.dumps({"host": "elsewhere", "pid": pid}), "if that run is gone, delete"),
         ("garbage", "unreadable"),

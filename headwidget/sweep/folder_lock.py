@@ -4,10 +4,11 @@ A run takes the folder by creating its lock file exclusively (written whole to a
 file, then hard-linked to its name, so that it is created complete or not at all): ``lock`` for
 a run that writes ``OUT.npz``, ``lock.part-I-of-N`` for shard I of N. Shards of one sweep share
 the folder (each has its own lock); a whole run excludes every other. The lock holds the host,
-the process id, when it started and what it writes. A second run on the same output fails at
-once with :class:`UnitsFolderBusy` naming the first. A lock left by a process that is no longer
-running on this host is stale: it is taken over (and the take-over said in the log). A lock of
-another host cannot be checked: the message says which file to delete once that run is gone.
+the process id (and, on Linux, the process's start time, so that a reused pid is told apart),
+when it started and what it writes. A second run on the same output fails at once with
+:class:`UnitsFolderBusy` naming the first. A lock left by a process that is no longer running on
+this host is stale: it is taken over (and the take-over said in the log). A lock of another host
+cannot be checked: the message says which file to delete once that run is gone.
 
 >>> lock = acquire(Path("out.npz.units"), "lock", "out.npz", log=print)  # doctest: +SKIP
 >>> lock.release()  # doctest: +SKIP
@@ -42,6 +43,7 @@ __all__ = [
 
 LOCK = "lock"
 """The lock file of a run that writes the whole output."""
+_HELD: set[str] = set()  # the lock files this process holds
 _LOCK_NAME = re.compile(r"lock(\.part-\d{1,12}-of-\d{1,12})?")
 _LIMIT = 4096  # bytes: a lock is a short JSON object
 
@@ -103,6 +105,7 @@ class FolderLock:
     text: str
 
     def release(self) -> None:
+        _HELD.discard(str(self.path))
         try:
             if not self.path.is_symlink() and self.path.read_text("utf-8") == self.text:
                 self.path.unlink()
@@ -115,10 +118,12 @@ def acquire(folder: Path, name: str, what: str, log: Callable[[str], None]) -> F
     (said in ``log``); :class:`UnitsFolderBusy` when a live run holds it or a conflicting one."""
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     holder = {"host": socket.gethostname(), "pid": os.getpid(), "started": started, "what": what}
+    holder["ticks"] = _start_ticks(os.getpid())
     path = folder / name
     lock = FolderLock(path, json.dumps(holder))
     for _ in range(5):
         if create_exclusive(path, lock.text):
+            _HELD.add(str(path))
             break
         _clear_if_stale(path, log)
     else:
@@ -165,7 +170,7 @@ def _clear_if_stale(path: Path, log: Callable[[str], None] | None) -> None:
             f" uses this folder, delete {path}"
         )
     who = f"pid {holder['pid']} on {holder['host']}"
-    if not _gone(holder):
+    if not _gone(holder, path):
         raise UnitsFolderBusy(
             f"{path.parent} is in use by another headwidget run ({who}, writing"
             f" {str(holder.get('what', '?'))[:200]}, since {str(holder.get('started', '?'))[:40]});"
@@ -200,11 +205,13 @@ def _parse(text: str) -> dict[str, Any] | None:
     return holder if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
-def _gone(holder: dict[str, Any]) -> bool:
-    """Whether the process that wrote ``holder`` is known to be no longer running."""
+def _gone(holder: dict[str, Any], path: Path) -> bool:
+    """Whether the process that wrote the lock ``path`` (``holder``) is known to be gone."""
     pid = holder["pid"]
-    if holder["host"] != socket.gethostname() or os.name == "nt" or pid == os.getpid():
+    if holder["host"] != socket.gethostname() or os.name == "nt":
         return False
+    if pid == os.getpid():  # ours if we hold it; else an earlier process that had our pid
+        return str(path) not in _HELD
     if pid <= 0:
         return True
     try:
@@ -212,5 +219,16 @@ def _gone(holder: dict[str, Any]) -> bool:
     except (ProcessLookupError, OverflowError):
         return True
     except OSError:  # it exists, but belongs to someone else
-        return False
-    return False
+        pass
+    ticks = holder.get("ticks")
+    return isinstance(ticks, int) and _start_ticks(pid) not in (None, ticks)  # a reused pid
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read(4096).rsplit(b")", 1)[1].split()
+        return int(fields[19])  # field 22 of proc(5), counted after the command's ")"
+    except (OSError, IndexError, ValueError):
+        return None
