@@ -98,12 +98,15 @@ def _parser() -> argparse.ArgumentParser:
             " Work is split into units: (task, layer) blocks for ablation, whole tasks for"
             " attribution and projection. Finished units are saved as they finish in"
             " OUT.npz.units/ (removed after success unless --keep-units), so --resume can skip"
-            " them after a crash. Under torchrun (WORLD_SIZE > 1) the ranks share the units and"
-            " rank 0 writes OUT.npz; with --shard I/N (default in a SLURM array:"
-            " SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT) share I"
-            " of N is written to OUT.part-I-of-N.npz for"
-            " 'headwidget merge'. On an out-of-memory error the batch size is halved and the"
-            " unit retried."
+            " them after a crash; a unit there that is damaged or of another sweep is set aside"
+            " (renamed *.rejected) and scored again, and a run holds the folder's lock, so a"
+            " second run on the same OUT fails at once. Under torchrun (WORLD_SIZE > 1) the"
+            " ranks share the units and rank 0 writes OUT.npz (every rank must join within"
+            " HEADWIDGET_JOIN_TIMEOUT seconds, default 300); with --shard I/N (default in a"
+            " SLURM array: the position of SLURM_ARRAY_TASK_ID among the array's ids, of"
+            " SLURM_ARRAY_TASK_COUNT; stepped arrays such as --array=0-12:4 work) share I of N"
+            " is written to OUT.part-I-of-N.npz for 'headwidget merge'. On an out-of-memory"
+            " error the batch size is halved and the unit retried."
         ),
         epilog=_SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,11 +194,15 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--shard",
         metavar="I/N",
-        help="score share I (0-based) of N and write OUT.part-I-of-N.npz (default in a SLURM"
-        " array: SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT)",
+        help="score share I (0-based) of N <= the number of units and write"
+        " OUT.part-I-of-N.npz (default in a SLURM array: the position of SLURM_ARRAY_TASK_ID"
+        " among the array's ids, of SLURM_ARRAY_TASK_COUNT)",
     )
     score.add_argument(
-        "--resume", action="store_true", help="reuse the finished units in OUT.npz.units/"
+        "--resume",
+        action="store_true",
+        help="reuse the finished units in OUT.npz.units/ (each read back whole and checked to"
+        " be of this sweep; others are set aside as *.rejected and scored again)",
     )
     score.add_argument(
         "--keep-units",
@@ -324,10 +331,32 @@ def _load_model(args: argparse.Namespace, device: str | None) -> tuple[Any, Any,
     return model.eval(), tokenizer, source
 
 
+def _check_device(device: str) -> None:
+    """``--device``: a device this machine has (before the model is loaded)."""
+    import torch
+
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise _Usage(f"--device {device}: not a device; use cpu, cuda, cuda:1, mps ...") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise _Usage(f"--device {device}: this machine has no CUDA device; use --device cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise _Usage(
+                f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to"
+                f" cuda:{count - 1}"
+            )
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise _Usage(f"--device {device}: MPS is not available here; use --device cpu")
+
+
 def _score(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
     from .sweep.distributed import ranks_from_env
-    from .sweep.units import parse_shard, shard_from_env
+    from .sweep.driver import check_output
+    from .sweep.units import ShardCountError, parse_shard, shard_from_env
 
     ranks = ranks_from_env()
     if args.device_map and ranks.distributed:
@@ -355,25 +384,30 @@ def _score(args: argparse.Namespace) -> int:
         raise _Usage(str(err)) from None
     layout_function = _layout_function(args.head_layout) if args.head_layout else None
     tasks = _load_tasks(args.tasks, args)
+    check_output(args.output, shard)  # a folder, an unwritable place, a run already on it
     device = None if args.device_map else _default_device(ranks, args.device)
+    if args.device is not None:
+        _check_device(device or args.device)
     log = (lambda line: None) if args.quiet else _log
     log(f"loading {args.model} ...")
     model, tokenizer, model_id = _load_model(args, device)
     layout = None if layout_function is None else _call_layout(layout_function, model, args)
-    report = run_sweep(
-        model,
-        tokenizer,
-        tasks,
-        args.output,
-        model_id=model_id,
-        options=options.replace(device=device, head_layout=layout),
-        shard=shard,
-        resume=args.resume,
-        keep_units=args.keep_units,
-        ranks=ranks,
-        log=log,
-    )
-    del report
+    try:
+        run_sweep(
+            model,
+            tokenizer,
+            tasks,
+            args.output,
+            model_id=model_id,
+            options=options.replace(device=device, head_layout=layout),
+            shard=shard,
+            resume=args.resume,
+            keep_units=args.keep_units,
+            ranks=ranks,
+            log=log,
+        )
+    except ShardCountError as err:
+        raise _Usage(str(err)) from None
     return 0
 
 
@@ -417,7 +451,9 @@ def _log(line: str) -> None:
 
 def _merge(args: argparse.Namespace) -> int:
     from .sweep import merge_parts
+    from .sweep.driver import check_output
 
+    check_output(args.output)
     scores = merge_parts(args.parts)
     path = scores.save(args.output)
     _log(f"merged {len(args.parts)} parts into {path}")
@@ -429,6 +465,8 @@ def _show(args: argparse.Namespace) -> int:
 
     if args.top < 0:
         raise _Usage(f"--top must be >= 0, got {args.top}")
+    if args.html and not args.html.lower().endswith((".html", ".htm")):
+        raise _Usage(f"--html {args.html!r}: the page is HTML, name it *.html")
     scores = HeadScores.load(args.scores)
     meta = scores.meta
     print(

@@ -400,7 +400,7 @@ def test_disk_offload_scores_like_the_plain_model(files, single, tmp_path) -> No
     _same(HeadScores.load(tmp_path / "auto.npz"), single, atol=1e-5)
 
 
-def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
+def test_attribution_units_are_whole_tasks(files, tmp_path, capsys) -> None:
     """Attribution scores a task's heads at once: a unit is a task; shards + merge == one run,
     per-task provenance (agreement) joined."""
     # refine_random (seeded by the task's name): the sweep's sample equals one call's
@@ -411,6 +411,10 @@ def test_attribution_units_are_whole_tasks(files, tmp_path) -> None:
         assert _score(files, tmp_path / "att.npz", *opts, "--shard", f"{i}/2") == 0
     parts = [str(part_path(tmp_path / "att.npz", i, 2)) for i in range(2)]
     assert sorted(len(HeadScores.load(p).meta["shard"]["units"]) for p in parts) == [1, 2]
+    capsys.readouterr()
+    assert _score(files, tmp_path / "att.npz", *opts[:-1], "--shard", "1/2", "--resume") == 0
+    err = capsys.readouterr().err  # whole-task units with effects pass the resume's checks
+    assert "scored 0 units" in err and "set aside" not in err, err
     assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
     one, merged = HeadScores.load(tmp_path / "one.npz"), HeadScores.load(tmp_path / "merged.npz")
     _same(merged, one)
@@ -448,6 +452,12 @@ def test_projection_sweep_equals_score_heads(tmp_path) -> None:
             method="projection", method_options={"min_pairs": 5}, log=lambda line: None,
         )  # fmt: skip
     parts = [str(part_path(tmp_path / "p.npz", i, 2)) for i in range(2)]
+    lines: list[str] = []
+    run_sweep(
+        model, tokenizer, tasks, tmp_path / "p.npz", model_id="tiny", shard=(0, 2), resume=True,
+        method="projection", method_options={"min_pairs": 5}, log=lines.append,
+    )  # fmt: skip
+    assert "scored 0 units (1 reused)" in lines and not any("set aside" in x for x in lines)
     assert main(["merge", *parts, "-o", str(tmp_path / "merged.npz")]) == 0
     merged = HeadScores.load(tmp_path / "merged.npz")
     _same(merged, direct)
@@ -499,3 +509,237 @@ def test_head_layout_travels_through_the_command(files, single, tmp_path, capsys
         assert _score(files, tmp_path / "bad.npz", "-q", "--head-layout", spec) == 2, spec
         assert says in capsys.readouterr().err, spec
     assert not (tmp_path / "bad.npz").exists()
+
+
+# -- the units folder as untrusted input ------------------------------------------------------
+
+
+def _one_error(err: str) -> str:
+    """The one line of ``err`` that says what failed (model loading may print progress)."""
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _rewrite(path: Path, **change) -> None:
+    """Save the unit file ``path`` again with some arrays replaced (None: dropped)."""
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update(change)
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: v for k, v in arrays.items() if v is not None})
+
+
+def test_resume_sets_aside_damaged_or_foreign_units_and_scores_them_again(
+    files, single, tmp_path, capsys
+) -> None:
+    """A unit that cannot be read or belongs to another sweep is named in one line, renamed
+    (not deleted) and scored again; the resumed file equals an uninterrupted run."""
+    out = tmp_path / "r.npz"
+    folder = units_folder(out)
+    assert _score(files, out, "-q", "--keep-units") == 0
+    other = tmp_path / "o.npz"  # another model's sweep: same file names
+    argv = ["score", str(files / "other"), "--tasks", str(files / "tasks.jsonl"), "--only", "alpha"]
+    assert main([*argv, "-o", str(other), "--device", "cpu", "-q", "--keep-units"]) == 0
+    foreign = (units_folder(other) / "t0000-l001.npz").read_bytes()
+    (folder / "t0000-l001.npz").write_bytes(foreign)
+    whole = (folder / "t0000-l002.npz").read_bytes()
+    (folder / "t0000-l002.npz").write_bytes(whole[: len(whole) // 2])  # truncated
+    _rewrite(folder / "t0001-l000.npz", values=np.zeros((2, 2), np.float32))
+    _rewrite(folder / "t0001-l001.npz", values=np.zeros((1, 4), np.complex64))
+    _rewrite(folder / "t0001-l002.npz", effects=None)  # its per-example effects gone
+    (folder / "t0002-l003.npz").write_bytes(b"")
+    (folder / "t0002-clean.json").write_text("{")
+    (folder / "t0001-clean.json").write_text("[1]")
+    assert _score(files, out, "--resume") == 0
+    err = capsys.readouterr().err
+    rejected = ["t0000-l001", "t0000-l002", "t0001-l000", "t0001-l001", "t0001-l002", "t0002-l003"]
+    for key in rejected:
+        lines = [line for line in err.splitlines() if f"unit {key}:" in line]
+        assert len(lines) == 1 and "scoring it again" in lines[0], (key, err)
+        assert (folder / f"{key}.npz.rejected").is_file()  # set aside, not deleted
+    assert "another sweep" in next(line for line in err.splitlines() if "t0000-l001:" in line)
+    for name in ("t0001-clean.json", "t0002-clean.json"):
+        assert sum(f"{name} (task" in line for line in err.splitlines()) == 1, (name, err)
+        assert (folder / f"{name}.rejected").is_file()
+    assert f"resumed: {N_UNITS - 6} of {N_UNITS} units already done" in err
+    assert "scored 6 units" in err
+    _same(HeadScores.load(out), single)
+    assert (folder / "t0000-l001.npz.rejected").read_bytes() == foreign  # kept as it was
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{key}.npz.rejected" for key in rejected]
+        + ["t0001-clean.json.rejected", "t0002-clean.json.rejected"]
+    )  # all that the run wrote is gone; what it set aside is kept, and said so
+    assert "kept" in err
+
+
+def test_a_units_folder_that_is_not_ours_is_refused_never_adopted_nor_deleted(
+    files, tmp_path, capsys
+) -> None:
+    """No fingerprint but some file in it, a fingerprint deleted from a folder of units, a
+    folder that is a symbolic link: refused before any scoring, nothing in them touched."""
+    out = tmp_path / "mine.npz"
+    folder = units_folder(out)
+    folder.mkdir()
+    (folder / "my-results.csv").write_text("task,score\n")
+    assert _score(files, out, "-q", "--only", "alpha") == 1
+    err = _one_error(capsys.readouterr().err)
+    assert "fingerprint.json" in err and "my-results.csv" in err
+    assert sorted(os.listdir(folder)) == ["my-results.csv"] and not out.exists()
+
+    kept = tmp_path / "kept.npz"
+    assert _score(files, kept, "-q", "--only", "alpha", "--keep-units") == 0
+    (units_folder(kept) / "fingerprint.json").unlink()
+    before = sorted(os.listdir(units_folder(kept)))
+    assert _score(files, kept, "-q", "--only", "alpha", "--resume") == 1
+    assert "fingerprint.json" in capsys.readouterr().err
+    assert sorted(os.listdir(units_folder(kept))) == before
+
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    linked = tmp_path / "linked.npz"
+    os.symlink(real, units_folder(linked))
+    assert _score(files, linked, "-q", "--only", "alpha") == 1
+    assert "symbolic link" in capsys.readouterr().err
+    assert not os.listdir(real) and not linked.exists()
+
+
+def test_cleanup_removes_only_the_files_headwidget_wrote(files, single, tmp_path, capsys) -> None:
+    out = tmp_path / "c.npz"
+    folder = units_folder(out)
+    assert _score(files, out, "-q", "--only", "alpha", "--keep-units") == 0
+    (folder / "notes.txt").write_text("mine")
+    target = tmp_path / "target.txt"
+    target.write_text("keep me")
+    os.symlink(target, folder / "t0000-l009.npz")  # a link named like a unit: not followed
+    assert _score(files, out, "--only", "alpha", "--resume") == 0
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(folder)) == ["notes.txt", "t0000-l009.npz"]
+    assert target.read_text() == "keep me" and "kept" in err and "notes.txt" in err
+    assert not list(folder.glob("*.json"))
+
+
+def test_a_second_run_on_the_same_output_fails_at_once_naming_the_first(
+    files, single, tmp_path, capsys
+) -> None:
+    """The units folder is taken with a lock file (host, pid): a second run on the same -o
+    fails before scoring, naming the first; once the first is dead (SIGKILL), its lock is
+    stale and --resume takes it over."""
+    out = tmp_path / "busy.npz"
+    folder = units_folder(out)
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
+    argv += ["--device", "cpu"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob("t*-l*.npz")) and time.monotonic() < deadline:
+            assert child.poll() is None, "the first run ended too soon"
+            time.sleep(0.02)
+        began = time.perf_counter()
+        assert main([*argv, "-q", "--resume"]) == 1
+        assert time.perf_counter() - began < 10  # at once: nothing scored
+        err = _one_error(capsys.readouterr().err)
+        assert f"pid {child.pid}" in err and "in use" in err
+        assert child.poll() is None  # the first run goes on
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(60)
+    assert main([*argv, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"pid {child.pid}" in err and "stale" in err
+    _same(HeadScores.load(out), single)
+
+
+def _edited_part(source: str, target: Path, change) -> str:
+    """A copy of the part file ``source`` whose ``meta["shard"]`` ``change`` edited."""
+    scores = HeadScores.load(source)
+    change(scores.meta["shard"])
+    return str(scores.save(target))
+
+
+def test_merge_names_the_part_and_field_of_edited_shard_metadata(files, tmp_path, capsys) -> None:
+    """Every part's meta["shard"] (index, count, units, fingerprint) is checked; each problem
+    names the part and the field; a count beyond the units is refused at once (10^9: bounded
+    time and memory, a short line)."""
+    out = tmp_path / "s.npz"
+    for i in range(2):
+        assert _score(files, out, "--shard", f"{i}/2", "-q") == 0
+    zero, one = (str(part_path(out, i, 2)) for i in range(2))
+    capsys.readouterr()
+    everything = [[t, layer] for t in range(3) for layer in range(N_LAYERS)]
+
+    def case(change, *words: str, pair: bool = True) -> None:
+        bad = _edited_part(zero, tmp_path / "bad.part-0-of-2.npz", change)
+        parts = [bad, one] if pair else [bad]
+        began = time.perf_counter()
+        assert main(["merge", *parts, "-o", str(tmp_path / "m.npz")]) == 1
+        seconds = time.perf_counter() - began
+        err = capsys.readouterr().err
+        line = _one_error(err)
+        assert all(word in line for word in ("bad.part-0-of-2.npz", *words)), (words, err)
+        assert len(err) < 600 and seconds < 2, (seconds, err[:300])
+        assert not (tmp_path / "m.npz").exists()
+
+    case(lambda s: s.update(units=[[99, 0]]), "meta['shard']['units']", "[99, 0]")
+    case(lambda s: s.update(units="all"), "meta['shard']['units']")
+    case(lambda s: s.update(units=[[0, 0], [0, 0]]), "meta['shard']['units']", "twice")
+    case(lambda s: s.update(index="x"), "meta['shard']['index']")
+    case(lambda s: s.pop("count"), "meta['shard']['count']")
+    case(lambda s: s.update(fingerprint=5), "meta['shard']['fingerprint']")
+    case(lambda s: s.update(units=[[1, -1]]), "meta['shard']['units']", "[1, -1]")
+    # claiming every unit (the other part's cells would be NaN)
+    case(lambda s: s.update(units=everything), "meta['shard']['units']", "shard 0 of 2")
+    case(lambda s: s.update(count=10**7), "meta['shard']['count']", "at most 12")
+    case(lambda s: s.update(count=10**9, index=10**9 - 1), "meta['shard']['count']")
+    case(lambda s: s.update(count=3), "of 3", "of 2")  # parts of two shardings
+    # alone, a part claiming 10^9 shards: refused as quickly, the absent list not built
+    case(lambda s: s.update(count=10**9), "meta['shard']['count']", pair=False)
+    # a genuine part alone: which units and shards are missing, each list shortened
+    assert main(["merge", zero, "-o", str(tmp_path / "m.npz")]) == 1
+    assert "shard(s) [1] of 2 are not among the parts" in capsys.readouterr().err
+
+
+def test_shard_counts_beyond_the_units_are_refused_at_once(files, tmp_path, capsys) -> None:
+    """``--shard 0/100000000`` once ran 100 s and took 8 GB to write an empty part."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from headwidget.sweep.units import ShardCountError
+
+    model = AutoModelForCausalLM.from_pretrained(files / "model", dtype="float32")
+    tokenizer = AutoTokenizer.from_pretrained(files / "model")
+    tasks = load_tasks(files / "tasks.jsonl")
+    began = time.perf_counter()
+    with pytest.raises(ShardCountError, match="12 units.*at most 12 shards"):
+        run_sweep(model, tokenizer, tasks, tmp_path / "x.npz", model_id="m", shard=(0, 10**8))
+    assert time.perf_counter() - began < 2
+    assert not units_folder(tmp_path / "x.npz").exists()
+    assert _score(files, tmp_path / "x.npz", "-q", "--shard", "0/100000000") == 2
+    assert "at most 12 shards" in capsys.readouterr().err
+
+
+def test_outputs_devices_and_pages_are_checked_before_any_work(files, tmp_path, capsys) -> None:
+    """An output that is a folder or cannot be written, a device this machine lacks, a page
+    not named .html: one clear line, before the model is scored."""
+    folder_out = tmp_path / "adir.npz"
+    folder_out.mkdir()
+    began = time.perf_counter()
+    assert _score(files, folder_out, "-q") == 1
+    assert "is a folder" in capsys.readouterr().err and time.perf_counter() - began < 5
+    assert not units_folder(folder_out).exists()
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert _score(files, plain / "x.npz", "-q") == 1
+    assert "plain" in capsys.readouterr().err
+    if Path("/sys").is_dir() and not os.access("/sys", os.W_OK | os.X_OK, effective_ids=True):
+        assert _score(files, Path("/sys/headwidget-test.npz"), "-q") == 1
+        assert "cannot write" in capsys.readouterr().err
+    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl")]
+    for device in ("cuda:99", "nonsense"):
+        assert main([*argv, "-o", str(tmp_path / "d.npz"), "--device", device, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"--device {device}" in err and "Error" not in err, err
+    assert main(["show", str(files / "single.npz"), "--html", str(tmp_path / "x.txt")]) == 2
+    assert ".html" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.txt*"))

@@ -1,10 +1,13 @@
 """Property-based tests: damaged score files and random task files raise only the documented
 error types (ScoresFileError, TaskDataError), each within a fixed time (hypothesis' deadline)
-and memory bound (tracemalloc's peak; numpy's allocations are traced too)."""
+and memory bound (tracemalloc's peak; numpy's allocations are traced too); a damaged units
+folder never makes ``--resume`` raise anything but its one-line refusal, and never adopts a
+unit of another sweep."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import tempfile
@@ -18,6 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from headwidget import HeadScores, ScoresFileError, Task, TaskDataError, load_tasks
+from headwidget.sweep.checkpoint import (
+    UNITS_FORMAT,
+    CheckpointMismatchError,
+    TaskInfo,
+    UnitRecord,
+    UnitsFolderError,
+    UnitStore,
+)
+from headwidget.sweep.units import Unit
 
 # A few minutes for the whole file on a 2-core CI machine; each example is a file of < 10 kB.
 FUZZ = settings(
@@ -259,3 +271,103 @@ def test_random_csv_raises_only_task_data_error(header, rows, kind, prefix, quot
 @given(st.binary(max_size=200), st.sampled_from([".jsonl", ".csv", ".tsv"]))
 def test_random_bytes_as_task_files_raise_only_task_data_error(data, suffix):
     check_tasks_outcome(bounded(load_tasks, data, suffix), suffix)
+
+
+# -- the units folder (OUT.npz.units/) ---------------------------------------------------------
+
+UNIT_FP = {"model": "m", "shape": [2, 3], "keep_examples": True, "format": UNITS_FORMAT}
+UNITS = [Unit(0, 0), Unit(0, 1)]
+
+
+def units_folder_files(fingerprint: dict) -> dict[str, bytes]:
+    """The files of a units folder of ``fingerprint`` holding two units and a clean file."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        store = UnitStore(Path(folder) / "u", fingerprint, [4])
+        store.open(log=print)
+        for unit in UNITS:
+            effects = rng.normal(size=(1, 3, 4)).astype(np.float32)
+            store.save_unit(UnitRecord(unit, effects.mean(-1), np.ones((1, 3), bool), effects))
+        store.save_info(TaskInfo(0, -1.0, 0.5, {"examples": {"a": 4}}, np.zeros(4)))
+        store.close()
+        return {path.name: path.read_bytes() for path in store.folder.iterdir()}
+
+
+GOOD = units_folder_files(UNIT_FP)
+FOREIGN = units_folder_files({**UNIT_FP, "model": "another"})  # same file names
+
+
+def resume(files: dict[str, bytes]) -> tuple[Exception | None, list[str], dict]:
+    """What ``--resume`` does with a units folder holding ``files``: open it, verify the units,
+    load those kept. Returns the error opening raised, the log lines and what was loaded, after
+    checking that nothing else was raised and the peak memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "out.npz.units"
+        path.mkdir()
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+        store = UnitStore(path, UNIT_FP, [4])
+        lines: list[str] = []
+        loaded: dict = {}
+        tracemalloc.start()
+        try:
+            try:
+                store.open(log=lines.append)
+            except UnitsFolderError as err:
+                return err, lines, loaded
+            try:
+                for unit in store.verify(UNITS, lines.append):
+                    loaded[unit] = store.load_unit(unit)
+                if store.has_info(0):
+                    loaded["clean"] = store.load_info(0)
+            finally:
+                store.close()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < MEMORY_LIMIT, f"{peak:,} bytes"
+    assert all("\n" not in line and "set aside as" in line for line in lines), lines
+    return None, lines, loaded
+
+
+@FUZZ
+@given(st.sampled_from(sorted(n for n in GOOD if n != "fingerprint.json")), st.data())
+def test_damaged_unit_and_clean_files_are_set_aside_never_raise(name, data):
+    damaged = GOOD[name]
+    for edit in data.draw(st.lists(mutations(len(damaged)), min_size=1, max_size=3)):
+        damaged = apply(damaged, edit)
+    error, lines, loaded = resume({**GOOD, name: damaged})
+    assert error is None
+    key = name.split(".")[0]
+    assert len(lines) <= 1 and all(line.startswith((f"unit {key}:", name)) for line in lines)
+    assert len(loaded) == 3 - len(lines)  # each file is reused or set aside, never both
+
+
+@FUZZ
+@given(st.sampled_from(sorted(n for n in FOREIGN if n != "fingerprint.json")), st.data())
+def test_a_foreign_unit_is_never_adopted_damaged_or_not(name, data):
+    foreign = FOREIGN[name]
+    for edit in data.draw(st.lists(mutations(len(foreign)), max_size=2)):
+        foreign = apply(foreign, edit)
+    error, lines, loaded = resume({**GOOD, name: foreign})
+    assert error is None and len(lines) == 1, lines
+    assert len(loaded) == 2  # the two files of this sweep, not the foreign one
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.lists(mutations(len(GOOD["fingerprint.json"])), min_size=1, max_size=3).map(
+            lambda edits: functools.reduce(apply, edits, GOOD["fingerprint.json"])
+        ),
+        JSON.map(lambda value: json.dumps(value).encode()),
+    )
+)
+def test_a_damaged_fingerprint_is_refused_in_one_line_and_nothing_moved(fingerprint):
+    error, lines, loaded = resume({**GOOD, "fingerprint.json": fingerprint})
+    if error is None:  # an edit that kept the same JSON (white space)
+        assert json.loads(fingerprint) == json.loads(GOOD["fingerprint.json"])
+        assert len(loaded) == 3 and not lines
+    else:
+        assert type(error) in (UnitsFolderError, CheckpointMismatchError), repr(error)
+        assert "out.npz.units" in str(error) and "\n" not in str(error)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -94,8 +96,8 @@ def test_units_keep_per_example_effects_and_an_old_folder_is_refused(tmp_path) -
     from headwidget.sweep.units import Unit
 
     rng = np.random.default_rng(0)
-    fp = {"model": "m", "format": UNITS_FORMAT}
-    store = UnitStore(tmp_path / "u", fp)
+    fp = {"model": "m", "format": UNITS_FORMAT, "shape": [2, 3], "keep_examples": True}
+    store = UnitStore(tmp_path / "u", fp, examples=[5, 1])
     store.open()
     records = []
     for layer in range(2):
@@ -104,8 +106,10 @@ def test_units_keep_per_example_effects_and_an_old_folder_is_refused(tmp_path) -
         store.save_unit(record)
         records.append(store.load_unit(record.unit))
         assert np.array_equal(records[-1].effects, each) and records[-1].effects.dtype == "f4"
-    store.save_unit(UnitRecord(Unit(1, 0), np.zeros((1, 3)), np.ones((1, 3), bool)))
-    assert store.load_unit(Unit(1, 0)).effects is None  # not kept
+    lean = UnitStore(tmp_path / "lean", {**fp, "keep_examples": False})
+    lean.open()
+    lean.save_unit(UnitRecord(Unit(1, 0), np.zeros((1, 3)), np.ones((1, 3), bool)))
+    assert lean.load_unit(Unit(1, 0)).effects is None  # not kept
     clean = rng.normal(size=5)
     store.save_info(TaskInfo(0, float(clean.mean()), 1.0, {}, clean))
     info = store.load_info(0)
@@ -180,3 +184,85 @@ def test_the_fingerprint_records_method_options_with_their_defaults() -> None:
     assert stamp(refine=20, refine_sensitive=2, seed=0) == short
     assert stamp(refine=20, refine_sensitive=0) != short
     assert stamp()["options"] == {}  # no options: nothing to resolve
+
+
+def test_slurm_stepped_and_list_arrays_give_their_share() -> None:
+    """``--array=0-12:4`` (ids 0, 4, 8, 12) is 4 shards; a list of evenly spaced ids too, even
+    when SLURM reports no step; N is the count of ids, never the id range."""
+    stepped = {"SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "12"}
+    stepped |= {"SLURM_ARRAY_TASK_STEP": "4", "SLURM_ARRAY_TASK_COUNT": "4"}
+    for task_id, index in (("0", 0), ("4", 1), ("8", 2), ("12", 3)):
+        assert shard_from_env({**stepped, "SLURM_ARRAY_TASK_ID": task_id}) == (index, 4)
+    listed = {"SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "9"}
+    listed |= {"SLURM_ARRAY_TASK_STEP": "1", "SLURM_ARRAY_TASK_COUNT": "3"}  # --array=3,6,9
+    assert shard_from_env({**listed, "SLURM_ARRAY_TASK_ID": "6"}) == (1, 3)
+    assert shard_from_env({**listed, "SLURM_ARRAY_TASK_ID": "9"}) == (2, 3)
+    alone = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "7"}
+    assert shard_from_env({**alone, "SLURM_ARRAY_TASK_COUNT": "1"}) == (0, 1)
+
+
+def without(env: dict[str, str], key: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k != key}
+
+
+def test_slurm_variables_that_are_malformed_or_missing_are_named() -> None:
+    """Never the whole sweep in every array task: a clear error naming the variable."""
+    good = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "2"}
+    cases = [
+        ({**good, "SLURM_ARRAY_TASK_ID": "one"}, "SLURM_ARRAY_TASK_ID='one'"),
+        ({**good, "SLURM_ARRAY_TASK_ID": ""}, "SLURM_ARRAY_TASK_ID"),
+        (without(good, "SLURM_ARRAY_TASK_COUNT"), "SLURM_ARRAY_TASK_COUNT is not set"),
+        (without(good, "SLURM_ARRAY_TASK_ID"), "SLURM_ARRAY_TASK_ID is not set"),
+        ({**good, "SLURM_ARRAY_TASK_COUNT": "0"}, "SLURM_ARRAY_TASK_COUNT"),
+        ({**good, "SLURM_ARRAY_TASK_COUNT": "2x"}, "SLURM_ARRAY_TASK_COUNT"),
+        ({**good, "SLURM_ARRAY_TASK_MIN": "-"}, "SLURM_ARRAY_TASK_MIN"),
+        ({**good, "SLURM_ARRAY_TASK_STEP": "0"}, "SLURM_ARRAY_TASK_STEP"),
+        ({**good, "SLURM_ARRAY_TASK_ID": "5"}, "SLURM_ARRAY_TASK_ID=5"),  # past the last id
+        # ids 0, 1, 5 (--array=0,1,5): not evenly spaced, so task 5's share is unknown
+        ({**good, "SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MAX": "5",
+          "SLURM_ARRAY_TASK_COUNT": "3"}, "not evenly spaced"),
+    ]  # fmt: skip
+    for env, says in cases:
+        with pytest.raises(ValueError, match=re.escape(says)) as raised:
+            shard_from_env(env)
+        assert "\n" not in str(raised.value)
+
+
+def test_torchrun_variables_that_are_malformed_or_missing_are_named() -> None:
+    cases = [
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two'"),
+        ({"WORLD_SIZE": "0"}, "WORLD_SIZE"),
+        ({"WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK"),
+        ({"WORLD_SIZE": "2", "RANK": "x", "LOCAL_RANK": "0"}, "RANK='x'"),
+        ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"}, "RANK=2"),
+        ({"WORLD_SIZE": "2", "RANK": "1"}, "LOCAL_RANK"),
+        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "-1"}, "LOCAL_RANK"),
+    ]
+    for env, says in cases:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            ranks_from_env(env)
+    assert ranks_from_env({"WORLD_SIZE": "1", "RANK": "junk"}) == Ranks()  # one process
+
+
+def test_a_rank_whose_peers_never_join_fails_within_the_join_limit(monkeypatch) -> None:
+    """WORLD_SIZE > 1 but no peer: a clear error once HEADWIDGET_JOIN_TIMEOUT has passed
+    (default a few minutes), for rank 0 (which hosts the store) and for another rank."""
+    import socket
+
+    from headwidget.sweep.distributed import JOIN_TIMEOUT_VARIABLE, RanksJoinError, start
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    monkeypatch.setenv(JOIN_TIMEOUT_VARIABLE, "1")
+    for rank in (0, 1):
+        began = time.perf_counter()
+        with pytest.raises(RanksJoinError, match=f"rank {rank} of 2.*1 s.*{JOIN_TIMEOUT_VARIABLE}"):
+            start(Ranks(rank, 2, rank), "cpu")
+        assert time.perf_counter() - began < 20
+    monkeypatch.setenv(JOIN_TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ValueError, match=f"{JOIN_TIMEOUT_VARIABLE}='soon'"):
+        start(Ranks(0, 2, 0), "cpu")

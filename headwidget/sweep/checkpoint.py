@@ -6,28 +6,54 @@ A sweep writing ``OUT.npz`` keeps its finished units in the folder ``OUT.npz.uni
   keeps per-example effects) and the folder's format (:data:`UNITS_FORMAT`); a folder with
   another fingerprint, or of another format, is refused, so ``--resume`` never mixes two runs;
 - one ``<unit>.npz`` per finished unit (its scores and, where kept, each example's drop, see
-  :class:`UnitRecord`): ``n_heads * n_examples * 4`` bytes of effects for an ablation unit,
+  :mod:`.unit_file`): ``n_heads * n_examples * 4`` bytes of effects for an ablation unit,
   ``n_layers`` times that for a whole-task unit;
 - one ``t<task>-clean.json`` per task: its clean metric (and, where kept, each example's),
-  clean accuracy and the provenance ``score_heads`` recorded for it.
+  clean accuracy and the provenance ``score_heads`` recorded for it;
+- ``lock`` (or ``lock.part-I-of-N`` for a shard): the run that uses the folder
+  (:mod:`.folder_lock`).
+
+The folder is untrusted input. Opening it refuses a symbolic link, a folder without
+``fingerprint.json`` that holds anything (it is never adopted, nor deleted), an unreadable
+fingerprint and one of another sweep, each with one line saying what to do. Every unit and
+clean file carries its sweep's id: :meth:`UnitStore.verify` reads each one fully before it is
+reused, and one that cannot be read or does not belong is named in one log line, renamed
+``<name>.rejected`` (never deleted) and scored again. :meth:`UnitStore.remove` deletes only the
+files this sweep wrote, never through a link.
 
 Every file is written to a temporary name in the folder and renamed (``os.replace``), so a
-file is either complete or absent. Files of several ranks or shards of one sweep can share the
-folder: each unit has its own file.
+file is either complete or absent. Shards and torchrun ranks of one sweep share the folder:
+each unit has its own file.
+
+>>> store = UnitStore("out.npz.units", fingerprint, examples=[50, 50])  # doctest: +SKIP
+>>> store.open(lock_name(None), "out.npz", log=print)  # doctest: +SKIP
+>>> done = store.verify(units, log=print)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import re
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..scores.file import write_atomic
+from .folder_lock import FolderLock, acquire, create_exclusive, is_lock_name
+from .unit_file import (
+    UNITS_FORMAT,
+    Expected,
+    TaskInfo,
+    UnitFileError,
+    UnitRecord,
+    UnitsFolderError,
+    read_info,
+    read_json,
+    read_unit,
+    write_info,
+    write_unit,
+)
 from .units import Unit
 
 __all__ = [
@@ -36,94 +62,138 @@ __all__ = [
     "TaskInfo",
     "UnitRecord",
     "UnitStore",
+    "UnitsFolderError",
+    "check_folder",
     "describe_mismatch",
 ]
 
 _FINGERPRINT = "fingerprint.json"
+_FINGERPRINT_LIMIT = 16 * 2**20
+_FORMATS = {1: "no per-example effects", 2: "units not stamped with their sweep"}
+# a temporary file of write_atomic or of the lock: ".<name>.<12 hex>.tmp", ".<lock>.stale-<hex>"
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?:[0-9a-f]{12}\.tmp|stale-[0-9a-f]{12})")
 
-UNITS_FORMAT = 2
-"""The units folder's format, ``fingerprint["format"]``: 2 keeps per-example effects; a folder
-without the field is format 1 (scores only) and is refused."""
 
-
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UnitsFolderError):
     """A units folder (or a part file) belongs to a different sweep."""
-
-
-@dataclass
-class UnitRecord:
-    """The scores of one unit: ``values`` / ``exact`` of shape [n_layers_in_unit, n_heads];
-    ``effects`` (float32 [n_layers_in_unit, n_heads, n_examples]) each example's drop, or None
-    where not kept."""
-
-    unit: Unit
-    values: np.ndarray
-    exact: np.ndarray
-    effects: np.ndarray | None = None
-
-
-@dataclass
-class TaskInfo:
-    """What one task's ``score_heads`` call recorded besides scores; ``clean`` (float64
-    [n_examples]) the clean metric of each example, or None where not kept."""
-
-    task: int
-    baseline: float | None
-    accuracy: float | None
-    meta: dict[str, Any] = field(default_factory=dict)
-    clean: np.ndarray | None = None
 
 
 def describe_mismatch(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> str:
     """Which fingerprint fields differ, e.g. ``"method: 'ablation' vs 'attribution'"``."""
     keys = [k for k in dict.fromkeys([*ours, *theirs]) if ours.get(k) != theirs.get(k)]
-    return "; ".join(f"{k}: {_short(ours.get(k))} vs {_short(theirs.get(k))}" for k in keys)
+    return "; ".join(f"{k}: {_short(ours.get(k))} vs {_short(theirs.get(k))}" for k in keys[:8])
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
+    text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    write_atomic(path, lambda fh: fh.write(data))
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n[:60]) for n in names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a units folder that is a symbolic link or not a folder (absent is fine)."""
+    if folder.is_symlink():
+        raise UnitsFolderError(
+            f"{folder} is a symbolic link; headwidget writes and deletes units only in a real"
+            " folder: remove the link, or write the output where it points"
+        )
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UnitsFolderError(
+            f"{folder} exists and is not a folder; move it away or write to another output"
+        )
 
 
 class UnitStore:
-    """The units folder of one sweep (see the module doc)."""
+    """The units folder of one sweep (see the module doc). ``examples``: each task's number
+    of examples, against which per-example effects are checked."""
 
-    def __init__(self, folder: str | os.PathLike[str], fingerprint: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        fingerprint: Mapping[str, Any],
+        examples: Sequence[int] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.fingerprint = dict(fingerprint)
+        self.expected = Expected.of(self.fingerprint, examples)
+        self._lock: FolderLock | None = None
 
-    def open(self) -> None:
-        """Create the folder, or check that an existing one is of this sweep."""
+    # the folder ----------------------------------------------------------------------------
+
+    def open(self, lock: str = "lock", what: str = "", log: Callable[[str], None] = print) -> None:
+        """Take the folder for this run: create it, or check that an existing one is of this
+        sweep, holding the lock ``lock`` until :meth:`close` (see the module doc)."""
+        self._check_folder()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UnitsFolderError(f"cannot create {self.folder} ({err.strerror or err})") from None
+        self._check_folder()
+        self._lock = acquire(self.folder, lock, what or str(self.folder), log)
+        try:
+            self._claim()
+        except BaseException:
+            self.close()
+            raise
+
+    def join(self) -> None:
+        """Check the folder another process of this run opened (a torchrun rank but 0)."""
+        self._check_folder()
+        self._check_fingerprint()
+
+    def close(self) -> None:
+        """Give the folder back (remove this run's lock)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _check_folder(self) -> None:
+        check_folder(self.folder)
+
+    def _claim(self) -> None:
         path = self.folder / _FINGERPRINT
-        if path.is_file():
-            try:
-                theirs = json.loads(path.read_text("utf-8"))
-            except (OSError, ValueError) as err:
-                raise CheckpointMismatchError(f"{path} is unreadable ({err})") from None
-            found = theirs.get("format", 1) if isinstance(theirs, dict) else None
-            ours = self.fingerprint.get("format", UNITS_FORMAT)
-            if found != ours:
-                raise CheckpointMismatchError(
-                    f"{self.folder} holds units of format {found} (an older headwidget, no"
-                    f" per-example effects); this one writes format {ours}: delete the folder"
-                    " and score again"
+        if not os.path.lexists(path):
+            others = [n for n in sorted(os.listdir(self.folder)) if not _unclaimed_ours(n)]
+            if others:
+                raise UnitsFolderError(
+                    f"{self.folder} has no {_FINGERPRINT} but holds {len(others)} file(s)"
+                    f" ({_names(others)}): not a units folder of headwidget's, or its fingerprint"
+                    " was deleted; headwidget neither adopts nor deletes it: move it away or"
+                    " write to another output"
                 )
-            if theirs != json.loads(json.dumps(self.fingerprint)):
-                raise CheckpointMismatchError(
-                    f"{self.folder} holds units of a different sweep"
-                    f" ({describe_mismatch(self.fingerprint, theirs)}); delete it or write to"
-                    " another output"
-                )
-            return
-        if self.folder.exists() and not self.folder.is_dir():
-            raise CheckpointMismatchError(f"{self.folder} exists and is not a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.fingerprint, indent=1, sort_keys=True)
-        _write_bytes(path, text.encode("utf-8"))
+            if create_exclusive(path, json.dumps(self.fingerprint, indent=1, sort_keys=True)):
+                return
+        self._check_fingerprint()
+
+    def _check_fingerprint(self) -> None:
+        path = self.folder / _FINGERPRINT
+        try:
+            theirs = read_json(path, _FINGERPRINT_LIMIT)
+            if not isinstance(theirs, dict):
+                raise UnitFileError(path, f"a JSON {type(theirs).__name__}, not an object")
+        except UnitFileError as err:
+            raise UnitsFolderError(
+                f"{path}: {err.problem}; it says which sweep the units are of: move the folder"
+                " away (or delete it) and score again"
+            ) from None
+        found = theirs.get("format", 1)
+        ours = self.fingerprint.get("format", UNITS_FORMAT)
+        if found != ours:
+            why = _FORMATS.get(found, "?") if isinstance(found, int) else "?"
+            raise CheckpointMismatchError(
+                f"{self.folder} holds units of format {_short(found)} (an older headwidget:"
+                f" {why}); this one writes format {ours}: delete the folder and score again"
+            )
+        if theirs != json.loads(json.dumps(self.fingerprint)):
+            raise CheckpointMismatchError(
+                f"{self.folder} holds units of a different sweep"
+                f" ({describe_mismatch(self.fingerprint, theirs)}); delete it or write to"
+                " another output"
+            )
 
     # units ---------------------------------------------------------------------------------
 
@@ -132,33 +202,49 @@ class UnitStore:
         return self.folder / f"{unit.key()}.npz"
 
     def has(self, unit: Unit) -> bool:
-        return self.unit_path(unit).is_file()
+        return os.path.lexists(self.unit_path(unit))
 
     def done(self, units: Iterable[Unit]) -> list[Unit]:
         return [u for u in units if self.has(u)]
 
-    def save_unit(self, record: UnitRecord) -> None:
-        import io
+    def verify(self, units: Iterable[Unit], log: Callable[[str], None]) -> list[Unit]:
+        """The finished ``units`` whose files are sound and of this sweep, and the clean files
+        of their tasks checked; each file that is not is set aside (one ``log`` line)."""
+        units = list(units)
+        good = []
+        for unit in units:
+            path = self.unit_path(unit)
+            if not os.path.lexists(path):
+                continue
+            try:
+                read_unit(path, unit, self.expected)
+            except UnitFileError as err:
+                self._set_aside(path, f"unit {unit.key()}: {err.problem}", "scoring it again", log)
+                continue
+            good.append(unit)
+        for task in sorted({u.task for u in units}):
+            path = self._info_path(task)
+            if os.path.lexists(path):
+                try:
+                    read_info(path, task, self.expected)
+                except UnitFileError as err:
+                    what = f"{path.name} (task {task}'s clean metric): {err.problem}"
+                    self._set_aside(path, what, "measuring it again", log)
+        return good
 
-        arrays = {
-            "values": np.asarray(record.values, np.float32),
-            "exact": np.asarray(record.exact, bool),
-            "unit": np.array([record.unit.task, record.unit.layer], np.int64),
-        }
-        if record.effects is not None:
-            arrays["effects"] = np.asarray(record.effects, np.float32)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        _write_bytes(self.unit_path(record.unit), buffer.getvalue())
+    def _set_aside(self, path: Path, what: str, then: str, log: Callable[[str], None]) -> None:
+        target, n = path.with_name(path.name + ".rejected"), 1
+        while os.path.lexists(target):
+            target, n = path.with_name(f"{path.name}.rejected.{n}"), n + 1
+        os.rename(path, target)  # a link is renamed itself, never followed
+        log(f"{what}; set aside as {target.name}, {then}")
+
+    def save_unit(self, record: UnitRecord) -> None:
+        write_unit(self.unit_path(record.unit), record, self.expected.sweep)
 
     def load_unit(self, unit: Unit) -> UnitRecord:
-        path = self.unit_path(unit)
-        with np.load(path, allow_pickle=False) as data:
-            stored = tuple(int(x) for x in data["unit"])
-            if stored != (unit.task, unit.layer):
-                raise CheckpointMismatchError(f"{path} holds unit {stored}, not {unit}")
-            effects = data["effects"].copy() if "effects" in data.files else None
-            return UnitRecord(unit, data["values"].copy(), data["exact"].copy(), effects)
+        """The record of a finished unit; :class:`UnitFileError` if its file is not sound."""
+        return read_unit(self.unit_path(unit), unit, self.expected)
 
     # tasks ---------------------------------------------------------------------------------
 
@@ -166,20 +252,43 @@ class UnitStore:
         return self.folder / f"t{task:04d}-clean.json"
 
     def has_info(self, task: int) -> bool:
-        return self._info_path(task).is_file()
+        return os.path.lexists(self._info_path(task))
 
     def save_info(self, info: TaskInfo) -> None:
-        payload = {
-            "task": info.task,
-            "baseline": info.baseline,
-            "accuracy": info.accuracy,
-            "meta": info.meta,
-            "clean": None if info.clean is None else np.asarray(info.clean, np.float64).tolist(),
-        }
-        _write_bytes(self._info_path(info.task), json.dumps(payload).encode("utf-8"))
+        write_info(self._info_path(info.task), info, self.expected.sweep)
 
     def load_info(self, task: int) -> TaskInfo:
-        payload = json.loads(self._info_path(task).read_text("utf-8"))
-        clean = payload.get("clean")
-        clean = None if clean is None else np.asarray(clean, np.float64)
-        return TaskInfo(task, payload["baseline"], payload["accuracy"], payload["meta"], clean)
+        return read_info(self._info_path(task), task, self.expected)
+
+    # cleaning up ---------------------------------------------------------------------------
+
+    def remove(self, units: Iterable[Unit], log: Callable[[str], None]) -> None:
+        """Delete the files this sweep wrote for ``units`` (regular files only, never through a
+        link), give the folder back and remove it; a folder still holding anything is kept,
+        saying what is in it."""
+        units = list(units)
+        names = {self.unit_path(u).name for u in units} | {_FINGERPRINT}
+        names |= {self._info_path(t).name for t in {u.task for u in units}}
+        try:
+            if not self.folder.is_symlink() and self.folder.is_dir():
+                for entry in os.scandir(self.folder):
+                    temporary = _TEMPORARY.fullmatch(entry.name)
+                    base = temporary["name"] if temporary else entry.name
+                    ours = base in names or (temporary is not None and is_lock_name(base))
+                    if ours and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                        os.unlink(entry.path)
+        finally:
+            self.close()
+        try:
+            self.folder.rmdir()
+        except OSError:
+            left = sorted(os.listdir(self.folder)) if self.folder.is_dir() else []
+            log(
+                f"kept {self.folder}: it holds {len(left)} file(s) headwidget did not write or"
+                f" set aside ({_names(left)})"
+            )
+
+
+def _unclaimed_ours(name: str) -> bool:
+    """Whether ``name`` may be in a folder before its fingerprint is: a lock, a temporary file."""
+    return is_lock_name(name) or _TEMPORARY.fullmatch(name) is not None

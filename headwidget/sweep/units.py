@@ -33,8 +33,10 @@ from typing import Literal
 
 __all__ = [
     "ALL_LAYERS",
+    "ShardCountError",
     "Unit",
     "assign",
+    "check_shard",
     "make_units",
     "parse_shard",
     "shard_from_env",
@@ -111,6 +113,26 @@ def assign(units: Sequence[Unit], costs: Sequence[float], n: int) -> list[list[U
     return [[unit for unit, _ in pairs[cuts[j] : cuts[j + 1]]] for j in range(n)]
 
 
+class ShardCountError(ValueError):
+    """A shard count beyond the number of units of the sweep."""
+
+
+def check_shard(shard: tuple[int, int], n_units: int) -> None:
+    """Refuse shard ``(I, N)`` of a sweep of ``n_units`` units unless ``0 <= I < N <= n_units``
+    (every shard then gets at least one unit).
+
+    >>> check_shard((3, 12), 12)  # fine; (0, 100) raises "... at most 12 shards ..."
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ShardCountError(f"--shard {index}/{count}: need 0 <= I < N")
+    if count > n_units:
+        raise ShardCountError(
+            f"--shard {index}/{count}: this sweep has {n_units} units, so at most"
+            f" {n_units} shards; use N <= {n_units}"
+        )
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"I/N"`` (0-based I) as ``(I, N)``; ValueError when it is not one."""
     parts = str(text).split("/")
@@ -125,16 +147,66 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _env_int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """The whole number in ``env[name]`` (or ``default`` where it is unset); ValueError naming
+    the variable otherwise."""
+    if name not in env:
+        if default is None:
+            raise ValueError(f"{name} is not set")
+        return default
+    text = env[name]
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text[:40]!r} is not a whole number") from None
+
+
 def shard_from_env(environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
-    """The shard of a SLURM array task: ``SLURM_ARRAY_TASK_ID`` minus ``SLURM_ARRAY_TASK_MIN``
-    (when set) of ``SLURM_ARRAY_TASK_COUNT``; None outside an array."""
+    """The shard of a SLURM array task, None outside an array. N is the number of array tasks
+    (``SLURM_ARRAY_TASK_COUNT``), I the position of this task's id among the ids
+    ``SLURM_ARRAY_TASK_MIN``, ``MIN + STEP``, ... (``--array=0-12:4``: ids 0, 4, 8, 12 are
+    shards 0..3 of 4; a list of evenly spaced ids, ``--array=3,6,9``, works alike). ValueError,
+    naming the variable, for one that is malformed or missing, or ids that are not evenly
+    spaced (then give ``--shard I/N``).
+
+    >>> shard_from_env({"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_MIN": "0",
+    ...                 "SLURM_ARRAY_TASK_STEP": "4", "SLURM_ARRAY_TASK_COUNT": "4"})
+    (2, 4)
+    """
     env = os.environ if environ is None else environ
-    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+    prefix = "SLURM_ARRAY_TASK_"
+    if prefix + "ID" not in env and prefix + "COUNT" not in env:
         return None
     try:
-        first = int(env.get("SLURM_ARRAY_TASK_MIN", "0") or 0)
-        index = int(env["SLURM_ARRAY_TASK_ID"]) - first
-        count = int(env["SLURM_ARRAY_TASK_COUNT"])
-    except ValueError:
-        return None
-    return parse_shard(f"{index}/{count}")
+        return _array_shard(env, prefix)
+    except ValueError as err:
+        raise ValueError(
+            f"in a SLURM array, {err}; pass --shard I/N to choose the share yourself"
+        ) from None
+
+
+def _array_shard(env: Mapping[str, str], prefix: str) -> tuple[int, int]:
+    task_id = _env_int(env, prefix + "ID")
+    count = _env_int(env, prefix + "COUNT")
+    first = _env_int(env, prefix + "MIN", 0)
+    if count < 1:
+        raise ValueError(f"{prefix}COUNT={count} must be at least 1")
+    last = _env_int(env, prefix + "MAX", -1)
+    step = _env_int(env, prefix + "STEP", 1)
+    if step < 1:
+        raise ValueError(f"{prefix}STEP={step} must be at least 1")
+    if count > 1 and last >= first and first + step * (count - 1) != last:
+        # a list of ids (--array=3,6,9): SLURM may report step 1; evenly spaced ids still work
+        if (last - first) % (count - 1):
+            raise ValueError(
+                f"the {count} ids from {prefix}MIN={first} to {prefix}MAX={last} are not evenly"
+                f" spaced, so {prefix}ID={task_id}'s share is unknown (use --array=0-{count - 1})"
+            )
+        step = (last - first) // (count - 1)
+    offset = task_id - first
+    if offset < 0 or offset % step or offset // step >= count:
+        raise ValueError(
+            f"{prefix}ID={task_id} is not one of the {count} ids {first}, {first + step}, ..."
+            f" ({prefix}MIN={first}, step {step}, {prefix}COUNT={count})"
+        )
+    return offset // step, count
