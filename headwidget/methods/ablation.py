@@ -36,10 +36,11 @@ from ..modeling.batching import (
     tile,
 )
 from ..modeling.hooks import (
-    HookState,
+    Ablate,
+    CaptureCalls,
+    HeadSums,
     LayerCall,
-    head_means,
-    install_replay_hooks,
+    hooks,
     run_to_last_layer,
     score_output,
 )
@@ -96,8 +97,8 @@ class AblationMethod:
         self.metric = context.metric
         self.device = context.device
         self.dtype = model_dtype(context.model)
-        self.state = HookState()
-        self.handles: list[Any] = []
+        self.offload = False  # keep the recorded hidden states in CPU memory
+        self.sums: HeadSums | None = None  # mean ablation: the clean passes' head sums
 
     def blocks_per_task(self) -> int:
         if self.heads is None:
@@ -109,15 +110,12 @@ class AblationMethod:
             return {}
         return {"heads": {str(layer): hs for layer, hs in self.heads.items() if hs}}
 
-    # hooks live for the whole score_heads call and are removed in close()
+    # hooks live for one pass each (modeling.hooks): nothing to install for the whole call
     def open(self) -> None:
-        self.handles = install_replay_hooks(self.state, self.layout)
+        pass
 
     def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
-        self.state.calls = [None] * self.layout.n_layers
+        self.sums = None
 
     def max_sequences(self, n_examples: int, length: int, answer_tokens: int) -> int:
         """Sequences per replay forward; on CUDA also decides where recorded states live."""
@@ -127,8 +125,8 @@ class AblationMethod:
         # The clean pass keeps the hidden state entering every layer for every example.
         hidden = hidden_size(ctx.model, self.layout)
         recorded = self.layout.n_layers * n_examples * length * hidden * dtype_bytes
-        self.state.offload = self.device.type == "cuda" and recorded > budget // 2
-        if not self.state.offload:
+        self.offload = self.device.type == "cuda" and recorded > budget // 2
+        if not self.offload:
             budget -= recorded
         if ctx.batch_size is not None:
             return ctx.batch_size
@@ -139,19 +137,14 @@ class AblationMethod:
         return max(1, int(n))
 
     def clean_pass(self, batch: Batch) -> tuple[list[LayerCall], torch.Tensor]:
-        """Run the model once; return every layer's recorded call and the clean metric [B]."""
-        state = self.state
-        state.calls = [None] * self.layout.n_layers
-        state.mode = "record" if self.context.ablation == "mean" else "off"
-        state.capturing = True
-        state.token_mask = batch.attention_mask.reshape(-1).bool()
-        try:
+        """Run the model once; return every layer's recorded call and the clean metric [B]
+        (and, for mean ablation, add the heads' outputs to ``self.sums``)."""
+        capture = CaptureCalls(self.layout.n_layers, self.offload)
+        if self.sums is not None:
+            self.sums.token_mask = batch.attention_mask.reshape(-1).bool()
+        with hooks(self.layout, heads=self.sums, layer_in=capture):
             last = run_to_last_layer(self.context.model, self.layout, batch)
-        finally:
-            state.capturing = False
-            state.mode = "off"
-            state.layer = -1
-        calls = list(state.calls)
+        calls = capture.calls
         missing = [i for i, c in enumerate(calls) if c is None]
         if missing or last is None:
             raise RuntimeError(
@@ -190,14 +183,8 @@ class AblationMethod:
         assert recorded is not None, "hidden state already released"
         hidden_in = recorded.to(self.device)
         hidden = hidden_in.repeat(n, *([1] * (hidden_in.ndim - 1)))
-        state = self.state
-        state.mode = "ablate"
-        state.layer = layer
-        state.n_copies = n
-        state.copy_index = torch.arange(n, device=heads.device)
-        state.heads = heads
-        state.values = values
-        try:
+        ablate = Ablate(lay, {layer: Ablate.tiled(heads, values)}, n_copies=n)
+        with hooks(lay, heads=ablate, layers=[layer]):
             for k in range(layer, lay.n_layers):
                 args, kwargs = per_layer[k]
                 if calls[k].hidden_in_kwargs:
@@ -205,9 +192,6 @@ class AblationMethod:
                 else:
                     out = lay.layers[k](hidden, *args, **kwargs)
                 hidden = out[0] if isinstance(out, (tuple, list)) else out
-        finally:
-            state.mode = "off"
-            state.layer = -1
         return score_output(self.layout, self.metric, hidden, batch, n_copies=n)
 
     def score_task(
@@ -243,9 +227,8 @@ class AblationMethod:
         )
 
         # Clean pass: one forward per batch, recording every layer's call (and head means).
-        state = self.state
-        state.sums = [None] * n_layers
-        state.counts = [0] * n_layers
+        mean = self.context.ablation == "mean"
+        self.sums = HeadSums(n_layers) if mean else None
         recorded: list[list[LayerCall]] = []
         clean: list[torch.Tensor] = []
         for batch in batches:
@@ -257,9 +240,9 @@ class AblationMethod:
         per_example[order] = clean_sorted
         yield Clean(task, per_example)
 
-        if self.context.ablation == "mean":
-            means = head_means(state.sums, state.counts, n_heads, layout.head_dim)
-            state.sums = [None] * n_layers
+        if self.sums is not None:
+            means = self.sums.means(n_heads, layout.head_dim)
+            self.sums = None
 
         tiled: list[dict[int, Any]] = [{} for _ in batches]
         for layer in range(n_layers):
@@ -279,7 +262,7 @@ class AblationMethod:
             for b, batch in enumerate(batches):
                 for chunk in chunks:
                     fill: torch.Tensor | float = 0.0
-                    if self.context.ablation == "mean":
+                    if mean:
                         fill = means[layer][chunk].unsqueeze(1)  # [n, 1, head_dim]
                     ablated = self.replay(recorded[b], batch, layer, chunk, fill, tiled[b])
                     delta = (clean[b].unsqueeze(0) - ablated).double().cpu()

@@ -51,7 +51,7 @@ the model's dtype.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,14 +60,16 @@ from torch import nn
 
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
 from ..modeling.hooks import (
+    Form,
+    HeadSums,
     add_head_sums,
     head_means,
+    hooks,
     metric_of_logits,
     run_to_last_layer,
     scored_logits,
 )
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
-from ..modeling.session import in_owner_thread, owner_thread
 from .ablation import AblationMethod
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
@@ -89,48 +91,30 @@ DEFAULT_COMPETITORS = 1
 DEFAULT_EXACT_LAYERS = 1
 
 
-class _Probes:
-    """Pre-hooks on every out_proj for one gradient pass: move each head ``alpha`` of the way to
-    its ablated value and add a zero probe whose gradient is the metric's gradient there."""
+class _Probe:
+    """ADD (a ``heads=`` strategy) for one gradient pass: keep each out_proj input, move every
+    head ``alpha`` of the way to its ablated value and add a zero probe (a leaf) whose gradient
+    is the metric's gradient there."""
 
-    def __init__(self, layout: Any, fills: list[torch.Tensor] | None, alpha: float) -> None:
-        self.layout = layout
+    form: ClassVar[Form] = "heads"
+
+    def __init__(self, n_layers: int, fills: list[torch.Tensor] | None, alpha: float) -> None:
         self.fills = fills  # per layer [n_heads, head_dim] (mean), None: zeros
         self.alpha = alpha
-        self.probes: list[torch.Tensor | None] = [None] * layout.n_layers
-        self.inputs: list[torch.Tensor | None] = [None] * layout.n_layers
-        self.owner = owner_thread()  # the hooks act only in this thread
-        self.handles = [
-            proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
-        ]
+        self.probes: list[torch.Tensor | None] = [None] * n_layers  # [B, T, n_heads, head_dim]
+        self.inputs: list[torch.Tensor | None] = [None] * n_layers  # detached, the same
 
-    def _hook(self, index: int) -> Callable:
-        n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
-
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-            if not in_owner_thread(self.owner):
-                return None
-            x = args[0]
-            self.inputs[index] = x.detach()
-            if self.alpha:
-                heads = x.reshape(*x.shape[:-1], n_heads, head_dim)
-                if self.fills is None:
-                    moved = heads * (1 - self.alpha)
-                else:
-                    fill = self.fills[index].to(device=x.device, dtype=x.dtype)
-                    moved = heads + self.alpha * (fill - heads)
-                x = moved.reshape(x.shape)
-            probe = torch.zeros_like(x, requires_grad=True)
-            self.probes[index] = probe
-            return (x + probe, *args[1:])
-
-        return hook
-
-    def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.probes = [None] * self.layout.n_layers
-        self.inputs = [None] * self.layout.n_layers
+    def __call__(self, layer: int, heads: torch.Tensor) -> torch.Tensor:
+        self.inputs[layer] = heads.detach()  # [B, T, n_heads, head_dim]
+        if self.alpha:
+            if self.fills is None:
+                heads = heads * (1 - self.alpha)
+            else:
+                fill = self.fills[layer].to(device=heads.device, dtype=heads.dtype)
+                heads = heads + self.alpha * (fill - heads)
+        probe = torch.zeros_like(heads, requires_grad=True)
+        self.probes[layer] = probe
+        return heads + probe
 
 
 def _changes(acts: list[torch.Tensor], fills: list[torch.Tensor] | None) -> list[torch.Tensor]:
@@ -292,28 +276,12 @@ class AttributionMethod:
     def _means(self, batches: list[Batch]) -> list[torch.Tensor]:
         """Every head's mean output over the task (mean ablation's fill), one forward a batch."""
         lay = self.layout
-        sums: list[torch.Tensor | None] = [None] * lay.n_layers
-        counts = [0] * lay.n_layers
-        mask: list[torch.Tensor] = []
-        owner = owner_thread()
-
-        def hook(index: int) -> Callable:
-            def record(module: nn.Module, args: tuple[Any, ...]) -> None:
-                if in_owner_thread(owner):
-                    add_head_sums(args[0], mask[0], sums, counts, index)
-
-            return record
-
-        handles = [p.register_forward_pre_hook(hook(i)) for i, p in enumerate(lay.out_projs)]
-        try:
-            with torch.inference_mode():
-                for batch in batches:
-                    mask[:] = [batch.attention_mask.reshape(-1).bool()]
-                    run_to_last_layer(self.context.model, lay, batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return head_means(sums, counts, lay.n_heads, lay.head_dim)
+        sums = HeadSums(lay.n_layers)
+        with hooks(lay, heads=sums), torch.inference_mode():
+            for batch in batches:
+                sums.token_mask = batch.attention_mask.reshape(-1).bool()
+                run_to_last_layer(self.context.model, lay, batch)
+        return sums.means(lay.n_heads, lay.head_dim)
 
     def _gradient_pass(
         self, batch: Batch, fills: list[torch.Tensor] | None, alpha: float, correct: bool
@@ -323,42 +291,39 @@ class AttributionMethod:
         ``correct``, the output correction per example ``[B, n_layers, n_heads]`` (``fills``:
         the ablated values, None for zeros; see :mod:`headwidget.methods.output_softmax`)."""
         lay, ctx = self.layout, self.context
-        probes = _Probes(lay, fills, alpha)
+        probes = _Probe(lay.n_layers, fills, alpha)
         shape = (batch.size, -1, lay.n_heads, lay.head_dim)
-        try:
-            with torch.enable_grad():
+        with torch.enable_grad():
+            with hooks(lay, heads=probes):  # the forward only: the backward needs no hooks
                 last = run_to_last_layer(ctx.model, lay, batch)
-                if last is None:
-                    raise RuntimeError(
-                        "the model's forward pass did not call its last decoder layer; the"
-                        " HeadLayout's layers must be the modules the model runs, in order"
-                    )
-                logits = scored_logits(lay, last, batch, n_copies=1)
-                metric = metric_of_logits(ctx.metric, logits, batch)[0]
-                leaves = [p for p in probes.probes if p is not None]
-                if len(leaves) != lay.n_layers:
-                    missing = [i for i, p in enumerate(probes.probes) if p is None]
-                    raise RuntimeError(
-                        f"the attention output projection of layer(s) {missing} was never"
-                        " called; the HeadLayout's out_proj must be the modules the model runs"
-                    )
-                grads = torch.autograd.grad(
-                    metric.sum(), leaves, allow_unused=True, retain_graph=correct
+            if last is None:
+                raise RuntimeError(
+                    "the model's forward pass did not call its last decoder layer; the"
+                    " HeadLayout's layers must be the modules the model runs, in order"
                 )
-                acts = [x.reshape(shape) for x in probes.inputs]  # type: ignore[union-attr]
-                correction = None
-                if correct:
-                    correction = softmax_correction(
-                        logits[0], batch, leaves, _changes(acts, fills), ctx.metric,
-                        self.competitors,
-                    )  # fmt: skip
-            out = [
-                torch.zeros_like(a) if g is None else g.reshape(shape)
-                for a, g in zip(acts, grads, strict=True)
-            ]
-            return metric.detach(), acts, out, correction
-        finally:
-            probes.close()
+            logits = scored_logits(lay, last, batch, n_copies=1)
+            metric = metric_of_logits(ctx.metric, logits, batch)[0]
+            leaves = [p for p in probes.probes if p is not None]
+            if len(leaves) != lay.n_layers:
+                missing = [i for i, p in enumerate(probes.probes) if p is None]
+                raise RuntimeError(
+                    f"the attention output projection of layer(s) {missing} was never"
+                    " called; the HeadLayout's out_proj must be the modules the model runs"
+                )
+            grads = torch.autograd.grad(
+                metric.sum(), leaves, allow_unused=True, retain_graph=correct
+            )
+            acts = [x.reshape(shape) for x in probes.inputs]  # type: ignore[union-attr]
+            correction = None
+            if correct:
+                correction = softmax_correction(
+                    logits[0], batch, leaves, _changes(acts, fills), ctx.metric, self.competitors
+                )
+        out = [
+            torch.zeros_like(a) if g is None else g.reshape(shape)
+            for a, g in zip(acts, grads, strict=True)
+        ]
+        return metric.detach(), acts, out, correction
 
     def attribute(
         self, items: list[Encoded]

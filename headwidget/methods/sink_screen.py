@@ -13,16 +13,11 @@ saturated), so attribution's ``screen=S`` scores the ``S`` most disruptive heads
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 import torch
-from torch import nn
 
-from ..modeling.hooks import run_to_last_layer
+from ..modeling.hooks import Ablate, hooks, run_to_last_layer
 from ..modeling.inputs import Batch
-from ..modeling.session import in_owner_thread, owner_thread
 from .base import ScoringContext
 
 __all__ = ["first_position_screen"]
@@ -41,7 +36,7 @@ def first_position_screen(
     badly wrong (the softmax that attends to the sink is saturated).
     """
     lay = ctx.layout
-    n_layers, n_heads, head_dim = lay.n_layers, lay.n_heads, lay.head_dim
+    n_layers, n_heads = lay.n_layers, lay.n_heads
     firsts = torch.cat([b.input_ids[:, 0] for b in batches]).cpu()
     values, counts = torch.unique(firsts, return_counts=True)
     token = int(values[int(torch.argmax(counts))])  # most common; ties: the smallest id
@@ -49,32 +44,13 @@ def first_position_screen(
     ids = torch.full((n, 1), token, dtype=torch.long, device=ctx.device)
     empty = torch.zeros(0, dtype=torch.long, device=ctx.device)
     batch = Batch(ids, torch.ones_like(ids), empty, empty, empty, None, n)
-    owner = owner_thread()
-
-    def hook(layer: int) -> Callable:
-        rows = torch.arange(n_heads) + 1 + layer * n_heads
-
-        def ablate(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-            if not in_owner_thread(owner):
-                return None
-            x = args[0]
-            view = x.reshape(n, n_heads, head_dim).clone()
-            index = rows.to(x.device), torch.arange(n_heads, device=x.device)
-            if means is None:
-                view[index] = 0.0
-            else:
-                view[index] = means[layer].to(device=x.device, dtype=x.dtype)
-            return (view.reshape(x.shape), *args[1:])
-
-        return ablate
-
-    handles = [p.register_forward_pre_hook(hook(i)) for i, p in enumerate(lay.out_projs)]
-    try:
-        with torch.inference_mode():
-            last = run_to_last_layer(ctx.model, lay, batch)
-    finally:
-        for handle in handles:
-            handle.remove()
+    heads = torch.arange(n_heads)
+    plan = {  # layer: copy 1 + layer * n_heads + h gets head h ablated, h = 0..n_heads-1
+        layer: (heads + 1 + layer * n_heads, heads, 0.0 if means is None else means[layer][:, None])
+        for layer in range(n_layers)
+    }
+    with hooks(lay, heads=Ablate(lay, plan, n_copies=n)), torch.inference_mode():
+        last = run_to_last_layer(ctx.model, lay, batch)
     if last is None:
         raise RuntimeError("the model's forward pass did not call its last decoder layer")
     hidden = last[:, 0].float()

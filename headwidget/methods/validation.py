@@ -27,8 +27,8 @@ from torch import nn
 from ..durations import format_seconds
 from ..modeling.adapters import HeadLayout, resolve_layout
 from ..modeling.evaluate import batch_metric, clean_metrics, task_batches
-from ..modeling.hooks import add_head_sums, head_means
-from ..modeling.session import in_owner_thread, model_session, owner_thread
+from ..modeling.hooks import Ablate, HeadSums, Strategy, hooks
+from ..modeling.session import model_session
 from ..scores import HeadScores
 from ..tasks import Task, as_task_list
 from .base import is_whole
@@ -136,52 +136,6 @@ class ValidationResult:
         )
 
 
-class _Ablator:
-    """Pre-hooks on every attention output projection: record head means, or ablate a set."""
-
-    def __init__(self, layout: Any) -> None:
-        self.layout = layout
-        self.mode = "off"  # "off" | "record" | "ablate"
-        self.token_mask: torch.Tensor | None = None
-        self.sums: list[torch.Tensor | None] = [None] * layout.n_layers
-        self.counts = [0] * layout.n_layers
-        self.fills: list[torch.Tensor] = []  # [n_heads, head_dim] per layer
-        self.ablate: dict[int, torch.Tensor] = {}  # layer -> heads
-        self.owner = owner_thread()  # the hooks act only in this thread
-        self.handles = [
-            proj.register_forward_pre_hook(self._hook(i)) for i, proj in enumerate(layout.out_projs)
-        ]
-
-    def _hook(self, index: int):
-        n_heads, head_dim = self.layout.n_heads, self.layout.head_dim
-
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-            if not in_owner_thread(self.owner):
-                return None
-            x = args[0]
-            if self.mode == "record":
-                add_head_sums(x, self.token_mask, self.sums, self.counts, index)
-                return None
-            if self.mode != "ablate" or index not in self.ablate:
-                return None
-            heads = self.ablate[index]  # on the CPU, like the fills it indexes
-            view = x.reshape(*x.shape[:-1], n_heads, head_dim).clone()
-            fill = self.fills[index][heads].to(device=x.device, dtype=x.dtype)
-            view[..., heads.to(x.device), :] = fill
-            return (view.reshape(x.shape), *args[1:])
-
-        return hook
-
-    def means(self) -> None:
-        """Turn the recorded sums into per-head mean outputs (mean ablation's fill)."""
-        means = head_means(self.sums, self.counts, self.layout.n_heads, self.layout.head_dim)
-        self.fills = [mean.cpu() for mean in means]
-
-    def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-
 def validate_scores(
     scores: HeadScores,
     model: nn.Module,
@@ -260,39 +214,35 @@ def validate_scores(
     result = ValidationResult(metric, ablation, ks, n_random, {}, {}, {}, {})
     report = _Progress(progress, len(task_list) * (1 + len(ks) * (1 + n_random)))
     with model_session(model, "validate"), torch.inference_mode():
-        ablator = _Ablator(layout)
         try:
             for t, task in enumerate(task_list):
                 batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
                 measure = report.wrap(
-                    partial(_mean_metric, model, layout, batches, metric, ablator),
+                    partial(_mean_metric, model, layout, batches, metric),
                     f"task {t + 1}/{len(task_list)} {task.name}",
                 )
-                ablator.sums, ablator.counts = [None] * layout.n_layers, [0] * layout.n_layers
-                result.clean[task.name] = measure({}, "record")
+                sums = HeadSums(layout.n_layers)
+                result.clean[task.name] = measure(sums)
                 if ablation == "mean":
-                    ablator.means()
+                    fills = [mean.cpu() for mean in sums.means(layout.n_heads, layout.head_dim)]
                 else:
-                    ablator.fills = [
-                        torch.zeros(layout.n_heads, layout.head_dim) for _ in layout.out_projs
-                    ]
+                    fills = [torch.zeros(layout.n_heads, layout.head_dim) for _ in layout.out_projs]
+
                 result.top[task.name], result.random[task.name] = {}, {}
                 result.heads[task.name] = {}
                 for size in ks:
                     top = [(layer, head) for layer, head, _ in scores.top_heads(task.name, size)]
                     result.heads[task.name][size] = top
-                    result.top[task.name][size] = measure(_by_layer(top), "ablate")
+                    result.top[task.name][size] = measure(_ablation(layout, fills, top))
                     draws = []
                     for _ in range(n_random):
                         flat = rng.choice(total_heads, size=size, replace=False)
                         picked = [(int(i // layout.n_heads), int(i % layout.n_heads)) for i in flat]
-                        draws.append(measure(_by_layer(picked), "ablate"))
+                        draws.append(measure(_ablation(layout, fills, picked)))
                     result.random[task.name][size] = draws
         except BaseException as err:
             report.close(err)
             raise
-        finally:
-            ablator.close()
     report.close()
     return result
 
@@ -320,35 +270,32 @@ def evaluate_tasks(
 
 
 def _mean_metric(
-    model: nn.Module,
-    layout: Any,
-    batches: list[Any],
-    metric: str,
-    ablator: _Ablator | None = None,
-    ablate: dict[int, torch.Tensor] | None = None,
-    mode: str = "off",
+    model: nn.Module, layout: Any, batches: list[Any], metric: str, strategy: Strategy
 ) -> float:
-    """Mean metric over all examples of ``batches``, with ``ablator`` in ``mode``."""
+    """Mean metric over all examples of ``batches``, with ``strategy`` at the out_proj inputs
+    (:class:`HeadSums`: recording, the clean metric; :class:`Ablate`: on its layers only)."""
     total, count = 0.0, 0
-    if ablator is not None:
-        ablator.ablate, ablator.mode = ablate or {}, mode
-    try:
+    layers = strategy.plan if isinstance(strategy, Ablate) else None
+    with hooks(layout, heads=strategy, layers=layers):
         for batch in batches:
-            if ablator is not None:
-                ablator.token_mask = batch.attention_mask.reshape(-1).bool()
+            if isinstance(strategy, HeadSums):
+                strategy.token_mask = batch.attention_mask.reshape(-1).bool()
             total += float(batch_metric(model, layout, batch, metric).double().sum())
             count += batch.size
-    finally:
-        if ablator is not None:
-            ablator.mode = "off"
     return total / count
 
 
-def _by_layer(heads: Sequence[tuple[int, int]]) -> dict[int, torch.Tensor]:
+def _ablation(layout: Any, fills: list[torch.Tensor], heads: Sequence[tuple[int, int]]) -> Ablate:
+    """``heads`` (``(layer, head)`` pairs) ablated together, each set to its row of its layer's
+    ``fills`` (``[n_heads, head_dim]``: the means, or zeros)."""
     grouped: dict[int, list[int]] = {}
     for layer, head in heads:
         grouped.setdefault(layer, []).append(head)
-    return {layer: torch.tensor(sorted(hs)) for layer, hs in grouped.items()}
+    plan = {
+        layer: Ablate.together(torch.tensor(sorted(hs)), fills[layer])
+        for layer, hs in grouped.items()
+    }
+    return Ablate(layout, plan)
 
 
 class _Progress:

@@ -4,6 +4,7 @@
 - :mod:`.architectures`: the built-in architectures, one entry each (the paths to their parts);
 - :mod:`.inputs`: tasks to token batches, and where the model lives;
 - :mod:`.metrics`: the answer metrics, computed from logits at the answer positions;
-- :mod:`.hooks`: hooks at a head's slice of the attention output projection's input;
+- :mod:`.hooks`: the one hook toolkit (every hook on a model: head slices of the attention
+  output projection's input, decoder-layer inputs and outputs) and its strategies;
 - :mod:`.batching`: memory planning and tiling recorded calls for replays.
 """

@@ -1,24 +1,51 @@
-"""Hooks at a head's slice of the attention output projection's input, and around the layers.
+"""One hook toolkit: every torch hook headwidget puts on a model is registered here.
 
-The input of a layer's attention output projection (``o_proj``) is the per-head attention
-outputs concatenated head-major, so head ``h`` is the slice ``[..., h * head_dim:(h + 1) *
-head_dim]``. Three things happen there: *record* (sum every head's output over the non-pad
-positions, for mean ablation), *patch* (replace some heads' slices: ablation) and *gradient*
-(see the gradient of the metric with respect to each head's slice: attribution, in
-:mod:`headwidget.methods.attribution`). Decoder-layer pre-hooks record each layer's call so
-that exact ablation can replay the layers after the patched one.
+A hook sits at a *site* of each decoder layer and runs a *strategy*: ``strategy(layer, x)`` gets
+the layer's index and the tensor at the site and returns a replacement of the same shape, or
+None to leave it (reading it, or editing it in place where that is safe). The sites:
 
->>> state = HookState()                                                   # doctest: +SKIP
->>> handles = install_replay_hooks(state, layout)                          # doctest: +SKIP
->>> last = run_to_last_layer(model, layout, batch)                         # doctest: +SKIP
->>> metric = score_output(layout, "logprob", last, batch, n_copies=1)      # doctest: +SKIP
+- ``heads=``: the input of the layer's attention output projection (``layout.out_projs``:
+  ``o_proj``, ``c_proj``, ``dense``...). It is the per-head attention outputs concatenated
+  head-major, so the strategy sees it as ``[..., n_heads, head_dim]`` (``form = "heads"``, the
+  default) or raw, ``[..., n_heads * head_dim]`` (``form = "tensor"``);
+- ``layer_in=``: the residual stream entering the decoder layer (its hidden-state argument,
+  positional or ``hidden_states=``; ``form = "call"`` gets the whole call, a :class:`LayerCall`);
+- ``layer_out=``: the decoder layer's output hidden state.
+
+:func:`hooks` installs them for a ``with`` block on the chosen layers. They act only in the
+thread that entered the block (forward passes other threads run meanwhile see the model as it
+is; :mod:`.session`) and are removed when it ends, also on an exception. The strategies here:
+READ :class:`HeadSums` (each head's output summed over the non-pad positions: mean ablation's
+mean) and :class:`CaptureCalls` (each layer's call, which the replay engine of
+:mod:`headwidget.methods.ablation` reruns); REPLACE :class:`Ablate` (heads set to their mean or
+zero, per copy of a tiled batch: exact ablation, validation, the sink screen); and
+:func:`run_to_last_layer`, which stops the forward after the last layer. A strategy used by one
+method lives with it (attribution's probe, which ADDs a zero leaf to read the gradient), but
+registers through :func:`hooks`: nothing outside :mod:`headwidget.modeling` registers a hook.
+
+Meant to grow by strategies, not copies: path patching needs to replace the residual stream
+(``layer_in=``) and the query/key/value input of one attention module for one receiver; that
+is one more site (a pre-hook on each layer's attention module or its input norm, the module
+found from the layout, beside ``layer_in`` in :func:`hooks`) and a strategy ``(layer, x) ->
+replacement`` that edits only the receiver's copy.
+
+>>> sums = HeadSums(layout.n_layers)                                        # doctest: +SKIP
+>>> with hooks(layout, heads=sums):             # read every out_proj input  # doctest: +SKIP
+...     sums.token_mask = batch.attention_mask.reshape(-1).bool()
+...     last = run_to_last_layer(model, layout, batch)
+>>> means = sums.means(layout.n_heads, layout.head_dim)     # [n_heads, head_dim] a layer
+>>> plan = {3: Ablate.together(torch.tensor([0, 2]), means[3])}            # doctest: +SKIP
+>>> with hooks(layout, heads=Ablate(layout, plan), layers=plan):  # 3.0, 3.2 at their mean
+...     metric = score_output(layout, "logprob", run_to_last_layer(model, layout, batch),
+...                           batch, n_copies=1)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -29,49 +56,153 @@ from .metrics import compute_metric
 from .session import in_owner_thread, owner_thread
 
 __all__ = [
-    "HookState",
+    "Ablate",
+    "CaptureCalls",
+    "Form",
+    "HeadSums",
     "LayerCall",
+    "Strategy",
     "add_head_sums",
     "head_means",
-    "install_replay_hooks",
+    "hooks",
     "metric_of_logits",
     "run_to_last_layer",
     "score_output",
     "scored_logits",
 ]
 
+Form = Literal["heads", "tensor", "call"]
+Fill = torch.Tensor | float
 
-class _StopForward(Exception):
-    """Raised after the last decoder layer: the clean pass needs nothing after it."""
+
+class Strategy(Protocol):
+    """What a hook does at its site: ``(layer, x) -> replacement or None``. Its ``form``
+    attribute, if any, says how it sees ``x`` (default ``"heads"`` at out_proj inputs,
+    ``"tensor"`` elsewhere); it is read once, when :func:`hooks` installs it."""
+
+    def __call__(self, layer: int, x: Any, /) -> torch.Tensor | None: ...
 
 
 @dataclass
 class LayerCall:
-    """One recorded decoder-layer call: the hidden state and every other argument."""
+    """One decoder-layer call: the hidden state and every other argument."""
 
     args: tuple[Any, ...]  # positional arguments after the hidden state
     kwargs: dict[str, Any]  # keyword arguments other than hidden_states
     hidden_in_kwargs: bool
-    hidden: torch.Tensor | None  # dropped once its layer has been scored
+    hidden: torch.Tensor | None  # the replay engine drops it once its layer has been scored
 
 
-@dataclass
-class HookState:
-    """What the hooks of :func:`install_replay_hooks` do right now (shared by all of them)."""
+# -- the toolkit ---------------------------------------------------------------------------------
 
-    mode: str = "off"  # "off" | "record" | "ablate"
-    owner: int | None = None  # the thread that installed the hooks: they act only there
-    capturing: bool = False
-    offload: bool = False  # keep recorded hidden states in CPU memory
-    layer: int = -1
-    n_copies: int = 0
-    copy_index: torch.Tensor | None = None
-    heads: torch.Tensor | None = None
-    values: torch.Tensor | float = 0.0
-    token_mask: torch.Tensor | None = None  # [B*T] bool, for "record"
-    sums: list[torch.Tensor | None] = field(default_factory=list)
-    counts: list[int] = field(default_factory=list)
-    calls: list[LayerCall | None] = field(default_factory=list)
+
+@contextmanager
+def hooks(
+    layout: ResolvedLayout,
+    *,
+    heads: Strategy | None = None,
+    layer_in: Strategy | None = None,
+    layer_out: Strategy | None = None,
+    layers: Iterable[int] | None = None,
+) -> Iterator[None]:
+    """Inside the block, ``heads`` acts on each out_proj's input, ``layer_in`` on each decoder
+    layer's input and ``layer_out`` on its output, in ``layers`` (default: all; negative
+    indices count from the end), in the calling thread only; all removed on exit."""
+    owner = owner_thread()
+    indices = range(layout.n_layers)
+    chosen = list(indices) if layers is None else [indices[i] for i in layers]
+    handles = []
+    try:
+        for i in chosen:
+            if heads is not None:
+                hook = _out_proj_hook(heads, i, owner, layout.n_heads, layout.head_dim)
+                handles.append(layout.out_projs[i].register_forward_pre_hook(hook))
+            if layer_in is not None:
+                hook = _layer_in_hook(layer_in, i, owner)
+                handles.append(layout.layers[i].register_forward_pre_hook(hook, with_kwargs=True))
+            if layer_out is not None:
+                hook = _layer_out_hook(layer_out, i, owner)
+                handles.append(layout.layers[i].register_forward_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _form(strategy: Strategy, default: Form, allowed: tuple[Form, ...], site: str) -> Form:
+    form = getattr(strategy, "form", default)
+    if form not in allowed:
+        raise ValueError(f"a {site} strategy's form is one of {allowed}, not {form!r}")
+    return form
+
+
+def _out_proj_hook(fn: Strategy, index: int, owner: int, n_heads: int, head_dim: int) -> Callable:
+    if _form(fn, "heads", ("heads", "tensor"), "heads=") == "tensor":
+
+        def raw(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            if not in_owner_thread(owner):  # another thread's forward pass
+                return None
+            out = fn(index, args[0])
+            return None if out is None else (out, *args[1:])
+
+        return raw
+
+    def by_head(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if not in_owner_thread(owner):
+            return None
+        x = args[0]  # [..., n_heads * head_dim], head-major
+        out = fn(index, x.reshape(*x.shape[:-1], n_heads, head_dim))  # [..., n_heads, head_dim]
+        return None if out is None else (out.reshape(x.shape), *args[1:])
+
+    return by_head
+
+
+def _layer_in_hook(fn: Strategy, index: int, owner: int) -> Callable:
+    whole = _form(fn, "tensor", ("tensor", "call"), "layer_in=") == "call"
+
+    def hook(
+        module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        if not in_owner_thread(owner):
+            return None
+        in_kwargs = not args
+        if in_kwargs and "hidden_states" not in kwargs:
+            raise ValueError(
+                f"decoder layer {index} ({type(module).__name__}) was called without its"
+                " hidden state as the first positional argument or as hidden_states=; the"
+                " HeadLayout's layers must be modules called that way (the decoder blocks)"
+            )
+        hidden = kwargs["hidden_states"] if in_kwargs else args[0]  # [B, T, d]
+        if whole:
+            rest = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+            out = fn(index, LayerCall(tuple(args[1:]), rest, in_kwargs, hidden))
+        else:
+            out = fn(index, hidden)
+        if out is None:
+            return None
+        if in_kwargs:
+            return args, {**kwargs, "hidden_states": out}
+        return (out, *args[1:]), kwargs
+
+    return hook
+
+
+def _layer_out_hook(fn: Strategy, index: int, owner: int) -> Callable:
+    _form(fn, "tensor", ("tensor",), "layer_out=")
+
+    def hook(module: nn.Module, args: Any, output: Any) -> Any:
+        if not in_owner_thread(owner):
+            return None
+        many = isinstance(output, (tuple, list))
+        out = fn(index, output[0] if many else output)  # [B, T, d]
+        if out is None:
+            return None
+        return (out, *output[1:]) if many else out
+
+    return hook
+
+
+# -- strategies ----------------------------------------------------------------------------------
 
 
 def add_head_sums(
@@ -108,68 +239,88 @@ def head_means(
     ]
 
 
-def _out_proj_hook(state: HookState, index: int, n_heads: int, head_dim: int) -> Callable:
-    def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        if state.layer != index or state.mode == "off" or not in_owner_thread(state.owner):
-            return None
-        x = args[0]
-        if state.mode == "record":
-            add_head_sums(x, state.token_mask, state.sums, state.counts, index)
-            return None
-        # "ablate": copy c (of n) of the batch gets head heads[c] replaced.
+class HeadSums:
+    """READ (``heads=``): each layer's head outputs summed over the non-pad positions, in
+    float32. Set ``token_mask`` (``[B*T]`` bool) before each batch's forward."""
+
+    form: ClassVar[Form] = "tensor"
+
+    def __init__(self, n_layers: int) -> None:
+        self.token_mask: torch.Tensor | None = None
+        self.sums: list[torch.Tensor | None] = [None] * n_layers
+        self.counts = [0] * n_layers
+
+    def __call__(self, layer: int, x: torch.Tensor) -> None:
+        assert self.token_mask is not None, "set token_mask before the forward pass"
+        add_head_sums(x, self.token_mask, self.sums, self.counts, layer)
+
+    def means(self, n_heads: int, head_dim: int) -> list[torch.Tensor]:
+        """Each head's mean output ``[n_heads, head_dim]`` per layer (mean ablation's fill)."""
+        return head_means(self.sums, self.counts, n_heads, head_dim)
+
+
+class CaptureCalls:
+    """READ (``layer_in=``): each decoder layer's call, its hidden state in CPU memory if
+    ``offload``; the replay engine reruns the layers after an ablated one from these."""
+
+    form: ClassVar[Form] = "call"
+
+    def __init__(self, n_layers: int, offload: bool = False) -> None:
+        self.offload = offload
+        self.calls: list[LayerCall | None] = [None] * n_layers
+
+    def __call__(self, layer: int, call: LayerCall) -> None:
+        if self.offload:
+            call.hidden = call.hidden.to("cpu")  # type: ignore[union-attr]
+        self.calls[layer] = call
+
+
+class Ablate:
+    """REPLACE (``heads=``): ``plan[layer] = (copies, heads, values)`` sets head ``heads[j]`` of
+    copy ``copies[j]`` (of the batch tiled ``n_copies`` times) to ``values[j]``
+    (``[k, 1, head_dim]``, or a number: 0.0 for zero ablation), in place. Install it on the
+    plan's layers only (``hooks(..., layers=plan)``)."""
+
+    form: ClassVar[Form] = "tensor"
+
+    def __init__(
+        self,
+        layout: ResolvedLayout,
+        plan: Mapping[int, tuple[torch.Tensor, torch.Tensor, Fill]],
+        n_copies: int = 1,
+    ) -> None:
+        self.n_heads, self.head_dim = layout.n_heads, layout.head_dim
+        self.plan = plan
+        self.n_copies = n_copies
+
+    @staticmethod
+    def tiled(heads: torch.Tensor, values: Fill) -> tuple[torch.Tensor, torch.Tensor, Fill]:
+        """A layer's plan with head ``heads[c]`` in copy ``c`` (``n_copies = len(heads)``)."""
+        return torch.arange(len(heads), device=heads.device), heads, values
+
+    @staticmethod
+    def together(
+        heads: torch.Tensor, fill: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Fill]:
+        """A layer's plan with all of ``heads`` in the one copy, each set to its row of ``fill``
+        (``[n_heads, head_dim]``: the means, or zeros)."""
+        return torch.zeros_like(heads), heads, fill[heads].unsqueeze(1)
+
+    def __call__(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        copies, heads, fill = self.plan[layer]
         # reshape is a view for the usual contiguous input (then the edit is in place, which is
-        # fine: the tensor exists only to be projected) and a copy otherwise.
-        view = x.reshape(state.n_copies, -1, n_heads, head_dim)
-        fill = state.values
-        heads, copies = state.heads, state.copy_index
+        # fine: the tensor exists only to be projected) and a copy otherwise
+        view = x.reshape(self.n_copies, -1, self.n_heads, self.head_dim)  # [n, B/n * T, H, d]
         if heads.device != x.device:  # layers spread over devices (device_map)
             heads, copies = heads.to(x.device), copies.to(x.device)
         if isinstance(fill, torch.Tensor):
             fill = fill.to(device=x.device, dtype=x.dtype)
         view[copies, :, heads, :] = fill
-        return (view.view(x.shape), *args[1:])
-
-    return hook
+        return view.view(x.shape)
 
 
-def _layer_pre_hook(state: HookState, index: int) -> Callable:
-    def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if not state.capturing or not in_owner_thread(state.owner):
-            return None
-        kwargs = dict(kwargs)
-        if args:
-            hidden, rest, in_kwargs = args[0], tuple(args[1:]), False
-        else:
-            if "hidden_states" not in kwargs:
-                raise ValueError(
-                    f"decoder layer {index} ({type(module).__name__}) was called without its"
-                    " hidden state as the first positional argument or as hidden_states=; the"
-                    " HeadLayout's layers must be modules called that way (the decoder blocks)"
-                )
-            hidden, rest, in_kwargs = kwargs.pop("hidden_states"), (), True
-        if state.offload:
-            hidden = hidden.to("cpu")
-        state.calls[index] = LayerCall(rest, kwargs, in_kwargs, hidden)
-        state.layer = index  # this layer's out-proj hook records next (mean ablation)
-        return None
-
-    return hook
-
-
-def install_replay_hooks(state: HookState, layout: ResolvedLayout) -> list[Any]:
-    """Pre-hooks on every out_proj (record / patch, as ``state`` says) and on every decoder
-    layer (record its call while ``state.capturing``), acting only in the calling thread.
-    Returns the handles to remove."""
-    state.owner = owner_thread()
-    handles = []
-    for i, (layer, proj) in enumerate(zip(layout.layers, layout.out_projs, strict=True)):
-        handles.append(
-            proj.register_forward_pre_hook(
-                _out_proj_hook(state, i, layout.n_heads, layout.head_dim)
-            )
-        )
-        handles.append(layer.register_forward_pre_hook(_layer_pre_hook(state, i), with_kwargs=True))
-    return handles
+class _StopForward(Exception):
+    """Raised after the last decoder layer: the clean pass needs nothing after it."""
 
 
 def run_to_last_layer(
@@ -178,22 +329,17 @@ def run_to_last_layer(
     """Run ``model`` on ``batch`` and stop after its last decoder layer; return that layer's
     output (None if it never ran). Hooks installed on the model see the run."""
     captured: list[torch.Tensor] = []
-    owner = owner_thread()
 
-    def hook(module: nn.Module, args: Any, output: Any) -> None:
-        if not in_owner_thread(owner):  # another thread's forward pass runs on
-            return
-        captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+    def stop(layer: int, hidden: torch.Tensor) -> None:
+        captured.append(hidden)
         raise _StopForward
 
-    stop = layout.layers[-1].register_forward_hook(hook)
-    try:
+    with hooks(layout, layer_out=stop, layers=[-1]), suppress(_StopForward):
         model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
-    except _StopForward:
-        pass
-    finally:
-        stop.remove()
     return captured[0] if captured else None
+
+
+# -- reading the output --------------------------------------------------------------------------
 
 
 def scored_logits(
