@@ -177,6 +177,37 @@ def test_the_examples_message_carries_the_top_rows_and_a_float32_buffer():
     assert "weights alone" in reply["reason"]
 
 
+def test_the_examples_reply_is_valid_json_with_null_for_non_finite_numbers():
+    effects = np.array([[[np.nan, -np.inf, 0.5, np.inf]]], np.float32)
+    scores = HeadScores(
+        np.ones((1, 1, 1), np.float32),
+        ["a"],
+        effects={"a": effects},
+        clean={"a": np.array([1.0, 2.0, np.nan, -np.inf])},
+        examples={"a": [(f"p{i}", f" a{i}") for i in range(4)]},
+    )
+    reply, _ = handle_message(
+        scores, None, {"type": "hw:examples", "task": "a", "layer": 0, "head": 0}
+    )
+    text = json.dumps(reply, allow_nan=False)  # what the kernel's message channel demands
+    rows = {r["index"]: r for r in json.loads(text)["rows"]}
+    assert rows[1] == {**rows[1], "effect": None, "clean": 2.0, "ablated": None}
+    assert rows[2] == {**rows[2], "effect": 0.5, "clean": None, "ablated": None}
+    assert rows[3]["effect"] is None and rows[3]["clean"] is None and rows[0]["effect"] is None
+    assert reply["mean"] == 0.5  # the mean of the finite effects
+    assert json.loads(text)["mean"] == 0.5
+    every_nan = HeadScores(
+        np.ones((1, 1, 1), np.float32),
+        ["a"],
+        effects={"a": np.full((1, 1, 2), np.nan, np.float32)},
+        examples={"a": [("p", " a"), ("q", " b")]},
+    )
+    reply, _ = handle_message(
+        every_nan, None, {"type": "hw:examples", "task": "a", "layer": 0, "head": 0}
+    )
+    assert json.loads(json.dumps(reply, allow_nan=False))["mean"] is None
+
+
 def test_attention_pattern_matches_eager_output_attentions_and_restores_the_model(word_tok, task):
     model = tiny_model("llama", vocab_size=len(word_tok))  # sdpa by default
     before = {
