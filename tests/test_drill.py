@@ -258,6 +258,42 @@ def test_the_grid_answers_drill_down_messages_with_its_model(word_tok, task):
     assert "holds no model" in sent[-1][0]["error"]
 
 
+def test_the_grid_forgets_its_model_when_shown_another_models_scores(word_tok, task):
+    model = tiny_model("llama", vocab_size=len(word_tok))
+    grid = HeadImportanceGrid(model, word_tok, tasks=[task], batch_size=4)
+    sent = []
+    grid.send = lambda content, buffers=None: sent.append((content, buffers))
+    own = grid.compute()
+    ask = {"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0}
+    # the same model's scores again (renormalised, say): it still draws attention
+    grid.set_scores(own.normalized("raw"))
+    grid._on_message(grid, ask, [])
+    assert "tokens" in sent[-1][0]
+    # another model's scores on other examples, of the same shape: the model is forgotten
+    other = HeadScores(
+        own.values,
+        own.tasks,
+        effects=own.effects,
+        clean=own.clean,
+        examples={"t": [("entirely other words", " here")] * len(task)},
+        meta={**own.meta, "model": "someone/else"},
+    )
+    grid.set_scores(other)
+    grid._on_message(grid, ask, [])
+    assert "holds no model" in sent[-1][0]["error"]
+    grid._on_message(grid, {"type": "hw:examples", "task": "t", "layer": 1, "head": 2}, [])
+    assert sent[-1][0]["has_model"] is False
+    with pytest.raises(ValueError, match="pass the model"):
+        grid.validate()
+    # scores named like the model but of another shape are another model's too
+    again = HeadImportanceGrid(model, word_tok, tasks=[task], batch_size=4)
+    again.send = grid.send
+    scored = again.compute()
+    again.set_scores(HeadScores(scored.values[:, :1], scored.tasks, meta=scored.meta))
+    again._on_message(again, {**ask, "layer": 0}, [])
+    assert "holds no model" in sent[-1][0]["error"]
+
+
 def test_side_by_side_comparison_keeps_each_sides_examples_and_the_grid_passes_keep_examples(
     word_tok, task
 ):
