@@ -460,6 +460,17 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(text: object) -> str:
+    """``text`` safe to print to a terminal: control and other unprintable characters (escape
+    sequences, newlines, bidi overrides, lone surrogates) written as in a Python string literal
+    (``\\x1b``), and whatever stdout's encoding cannot encode backslash-escaped too."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
 def _show(args: argparse.Namespace) -> int:
     from .scores import HeadScores
 
@@ -470,10 +481,11 @@ def _show(args: argparse.Namespace) -> int:
     scores = HeadScores.load(args.scores)
     meta = scores.meta
     print(
-        f"{args.scores}: {scores.method} scores of {meta.get('model', '?')},"
+        f"{_shown(args.scores)}: {_shown(scores.method)} scores of"
+        f" {_shown(meta.get('model', '?'))},"
         f" {len(scores.tasks)} task{'s' if len(scores.tasks) != 1 else ''} x"
         f" {scores.n_layers} layers x {scores.n_heads} heads"
-        + (f", metric {meta['metric']}" if meta.get("metric") else "")
+        + (f", metric {_shown(meta['metric'])}" if meta.get("metric") else "")
     )
     reliability, needed = scores.reliability(), scores.examples_needed(0.9)
     estimated = (scores.sem_source == "estimate").sum(axis=(1, 2))
@@ -483,10 +495,13 @@ def _show(args: argparse.Namespace) -> int:
             extra.append(f"clean accuracy {scores.accuracy[name]:.2f}")
         if name in scores.baseline:
             extra.append(f"clean metric {scores.baseline[name]:.4g}")
-        print(f"\n{name}" + (f"  ({', '.join(extra)})" if extra else ""))
+        print(f"\n{_shown(name)}" + (f"  ({', '.join(extra)})" if extra else ""))
         print(f"  {_reliability(scores, name, reliability[name], needed[name], estimated[t])}")
-        for rank, (layer, head, value) in enumerate(scores.top_heads(name, k=args.top), 1):
+        top = scores.top_heads(name, k=args.top)
+        for rank, (layer, head, value) in enumerate(top, 1):
             print(f"  {rank:3d}. L{layer}H{head}  {value:+.5g}")
+        if args.top and not top:
+            print("  (no head scored)")
     if args.html:
         from .views.widget import HeadImportanceGrid
 

@@ -177,6 +177,37 @@ def test_the_examples_message_carries_the_top_rows_and_a_float32_buffer():
     assert "weights alone" in reply["reason"]
 
 
+def test_the_examples_reply_is_valid_json_with_null_for_non_finite_numbers():
+    effects = np.array([[[np.nan, -np.inf, 0.5, np.inf]]], np.float32)
+    scores = HeadScores(
+        np.ones((1, 1, 1), np.float32),
+        ["a"],
+        effects={"a": effects},
+        clean={"a": np.array([1.0, 2.0, np.nan, -np.inf])},
+        examples={"a": [(f"p{i}", f" a{i}") for i in range(4)]},
+    )
+    reply, _ = handle_message(
+        scores, None, {"type": "hw:examples", "task": "a", "layer": 0, "head": 0}
+    )
+    text = json.dumps(reply, allow_nan=False)  # what the kernel's message channel demands
+    rows = {r["index"]: r for r in json.loads(text)["rows"]}
+    assert rows[1] == {**rows[1], "effect": None, "clean": 2.0, "ablated": None}
+    assert rows[2] == {**rows[2], "effect": 0.5, "clean": None, "ablated": None}
+    assert rows[3]["effect"] is None and rows[3]["clean"] is None and rows[0]["effect"] is None
+    assert reply["mean"] == 0.5  # the mean of the finite effects
+    assert json.loads(text)["mean"] == 0.5
+    every_nan = HeadScores(
+        np.ones((1, 1, 1), np.float32),
+        ["a"],
+        effects={"a": np.full((1, 1, 2), np.nan, np.float32)},
+        examples={"a": [("p", " a"), ("q", " b")]},
+    )
+    reply, _ = handle_message(
+        every_nan, None, {"type": "hw:examples", "task": "a", "layer": 0, "head": 0}
+    )
+    assert json.loads(json.dumps(reply, allow_nan=False))["mean"] is None
+
+
 def test_attention_pattern_matches_eager_output_attentions_and_restores_the_model(word_tok, task):
     model = tiny_model("llama", vocab_size=len(word_tok))  # sdpa by default
     before = {
@@ -222,6 +253,42 @@ def test_the_grid_answers_drill_down_messages_with_its_model(word_tok, task):
     sent.append(
         shown.reply({"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0})
     )
+    assert "holds no model" in sent[-1][0]["error"]
+
+
+def test_the_grid_forgets_its_model_when_shown_another_models_scores(word_tok, task):
+    model = tiny_model("llama", vocab_size=len(word_tok))
+    grid = HeadImportanceGrid(model, word_tok, tasks=[task], batch_size=4)
+    sent = []
+    grid.send = lambda content, buffers=None: sent.append((content, buffers))
+    own = grid.compute()
+    ask = {"type": "hw:attention", "task": "t", "layer": 1, "head": 2, "example": 0}
+    # the same model's scores again (renormalised, say): it still draws attention
+    grid.set_scores(own.normalized("raw"))
+    grid._on_message(grid, ask, [])
+    assert "tokens" in sent[-1][0]
+    # another model's scores on other examples, of the same shape: the model is forgotten
+    other = HeadScores(
+        own.values,
+        own.tasks,
+        effects=own.effects,
+        clean=own.clean,
+        examples={"t": [("entirely other words", " here")] * len(task)},
+        meta={**own.meta, "model": "someone/else"},
+    )
+    grid.set_scores(other)
+    grid._on_message(grid, ask, [])
+    assert "holds no model" in sent[-1][0]["error"]
+    grid._on_message(grid, {"type": "hw:examples", "task": "t", "layer": 1, "head": 2}, [])
+    assert sent[-1][0]["has_model"] is False
+    with pytest.raises(ValueError, match="pass the model"):
+        grid.validate()
+    # scores named like the model but of another shape are another model's too
+    again = HeadImportanceGrid(model, word_tok, tasks=[task], batch_size=4)
+    again.send = grid.send
+    scored = again.compute()
+    again.set_scores(HeadScores(scored.values[:, :1], scored.tasks, meta=scored.meta))
+    again._on_message(again, {**ask, "layer": 0}, [])
     assert "holds no model" in sent[-1][0]["error"]
 
 

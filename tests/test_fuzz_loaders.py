@@ -2,7 +2,8 @@
 error types (ScoresFileError, TaskDataError), each within a fixed time (hypothesis' deadline)
 and memory bound (tracemalloc's peak; numpy's allocations are traced too); a damaged units
 folder never makes ``--resume`` raise anything but its one-line refusal, and never adopts a
-unit of another sweep."""
+unit of another sweep; well-quoted CSV loads row for row; task names of any length and
+characters print on one line and draw bounded."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import csv
 import functools
 import io
 import json
+import sys
 import tempfile
 import tracemalloc
+import warnings
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -354,6 +357,12 @@ def test_a_foreign_unit_is_never_adopted_damaged_or_not(name, data):
     assert len(loaded) == 2  # the two files of this sweep, not the foreign one
 
 
+# non-blank cells (a blank prompt or answer is refused on purpose)
+PLAIN_CELL = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
+    str.strip
+) | st.sampled_from(['"', '""', '"a', 'a"', ",", "a\tb", "a\r\nb", '" ,\n"', '",\n"x'])
+
+
 @FUZZ
 @given(
     st.one_of(
@@ -371,3 +380,91 @@ def test_a_damaged_fingerprint_is_refused_in_one_line_and_nothing_moved(fingerpr
     else:
         assert type(error) in (UnitsFolderError, CheckpointMismatchError), repr(error)
         assert "out.npz.units" in str(error) and "\n" not in str(error)
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(PLAIN_CELL, PLAIN_CELL), min_size=1, max_size=6),
+    st.sampled_from([(",", ".csv"), ("\t", ".tsv")]),
+    st.booleans(),
+)
+def test_well_quoted_csv_rows_load_as_written_never_merged(rows, kind, quote_all):
+    # whatever the cells hold (quotes, delimiters, line breaks), a file quoted as the csv module
+    # writes it loads row for row, and strict quoting refuses none of it
+    delimiter, suffix = kind
+    out = io.StringIO()
+    writer = csv.writer(
+        out, delimiter=delimiter, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
+    writer.writerow(["prompt", "answer"])
+    writer.writerows(rows)
+    outcome = bounded(load_tasks, out.getvalue().encode(), suffix)
+    assert not isinstance(outcome, Exception), outcome
+    (task,) = outcome
+    assert [(e.prompt, e.answer) for e in task.examples] == rows
+
+
+# -- task names of any length and characters, printed by `show` and drawn in figures ---------
+
+NAME = st.text(max_size=40) | st.tuples(st.text(min_size=1, max_size=8), st.integers(1, 10**5)).map(
+    lambda piece: (piece[0] * piece[1])[: 10**6]
+)
+NAMES = settings(FUZZ, max_examples=100, deadline=timedelta(seconds=5))
+
+
+@NAMES
+@given(NAME, st.sampled_from(["utf-8", "ascii", "latin-1"]))
+def test_show_prints_any_task_name_on_one_printable_line(name, encoding):
+    from headwidget.cli import main
+
+    scores = HeadScores(np.ones((1, 2, 2), np.float32), [name], meta={"model": name})
+    with tempfile.TemporaryDirectory() as folder:
+        path = scores.save(Path(folder) / "s.npz")
+        buffer = io.BytesIO()
+        stdout = io.TextIOWrapper(buffer, encoding=encoding, write_through=True)
+        saved, sys.stdout = sys.stdout, stdout
+        try:
+            assert main(["show", str(path), "--top", "1"]) == 0
+        finally:
+            sys.stdout = saved
+    lines = buffer.getvalue().decode(encoding).split("\n")
+    # the header, a blank line, the name, one head
+    assert len(lines) == 5 and lines[-1] == "", lines[:4]
+    assert all(line.isprintable() for line in lines)
+    assert lines[3].strip() == "1. L0H0  +1"
+    try:
+        name.encode(encoding)
+        plain = name.isprintable()
+    except UnicodeEncodeError:
+        plain = False
+    if plain:
+        assert lines[2] == name
+
+
+@NAMES
+@given(NAME)
+def test_figure_names_are_bounded_printable_lines(name):
+    from headwidget.views.plotting import figure_text
+
+    lines = figure_text(name).split("\n")
+    assert len(lines) <= 3 and all(len(line) <= 30 for line in lines)
+    assert all(line.isprintable() for line in lines)
+    if len(name) > 90:
+        assert lines[-1].endswith("…")
+
+
+@settings(FUZZ, max_examples=10, deadline=timedelta(seconds=20))
+@given(NAME, NAME)
+def test_figures_draw_any_task_names(first, second):
+    from headwidget.views.plotting import plot_scores
+
+    if first == second:
+        second += "!"
+    scores = HeadScores(np.ones((2, 2, 2), np.float32), [first, second])
+    figure = plot_scores(scores, title=first)
+    out = io.BytesIO()
+    with warnings.catch_warnings():  # characters DejaVu Sans lacks draw as boxes
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        figure.savefig(out, format="png", dpi=50, bbox_inches="tight")
+    width, height = np.frombuffer(out.getvalue()[16:24], ">u4")
+    assert width < 1000 and height < 1000

@@ -107,6 +107,15 @@ def test_top_heads_orders_by_importance_and_skips_nan():
     assert (1, 0) not in [(layer, head) for layer, head, _ in scores.top_heads("t", k=5)]
 
 
+def test_top_heads_never_ranks_never_scored_cells():
+    values = np.full((2, 2, 3), np.nan, np.float32)
+    values[0, 1, 2] = -np.inf  # a scored value, however low, still ranks
+    values[0, 0, 0] = 0.5
+    scores = HeadScores(values, ["shard", "unscored"])
+    assert scores.top_heads("shard", k=6) == [(0, 0, 0.5), (1, 2, -np.inf)]
+    assert scores.top_heads("unscored", k=6) == []
+
+
 def test_to_pandas_is_tidy_and_matches_values():
     scores = make_scores()
     frame = scores.to_pandas()

@@ -127,6 +127,29 @@ def test_csv_with_quoted_multiline_prompt_and_bom(tmp_path):
     assert task.examples == [Example("Question: 2+2?\nAnswer:", " 4")]
 
 
+@pytest.mark.parametrize(
+    ("suffix", "text", "line", "problem"),
+    [
+        # an unterminated quote would take every later row into one cell
+        (".csv", 'prompt,answer\nFrance ->, Paris\nJapan ->," Tokyo\nItaly ->, Rome\n', 3, "never"),
+        (".csv", 'prompt,answer\n"France ->, Paris\nJapan ->, Tokyo', 2, "never"),
+        (".tsv", 'prompt\tanswer\na\t b\n"c\t d\n', 3, "never"),
+        # text after a closing quote (it was dropped into the cell without its quotes)
+        (".csv", 'prompt,answer\na, b\n"Hello," she said ->, Hi\n', 3, "after"),
+        (".tsv", 'prompt\tanswer\n"Hi," she said ->\t Hi\n', 2, "after"),
+    ],
+)
+def test_csv_quotes_are_strict_and_errors_name_the_line(tmp_path, suffix, text, line, problem):
+    path = tmp_path / f"quotes{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TaskDataError) as info:
+        load_tasks(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line {line}: ") and "\n" not in message
+    assert problem in message and '""' in message
+    assert info.value.row == f"line {line}"
+
+
 def test_no_task_column_uses_task_argument_or_file_stem(tmp_path):
     rows = [{"prompt": "France ->", "answer": " Paris"}]
     path = write_jsonl(tmp_path / "capitals.jsonl", rows)

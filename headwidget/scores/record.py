@@ -247,12 +247,13 @@ class HeadScores:
 
     def top_heads(self, task: str, k: int = 10) -> list[tuple[int, int, float]]:
         """The ``k`` most important ``(layer, head, importance)`` of a task, best first (all of
-        them when ``k`` exceeds the number of heads)."""
+        them when ``k`` exceeds the number of heads). Never-scored (NaN) heads are never
+        ranked, so a shard's task may give fewer than ``k``."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
             raise ValueError(f"top_heads() takes k >= 0 (an int), got {k!r}")
-        matrix = self[task]
-        flat = np.where(np.isnan(matrix), -np.inf, matrix).ravel()
-        order = np.argsort(-flat, kind="stable")[:k]
+        flat = self[task].ravel()
+        scored = np.flatnonzero(~np.isnan(flat))
+        order = scored[np.argsort(-flat[scored], kind="stable")][:k]
         return [(int(i // self.n_heads), int(i % self.n_heads), float(flat[i])) for i in order]
 
     def to_pandas(self) -> pandas.DataFrame:

@@ -257,12 +257,20 @@ def _parse_jsonl(text: str, label: str) -> list[_Row]:
     return rows
 
 
+#: How to quote a CSV cell, for the errors.
+_QUOTING = 'quote a whole cell as "...", and double every quote inside it ("")'
+
+
 def _parse_csv(text: str, label: str, delimiter: str) -> tuple[list[_Row], set[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote left open (which would take every later row into one cell) or text after
+    # a closing quote is an error, not silently read
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         return [], set()
+    except csv.Error as err:
+        raise _csv_error(err, label, reader.line_num, 1) from None
     names = [name.strip().lower() for name in header]
     _check_columns(names, label, "line 1")
     rows = []
@@ -283,8 +291,22 @@ def _parse_csv(text: str, label: str, delimiter: str) -> tuple[list[_Row], set[s
                 )
             rows.append(_Row(where, dict(zip(names, record, strict=False))))
     except csv.Error as err:
-        raise TaskDataError(label, f"line {reader.line_num}", f"malformed CSV: {err}") from None
+        raise _csv_error(err, label, reader.line_num, end + 1) from None
     return rows, set(names)
+
+
+def _csv_error(err: csv.Error, label: str, line: int, start: int) -> TaskDataError:
+    """The error for a malformed CSV row: ``line`` is where the reader stopped, ``start`` the
+    line where the row began (where an unterminated quote opened)."""
+    if "unexpected end of data" in str(err):
+        return TaskDataError(
+            label, f"line {start}", f"a quoted cell starting in this row never ends; {_QUOTING}"
+        )
+    if "expected after" in str(err):
+        return TaskDataError(
+            label, f"line {line}", f"text after the closing quote of a cell; {_QUOTING}"
+        )
+    return TaskDataError(label, f"line {line}", f"malformed CSV ({err}); {_QUOTING}")
 
 
 def _check_columns(names: list[str], label: str, header_row: str | None) -> None:

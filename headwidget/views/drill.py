@@ -33,7 +33,8 @@ def top_examples(
 ) -> list[dict[str, Any]]:
     """The ``k`` examples whose metric head ``(layer, head)`` changes most (largest
     ``|effect|``, ties by index), each ``{"index", "prompt", "answer", "clean", "ablated",
-    "effect"}``; ``[]`` where the scores keep no per-example effects for ``task``."""
+    "effect"}``; ``[]`` where the scores keep no per-example effects for ``task``. A number that
+    is not finite (NaN, ±inf) is None, so that the rows are valid JSON."""
     effects = scores.example_effects(task, layer, head)
     if effects is None:
         return []
@@ -43,8 +44,8 @@ def top_examples(
     order = np.argsort(-size, kind="stable")[: max(0, int(k))]
     rows = []
     for i in order.tolist():
-        effect = float(effects[i])
-        base = None if clean is None else float(clean[i])
+        effect = _finite(effects[i])
+        base = None if clean is None else _finite(clean[i])
         prompt, answer = texts[i] if i < len(texts) else ("", "")
         rows.append(
             {
@@ -52,11 +53,17 @@ def top_examples(
                 "prompt": prompt,
                 "answer": answer,
                 "clean": base,
-                "ablated": None if base is None or effect != effect else base - effect,
+                "ablated": None if base is None or effect is None else _finite(base - effect),
                 "effect": effect,
             }
         )
     return rows
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None where it is NaN or infinite (JSON has neither)."""
+    number = float(value)
+    return number if np.isfinite(number) else None
 
 
 @contextmanager
@@ -175,7 +182,8 @@ def examples_reply(
     rows = top_examples(scores, task, layer, head, TOP_EXAMPLES)
     for row in rows:
         row["prompt"], row["answer"] = _clip(row["prompt"]), _clip(row["answer"])
-    mean = float(np.nanmean(effects)) if np.isfinite(effects).any() else None
+    finite = np.isfinite(effects)
+    mean = _finite(effects[finite].astype(np.float64).mean()) if finite.any() else None
     reply.update(available=True, n=int(effects.size), rows=rows, mean=mean)
     return reply, [np.ascontiguousarray(effects, "<f4").tobytes()]
 

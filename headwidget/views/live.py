@@ -90,6 +90,16 @@ class LiveScoring:
         # what the grid scores, for the drill-down and validate(): the model by weak reference
         # (the grid never keeps it in memory), tokenizer, tasks, head layout
         self._held: tuple[weakref.ref[Any], Any, list[Task], Any] | None = None
+        # whose scores the held model gives: meta["model"] and (layers, heads)
+        self._held_as: tuple[str, int, int] | None = None
+
+    def _hold_only_for(self, scores: HeadScores) -> None:
+        """Forget the held model when ``scores`` are another model's (another meta["model"],
+        or another number of layers or heads): the drill-down must not run it on their
+        examples, nor validate() test them on it."""
+        key = (str(scores.meta.get("model") or ""), scores.n_layers, scores.n_heads)
+        if self._held is not None and key != self._held_as:
+            self._held = self._held_as = None
 
     def _held_model(self) -> tuple[Any, Any, Any] | None:
         """(model, tokenizer, head layout) for the drill-down's attention pattern, while the
@@ -133,6 +143,7 @@ class LiveScoring:
         # what the engine records as meta["model"], so the title does not change at the end
         config = getattr(model, "config", None)
         model_name = str(getattr(config, "name_or_path", "") or type(model).__name__)
+        self._held_as = (model_name, n_layers, n_heads)
         if self._auto_title:
             self.title = model_name
         self.provenance = provenance_of(

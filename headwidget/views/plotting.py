@@ -14,6 +14,7 @@ every head coloured by its category label (the MAPS figure); see :mod:`headwidge
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -26,12 +27,17 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["COLORMAPS", "axis_ticks", "colorbar_ticks", "plot_scores"]
+__all__ = ["COLORMAPS", "axis_ticks", "colorbar_ticks", "figure_text", "plot_scores"]
 
 #: The widget's colour map names and the matplotlib map each one draws with.
 COLORMAPS = {"viridis": "viridis", "magma": "magma", "cividis": "cividis", "diverging": "RdBu_r"}
 _NAN_HATCH_COLOR = "#b0b0b0"
 _PANEL_INCHES = 2.4
+#: A name drawn in a figure: lines of about a panel's width at 10 pt, at most three, as the
+#: widget wraps its titles. Names and the title are drawn as written (no math text, no TeX).
+_NAME_WIDTH = 30
+_NAME_LINES = 3
+_LITERAL = {"parse_math": False, "usetex": False}
 
 
 def _matplotlib():
@@ -43,6 +49,27 @@ def _matplotlib():
             "headwidget's static plots need matplotlib: pip install 'headwidget[plot]'"
         ) from err
     return matplotlib, Figure
+
+
+def figure_text(text: str, width: int = _NAME_WIDTH, lines: int = _NAME_LINES) -> str:
+    r"""``text`` as a figure draws it: cut to at most ``lines`` lines of ``width`` characters
+    before anything is measured (so a name of a megabyte draws as fast as a short one), ending
+    in "…" when cut; wrapped at spaces, other whitespace drawn as spaces, and unprintable
+    characters (control characters, lone surrogates) written escaped (``\x1b``).
+
+    >>> figure_text("a\x1bb"), figure_text("x" * 100, width=10, lines=2)
+    ('a\\x1bb', 'xxxxxxxxxx\nxxxxxxxxx…')
+    """
+    cut = len(text) > width * lines
+    if cut:
+        text = text[: width * lines - 1]
+    if not text.isprintable():
+        text = "".join(
+            c if c.isprintable() else " " if c.isspace() else repr(c)[1:-1] for c in text
+        )
+    if cut:
+        text += "…"
+    return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder="…"))
 
 
 def axis_ticks(n: int) -> list[int]:
@@ -229,7 +256,9 @@ def plot_scores(
     normalized = scores.normalized(normalization)
     values = normalized.values[order]
     names = [scores.tasks[i] for i in order]
-    headings = [_heading(name, scores.accuracy.get(name), min_accuracy) for name in names]
+    headings = [
+        _heading(figure_text(name), scores.accuracy.get(name), min_accuracy) for name in names
+    ]
     task_categories = [scores.categories.get(name) for name in names]
     if kind == "tasks":
         fig = _plot_tasks(
@@ -257,7 +286,7 @@ def plot_scores(
             ncols=ncols,
         )
     if title:
-        fig.suptitle(title)
+        fig.suptitle(figure_text(title, width=80, lines=2), **_LITERAL)
     return fig
 
 
@@ -319,7 +348,7 @@ def _plot_tasks(
             )
             heading += f"\n{count} head{'' if count == 1 else 's'} {rule}"
             _outline(ax, passing[t], orientation)
-        ax.set_title(heading, fontsize=10)
+        ax.set_title(heading, fontsize=10, **_LITERAL)
         row, col = divmod(t, ncols)
         if col == 0:
             ax.set_ylabel(y_label)
@@ -400,7 +429,7 @@ def _plot_categories(
             rgb[:] = grey
             rgb[data] = to_rgb(result.colors[name])
         _, x_label, y_label = _draw_matrix(ax, rgb, orientation)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(figure_text(name), fontsize=10, **_LITERAL)
         if p % ncols == 0:
             ax.set_ylabel(y_label)
         if p + ncols >= n_panels:
@@ -408,7 +437,7 @@ def _plot_categories(
     for p in range(n_panels, nrows * ncols):
         axes[p // ncols][p % ncols].set_visible(False)
     handles = [
-        Patch(facecolor=result.colors[label], edgecolor="none", label=label)
+        Patch(facecolor=result.colors[label], edgecolor="none", label=figure_text(label))
         for label in result.legend
     ]
     rule = f"threshold {threshold:g}" if threshold is not None else f"top {top_percent:g}% per task"
@@ -422,4 +451,6 @@ def _plot_categories(
         title_fontsize=8,
         handlelength=1.0,
     )
+    for text in axes[0][0].get_legend().get_texts():
+        text.set(**_LITERAL)
     return fig

@@ -330,6 +330,8 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
 
     def set_scores(self, scores: HeadScores) -> None:
         """Show other scores (any shape); the selection and tab are kept where still valid.
+        Another model's scores (another ``meta["model"]`` or shape) make the grid forget the
+        model it scored: the drill-down then draws no attention pattern.
 
         >>> grid.set_scores(HeadScores.load("other.npz"))   # doctest: +SKIP
         """
@@ -341,6 +343,7 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
         if self._running:
             raise RuntimeError("cannot set_scores() while the grid is scoring a model")
         self._pending = None
+        self._hold_only_for(scores)
         self._show(scores)
 
     def _show(self, scores: HeadScores) -> None:

@@ -12,9 +12,10 @@ export interface ExampleRow {
   index: number;
   prompt: string;
   answer: string;
+  /** null where the number is not finite (JSON has no NaN or infinity) */
   clean: number | null;
   ablated: number | null;
-  effect: number;
+  effect: number | null;
 }
 
 export interface ExamplesReply {
@@ -97,8 +98,10 @@ export function shorten(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(1, max - 1))}…`;
 }
 
-function fmt(x: number | null | undefined): string {
-  return x === null || x === undefined || Number.isNaN(x) ? "n/a" : formatValue(x);
+/** A number of the reply as text: "n/a" for null (not finite) and for anything but a finite
+ * number (an older kernel sent NaN and infinities as the strings "nan", "inf", "-inf"). */
+function fmt(x: unknown): string {
+  return typeof x === "number" && Number.isFinite(x) ? formatValue(x) : "n/a";
 }
 
 /** Size `canvas` to `width` x `height` CSS pixels at the view's pixel ratio; its cleared 2-d

@@ -210,21 +210,50 @@ export function gridLayout(o: GridOptions): GridLayout {
   };
 }
 
-/** `text` cut to fit `width`, ending in "…" when cut. */
+/** Most characters of a name that layout ever measures: no panel shows more, and a longer one
+ * (a 100k-character task name) is cut to this first, with "…", so layout time stays bounded. */
+export const MAX_LAYOUT_CHARS = 1000;
+
+/** `text` cut to at most `max` UTF-16 units (never inside a surrogate pair), with "…" when cut. */
+export function clipText(text: string, max = MAX_LAYOUT_CHARS): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, pairSafe(text, max))}…`;
+}
+
+/** `n`, or one less where the first `n` units of `text` would end inside a surrogate pair. */
+function pairSafe(text: string, n: number): number {
+  const c = text.charCodeAt(n - 1);
+  return n > 0 && c >= 0xd800 && c <= 0xdbff ? n - 1 : n;
+}
+
+/**
+ * `text` cut to fit `width`, ending in "…" when cut. O(log n) calls of `measure`, none on more
+ * than twice the cut's length (plus one on the whole text when it may fit): the cut is found by
+ * doubling a prefix until it overflows, then by bisection (widths grow with the prefix).
+ */
 export function ellipsize(text: string, width: number, measure: (s: string) => number): string {
-  if (measure(text) <= width) return text;
-  let n = text.length - 1;
-  while (n > 0 && measure(`${text.slice(0, n)}…`) > width) n--;
-  return `${text.slice(0, n).trimEnd()}…`;
+  let hi = 64;
+  while (hi < text.length && measure(text.slice(0, hi)) <= width) hi *= 2;
+  if (hi >= text.length && measure(text) <= width) return text;
+  // the longest prefix of at most min(hi, length - 1) units that fits with its "…" (0 if none)
+  const fits = (n: number) => measure(`${text.slice(0, n)}…`) <= width;
+  let lo = 0;
+  hi = Math.min(hi, text.length - 1);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, pairSafe(text, lo)).trimEnd()}…`;
 }
 
 /**
  * Greedy wrapping at spaces to `width`, never inside a word: a word wider than a line is cut
  * with "…", and text past `maxLines` lines ends the last line with "…" (the full text goes in a
- * tooltip). `measure` gives the width of a string.
+ * tooltip). `measure` gives the width of a string. Text past MAX_LAYOUT_CHARS is cut first.
  */
 export function wrapText(text: string, width: number, measure: (s: string) => number, maxLines = 3): string[] {
-  const words = text.split(/\s+/).filter(Boolean);
+  const words = clipText(text).split(/\s+/).filter(Boolean);
   const lines: string[] = [];
   let line = "";
   let cut = false;

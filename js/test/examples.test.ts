@@ -108,6 +108,31 @@ describe("the per-example panel", () => {
     expect(sent.at(-1)).toMatchObject({ type: "hw:examples", task: "copying", layer: 1, head: 2 });
   });
 
+  it("shows numbers that are not finite (null from the kernel, or an old kernel's strings) as n/a", async () => {
+    const { root, model, sent, reply } = mount();
+    model.set("selected_head", [0, 1]);
+    await tick();
+    const rows = [
+      { index: 0, prompt: "p", answer: " a", clean: null, ablated: null, effect: null },
+      { index: 1, prompt: "q", answer: " b", clean: "nan", ablated: "-inf", effect: "inf" },
+      { index: 2, prompt: "r", answer: " c", clean: 1.5, ablated: null, effect: 0.25 },
+    ];
+    const effects = new Float32Array([Number.NaN, Number.POSITIVE_INFINITY, 0.25]);
+    reply(
+      { type: "hw:examples", request: sent.at(-1)!.request, task: "copying", layer: 0, head: 1, available: true, tasks: ["copying"], n: 3, mean: null, rows },
+      [new DataView(effects.buffer)],
+    );
+    const panel = root.querySelector<HTMLElement>(".hw-examples")!;
+    const cells = Array.from(panel.querySelectorAll("tbody tr")).map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent).slice(3));
+    expect(cells).toEqual([
+      ["n/a", "n/a", "n/a"],
+      ["n/a", "n/a", "n/a"],
+      ["1.5", "n/a", "0.25"],
+    ]);
+    expect(panel.querySelector(".hw-examples-note")!.textContent).toContain("mean n/a");
+    expect(panel.textContent).not.toMatch(/nan|inf|null/i);
+  });
+
   it("says why when a head has no per-example effects", async () => {
     const { root, model, sent, reply } = mount();
     model.set("selected_head", [0, 0]);

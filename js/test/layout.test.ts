@@ -8,6 +8,7 @@ import {
   cellAt,
   cellRect,
   cellToHead,
+  ellipsize,
   gridLayout,
   gridShape,
   headToCell,
@@ -180,6 +181,57 @@ describe("text wrapping for panel titles", () => {
   });
   it("ends the last allowed line with an ellipsis when the text needs more lines", () => {
     expect(wrapText("a b c d e f", 30, mono, 2)).toEqual(["a b", "c…"]);
+  });
+});
+
+describe("long names lay out in bounded time", () => {
+  // a measure that costs as much as the text is long, as canvas measureText does
+  let measured = 0;
+  const linear = (s: string) => {
+    measured += s.length;
+    let w = 0;
+    for (let i = 0; i < s.length; i++) w += s.charCodeAt(i) === 0x20 ? 4 : 7;
+    return w;
+  };
+  const timed = <T,>(f: () => T) => {
+    measured = 0;
+    const t0 = performance.now();
+    const out = f();
+    return { out, ms: performance.now() - t0, measured };
+  };
+  it("cuts a 100k-character word in well under a second, measuring a bounded amount of text", () => {
+    const word = "x".repeat(100_000);
+    const r = timed(() => wrapText(word, 300, linear));
+    expect(r.ms).toBeLessThan(500);
+    expect(r.measured).toBeLessThan(50_000);
+    expect(r.out).toEqual([`${"x".repeat(41)}…`]);
+    const e = timed(() => ellipsize(word, 300, linear));
+    expect(e.ms).toBeLessThan(500);
+    expect(e.measured).toBeLessThan(50_000);
+    expect(e.out).toBe(`${"x".repeat(41)}…`);
+  });
+  it("wraps a 100k-character name of many words in well under a second", () => {
+    const name = "ab ".repeat(33_334);
+    const r = timed(() => wrapText(name, 300, linear));
+    expect(r.ms).toBeLessThan(500);
+    expect(r.measured).toBeLessThan(100_000);
+    expect(r.out.length).toBe(3);
+    expect(r.out[2].endsWith("…")).toBe(true);
+    // past MAX_LAYOUT_CHARS the name is cut before layout: the word after a 100k one is not shown
+    const lines = timed(() => wrapText(`${"y".repeat(100_000)} ${"z".repeat(50)}`, 300, linear));
+    expect(lines.ms).toBeLessThan(500);
+    expect(lines.out).toEqual([`${"y".repeat(41)}…`]);
+    expect(wrapText(`${"y".repeat(10)} ${"z".repeat(10)}`, 300, linear)).toEqual([`${"y".repeat(10)} ${"z".repeat(10)}`]);
+  });
+  it("cuts what fits exactly as before, never inside a surrogate pair", () => {
+    const mono = (s: string) => s.length * 10;
+    expect(ellipsize("abcdefghij", 100, mono)).toBe("abcdefghij");
+    expect(ellipsize("abcdefghijk", 100, mono)).toBe("abcdefghi…");
+    expect(ellipsize("abc", 5, mono)).toBe("…");
+    const emoji = "😀".repeat(10); // two UTF-16 units each
+    const cut = ellipsize(emoji, 60, mono);
+    expect(cut).toBe("😀😀…");
+    expect(ellipsize(`a${emoji}`, 60, mono)).toBe("a😀😀…");
   });
 });
 
