@@ -15,6 +15,7 @@ from .tasks import Example, Task, TaskDataError, load_tasks
 from .version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from .methods.roles import detect_heads
     from .modeling.adapters import HeadLayout, UnsupportedModelError
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
@@ -32,6 +33,7 @@ __all__ = [
     "Task",
     "TaskDataError",
     "UnsupportedModelError",
+    "detect_heads",
     "load_suite",
     "load_tasks",
     "score_heads",
@@ -47,6 +49,7 @@ _LAZY = {
     "ModelBusyError": "modeling.session",
     "load_suite": "tasks.suites",
     "HeadImportanceGrid": "views.widget",
+    "detect_heads": "methods.roles",
 }
 
 
