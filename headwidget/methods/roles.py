@@ -41,7 +41,7 @@ from torch import nn
 from ..modeling.adapters import HeadLayout, resolve_layout
 from ..modeling.attention import attention_weights
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
-from ..modeling.inputs import model_device, model_dtype
+from ..modeling.inputs import context_limit, model_device, model_dtype
 from ..modeling.session import model_session
 from ..scores import HeadScores
 from ..version import __version__
@@ -324,7 +324,7 @@ def detect_heads(
     device = model_device(model)
     options = {"n_sequences": int(n_sequences), "seq_len": int(seq_len), "seed": int(seed)}
     sets = _sequence_sets(model, tokenizer, role_list, sequences, options)
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    limit = context_limit(model)
     longest = max(ids.shape[1] for ids in sets.values())
     if isinstance(limit, int) and longest > limit:
         raise ValueError(f"sequences of {longest} tokens exceed the model's context ({limit})")

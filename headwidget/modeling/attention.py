@@ -6,7 +6,9 @@ returns them with ``output_attentions=True``. :func:`eager_attention` switches e
 the model to it inside a block and puts back exactly what each had (the attribute set or not,
 and its value); :func:`attention_weights` runs one forward pass that way and returns each
 layer's weights. The drill-down's attention picture and :func:`headwidget.detect_heads` both go
-through it. Neither claims the model: run them inside
+through it. The output-collecting hooks transformers 5 adds to a model on its first
+``output_attentions`` call are removed again, so the model keeps exactly the hooks it had.
+Neither claims the model: run them inside
 :func:`~headwidget.modeling.session.model_session`.
 
 >>> with model_session(model, "attention"):                   # doctest: +SKIP
@@ -63,6 +65,36 @@ def eager_attention(model: nn.Module) -> Iterator[None]:
                 setattr(config, _KEY, value)
 
 
+_FLAG = "_output_capturing_hooks_installed"
+
+
+@contextmanager
+def _capture_hooks_removed(model: nn.Module) -> Iterator[None]:
+    """Transformers 5 installs forward hooks that collect ``output_attentions`` on a model's
+    first such call, and keeps them (inactive) with a flag on the model; inside the block,
+    hooks and flags it adds are taken away again afterwards, so the model keeps the hooks it
+    had."""
+    missing = object()
+    modules = list(model.modules())
+    flags = [(m, m.__dict__.get(_FLAG, missing)) for m in modules]
+    before = [set(m._forward_hooks) for m in modules]
+    try:
+        yield
+    finally:
+        for module, known in zip(modules, before, strict=True):
+            for key in [k for k in module._forward_hooks if k not in known]:
+                hook = module._forward_hooks[key]
+                if "output_capturing_hook" in getattr(hook, "__qualname__", ""):
+                    del module._forward_hooks[key]
+                    module._forward_hooks_with_kwargs.pop(key, None)
+                    module._forward_hooks_always_called.pop(key, None)
+        for module, value in flags:
+            if value is missing:
+                module.__dict__.pop(_FLAG, None)
+            else:
+                setattr(module, _FLAG, value)
+
+
 def _trunk(model: nn.Module) -> nn.Module:
     """The decoder without its LM head (``model.base_model``) where the model has one: its
     attention weights are the same, and the logits are not computed."""
@@ -93,7 +125,7 @@ def attention_weights(
     kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": False}
     if attention_mask is not None:
         kwargs["attention_mask"] = attention_mask
-    with eager_attention(model), torch.inference_mode():
+    with eager_attention(model), _capture_hooks_removed(model), torch.inference_mode():
         out = _trunk(model)(**kwargs, output_attentions=True)
     attentions = getattr(out, "attentions", None)
     if attentions is None and isinstance(out, tuple):  # return_dict=False models
