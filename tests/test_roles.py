@@ -269,7 +269,8 @@ def test_pattern_scores_and_head_roles():
     perfect[:3, 0] = 1  # the first half attends to the first token
     attention = perfect[None, None]
     assert pattern_scores(attention, induction_pattern(ids)[None]).item() == 1.0
-    assert pattern_scores(attention, induction_pattern(ids)[None], rows="all").item() == pytest.approx(0.4)
+    everywhere = pattern_scores(attention, induction_pattern(ids)[None], rows="all")
+    assert everywhere.item() == pytest.approx(0.4)
     scores = HeadScores(np.array([[[0.9, 0.39]], [[0.45, 0.41]]]), ["induction", "first token"])
     assert head_roles(scores) == {(0, 0): ["induction", "first token"], (0, 1): ["first token"]}
     assert head_roles(scores, threshold=0.5) == {(0, 0): ["induction"]}
