@@ -1,5 +1,6 @@
 """The ``headwidget`` command: score, merge and show head importance without Jupyter.
 
+``headwidget roles`` scores every head for attention roles (:func:`headwidget.detect_heads`);
 ``headwidget score`` runs a sweep (:func:`headwidget.sweep.run_sweep`) in one process, under
 torchrun, or as one shard of a SLURM array; ``headwidget merge`` joins shard files
 (:func:`headwidget.sweep.merge_parts`); ``headwidget show`` prints the top heads and writes the
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from .cli_roles import add_roles_command, add_show_roles_arguments, run_roles, show_roles
 
 __all__ = ["main"]
 
@@ -43,6 +46,7 @@ _SHOW_EXAMPLES = """\
 examples:
   headwidget show scores.npz --top 5
   headwidget show scores.npz --html scores.html --png scores.png
+  headwidget show scores.npz --roles roles.npz --role-threshold 0.5
 """
 
 
@@ -246,6 +250,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--top", type=int, default=10, metavar="K", help="heads per task (10)")
     show.add_argument("--html", metavar="PAGE.html", help="write the standalone page")
     show.add_argument("--png", metavar="FIG.png", help="write a static figure (.png, .svg or .pdf)")
+    add_show_roles_arguments(show)
+    add_roles_command(commands, _positive, _wrap)
     return parser
 
 
@@ -444,6 +450,8 @@ def _show(args: argparse.Namespace) -> int:
         print(f"\n{name}" + (f"  ({', '.join(extra)})" if extra else ""))
         for rank, (layer, head, value) in enumerate(scores.top_heads(name, k=args.top), 1):
             print(f"  {rank:3d}. L{layer}H{head}  {value:+.5g}")
+    if args.roles:
+        show_roles(scores, args)
     if args.html:
         from .views.widget import HeadImportanceGrid
 
@@ -458,11 +466,15 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _roles(args: argparse.Namespace) -> int:
+    return run_roles(args, _load_model, _log)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
-    handler = {"score": _score, "merge": _merge, "show": _show}[args.command]
+    handler = {"score": _score, "merge": _merge, "show": _show, "roles": _roles}[args.command]
     try:
         output = getattr(args, "output", None)
         if output is not None and not output.lower().endswith(".npz"):

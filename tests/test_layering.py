@@ -20,7 +20,7 @@ LAYERS = {
     "methods": 3,
     "scoring": 4,
     "sweep": 5, "views": 5, "demo": 5,
-    "cli": 6, "__main__": 6, "__init__": 6,
+    "cli": 6, "cli_roles": 6, "__main__": 6, "__init__": 6,
     "results": 6, "validation": 6,  # old module paths, kept as re-exports
 }  # fmt: skip
 HOOK_CALLS = {
