@@ -23,7 +23,7 @@ averages over a list of prompts).
 
 >>> scores = detect_heads(model, tokenizer)                        # doctest: +SKIP
 >>> scores.top_heads("induction", 3)                               # doctest: +SKIP
-[(18, 6, 0.87...), (17, 4, 0.74...), (17, 3, 0.72...)]
+[(18, 6, 0.837...), (17, 4, 0.737...), (17, 3, 0.721...)]
 """
 
 from __future__ import annotations
