@@ -16,6 +16,7 @@ from .version import __version__ as __version__
 
 if TYPE_CHECKING:
     from .methods.options import ScoringOptions
+    from .methods.roles import detect_heads
     from .modeling.adapters import HeadLayout, UnsupportedModelError
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
@@ -34,6 +35,7 @@ __all__ = [
     "Task",
     "TaskDataError",
     "UnsupportedModelError",
+    "detect_heads",
     "load_suite",
     "load_tasks",
     "score_heads",
@@ -50,6 +52,7 @@ _LAZY = {
     "ScoringOptions": "methods.options",
     "load_suite": "tasks.suites",
     "HeadImportanceGrid": "views.widget",
+    "detect_heads": "methods.roles",
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import time
 from pathlib import Path
 
@@ -208,6 +209,11 @@ def main() -> None:
     lines += maps_section(suites)
     lines.append(f"_Computed in {time.perf_counter() - started:.0f} s on {args.threads} threads._")
     text = "\n".join(lines) + "\n"
+    # keep the section scripts/role_importance.py wrote into the report, if there is one
+    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    kept = re.search(r"<!-- role-importance:start -->.*?<!-- role-importance:end -->", old, re.S)
+    if kept:
+        text = text.replace("_Computed in", kept.group(0) + "\n\n_Computed in", 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -35,3 +35,15 @@ fi
 PYTHONPATH=. .venv-tf4/bin/python -m pytest -q -p no:cacheprovider \
     tests/test_engine_exact.py tests/test_engine_api.py tests/test_attribution.py \
     tests/test_detect_layout.py tests/test_model_session.py tests/test_model_inputs.py
+
+# detect_heads against TransformerLens's head detector, in a venv of its own (opt-in: building
+# it takes minutes; tests/test_roles.py runs the same check whenever .venv-tl exists).
+if [ "${HEADWIDGET_CHECK_TL:-0}" = 1 ]; then
+    echo "== detect_heads against TransformerLens 4.3"
+    if [ ! -x .venv-tl/bin/python ]; then
+        "${PYTHON:-python3}" -m venv .venv-tl
+    fi
+    .venv-tl/bin/python -c "import transformer_lens" 2>/dev/null ||
+        .venv-tl/bin/python -m pip install -q ${HEADWIDGET_TORCH:-torch==2.13.0} "transformer_lens==4.3.0"
+    PYTHONPATH=. .venv-tl/bin/python scripts/check_roles_against_transformerlens.py
+fi

@@ -116,7 +116,7 @@ def test_modules_and_functions_stay_small() -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 # the command's argument-parser table is long by nature
-                if (name, node.name) != ("cli", "_parser"):
+                if (name, node.name) != ("cli.parser", "build_parser"):
                     assert length <= 120, f"{name}.{node.name}: {length} lines"
 
 

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..modeling.adapters import resolve_layout
 from ..modeling.architectures import ARCHITECTURES, Architecture, ProjectionWeights
 from ..modeling.inputs import Encoded
 from .base import Block, Clean, ScoringContext, is_whole
@@ -61,6 +62,8 @@ __all__ = [
     "ProjectionMethod",
     "count_outranking",
     "final_unembedding",
+    "head_values",
+    "single_token",
 ]
 
 DEFAULT_K = 10
@@ -184,6 +187,31 @@ class _ModelWeights:
         return values, w_o
 
 
+@torch.no_grad()
+def head_values(
+    model: nn.Module, layer: int, token_ids: Any, *, first_mlp: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the heads of ``layer`` write when each attends only to one of ``token_ids``, in two
+    factors: ``(values [n, n_heads, head_dim], w_o [n_heads, head_dim, hidden])`` (the module
+    docstring's ``a`` and ``W_O,h``), float32 (float64 for a float64 model), on the model's
+    devices. Row ``s`` of head ``h``'s vocabulary map is ``values[s, h] @ w_o[h] @ U.T`` with
+    ``U = final_unembedding(model, ...)``.
+
+    >>> values, w_o = head_values(model, 5, torch.tensor([1234]))   # doctest: +SKIP
+    >>> unembed = final_unembedding(model, w_o.dtype, w_o.device)  # doctest: +SKIP
+    >>> logits = values[0, 2] @ w_o[2] @ unembed.T  # head 2, token 1234  # doctest: +SKIP
+    """
+    layout = resolve_layout(model)
+    double = _param(model, torch.zeros(1)).dtype == torch.float64
+    weights = _ModelWeights(
+        model, layout.n_heads, layout.head_dim, torch.float64 if double else torch.float32
+    )
+    if not 0 <= layer < len(weights.layers):
+        raise ValueError(f"no layer {layer}: the model has {len(weights.layers)}")
+    residuals = weights.residuals(torch.as_tensor(token_ids).long().flatten(), first_mlp)
+    return weights.layer(layer, residuals[min(layer, len(residuals) - 1)])
+
+
 # -- the ranking ---------------------------------------------------------------------------------
 
 
@@ -305,7 +333,9 @@ class _TaskPairs:
     total: int  # examples of the task
 
 
-def _single_token(tokenizer: Any, word: str) -> int | None:
+def single_token(tokenizer: Any, word: str) -> int | None:
+    """The id of ``word`` with one leading space when that is one token, else None: the
+    (source, target) words projection scores are those that are."""
     ids = tokenizer(" " + word.strip(), add_special_tokens=False)["input_ids"]
     if isinstance(ids, torch.Tensor):
         ids = ids.tolist()
@@ -388,7 +418,7 @@ class ProjectionMethod:
         tokenizer = self.context.tokenizer
         sources, targets = [], []
         for ex in task.examples:
-            s, t = _single_token(tokenizer, ex.source), _single_token(tokenizer, ex.answer)
+            s, t = single_token(tokenizer, ex.source), single_token(tokenizer, ex.answer)
             if s is not None and t is not None:
                 sources.append(s)
                 targets.append(t)

@@ -8,6 +8,7 @@ its file format. A leaf: nothing here imports torch, a model, a method or a view
 """
 
 from .file import ScoresFileError
-from .record import FORMAT_NAME, FORMAT_VERSION, HeadScores
+from .format import FORMAT_NAME, FORMAT_VERSION
+from .record import HeadScores
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HeadScores", "ScoresFileError"]

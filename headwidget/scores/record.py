@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from . import uncertainty
-from .file import ScoresFileError, header_field, read_archive, write_archive
+from .file import ScoresFileError
+from .format import read_scores, write_scores
 
 if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HeadScores"]
-
-FORMAT_NAME = "headwidget.scores"
-FORMAT_VERSION = 4
+__all__ = ["HeadScores"]
 
 
 @dataclass
@@ -385,63 +383,17 @@ class HeadScores:
     def save(self, path: str | Path) -> Path:
         """Write the scores to ``path`` (``.npz`` is appended if missing, in any letter case).
         The file is written whole next to ``path`` and then renamed over it, so a failed save
-        leaves an existing file as it was.
+        leaves an existing file as it was. The format (an ``.npz`` of plain arrays and a JSON
+        header, version 4; older versions still load) is described in
+        :mod:`headwidget.scores.format`. ``meta`` is stored as JSON, so it comes back as JSON
+        values: tuples and other sequences become lists, dict keys become strings, NumPy
+        scalars become Python numbers and any other object becomes its ``str()``.
 
-        Format (version 4): an uncompressed NumPy ``.npz`` archive with no pickled objects:
-        ``values`` (float32, ``[n_tasks, n_layers, n_heads]``), ``header`` (uint8, the UTF-8
-        bytes of a JSON object ``{"format": "headwidget.scores", "version": 4, "tasks": [...],
-        "categories": {...}, "baseline": {...}, "accuracy": {...}, "method": "...",
-        "descriptions": {...}, "meta": {...}, "meta_nonfinite": [...]}``) and, only when some
-        cells are approximate, ``exact`` (bool, the shape of ``values``). Version 3 adds, per
-        task ``t`` (its index in ``tasks``) that has them, ``effects_<t>`` (float32
-        ``[n_layers, n_heads, n_examples]``) and ``clean_<t>`` (float64 ``[n_examples]``), and
-        ``"examples": {task: [[prompt, answer], ...]}`` in the header. Version 4 adds, when
-        some task has per-example effects, ``meta["uncertainty"]``: the procedures and defaults
-        of :attr:`sem`, :meth:`reliability`, :meth:`significant` and :meth:`examples_needed`
-        (:data:`headwidget.scores.uncertainty.SETTINGS`: seed, splits, test, alpha), which
-        reproduce them from the file. Version 1 files (no ``accuracy``, ``method`` or
-        ``exact``) load as exact ablation scores; version 1 and 2 files load with no
-        per-example effects; version 1 to 3 files load exactly as before. Non-finite floats in
-        the header are written as strings (``"nan"``, ``"inf"``, ``"-inf"``);
-        ``meta_nonfinite`` lists where they are in ``meta`` (each as a path of keys and list
-        indices), so that :meth:`load` reads them back as floats and leaves strings such as
-        ``"nan"`` alone.
-
-        ``meta`` is stored as JSON, so it comes back as JSON values: tuples and other sequences
-        become lists, dict keys become strings, NumPy scalars become Python numbers and any
-        other object becomes its ``str()``.
+        >>> path = scores.save("scores.npz")                 # doctest: +SKIP
+        >>> HeadScores.load(path).tasks == scores.tasks      # doctest: +SKIP
+        True
         """
-        path = Path(path)
-        if path.suffix.lower() != ".npz":
-            path = path.with_name(path.name + ".npz")
-        nonfinite: list[list[str | int]] = []
-        meta = dict(self.meta)
-        if self.effects:  # also when effects were added after construction
-            meta["uncertainty"] = uncertainty.SETTINGS
-        meta = _jsonable(meta, [], nonfinite)
-        header = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "tasks": self.tasks,
-            "categories": self.categories,
-            "baseline": {k: _json_float(v) for k, v in self.baseline.items()},
-            "accuracy": {k: _json_float(v) for k, v in self.accuracy.items()},
-            "method": self.method,
-            "descriptions": self.descriptions,
-            "meta": meta,
-            "meta_nonfinite": nonfinite,
-        }
-        arrays = {"values": self.values}
-        if self.exact is not None:
-            arrays["exact"] = self.exact
-        for t, task in enumerate(self.tasks):
-            if task in self.effects:
-                arrays[f"effects_{t}"] = self.effects[task]
-            if task in self.clean:
-                arrays[f"clean_{t}"] = self.clean[task]
-        if self.examples:
-            header["examples"] = {k: [list(pair) for pair in v] for k, v in self.examples.items()}
-        return write_archive(path, arrays, header)
+        return write_scores(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> HeadScores:
@@ -451,79 +403,9 @@ class HeadScores:
         :mod:`headwidget.scores.file` for the limits), and anything but a valid file raises
         :class:`~headwidget.scores.file.ScoresFileError` naming the file and the problem.
         """
-        path = Path(path)
-        if (
-            not path.exists()
-            and path.suffix.lower() != ".npz"
-            and path.with_name(path.name + ".npz").exists()
-        ):
-            path = path.with_name(path.name + ".npz")
-        arrays, header = read_archive(path)
-        if header.get("format") != FORMAT_NAME:
-            shown = str(header.get("format"))[:60]
-            raise ScoresFileError(path, f"its header names format {shown!r}, not {FORMAT_NAME!r}")
-        version = header.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ScoresFileError(
-                path, f"the header's 'version' must be a positive integer, got {version!r}"[:200]
-            )
-        if version > FORMAT_VERSION:
-            raise ScoresFileError(
-                path,
-                f"it was written by a newer headwidget (format version {version}, this one reads"
-                f" up to {FORMAT_VERSION}); upgrade headwidget",
-            )
-        fields = {
-            key: header_field(header, key, kind, path, default)
-            for key, kind, default in (
-                ("tasks", "str list", None),
-                ("categories", "category map", {}),
-                ("baseline", "float map", {}),
-                ("accuracy", "float map", {}),
-                ("method", "str", "ablation"),
-                ("descriptions", "str map", {}),
-                ("meta", "object", {}),
-                ("meta_nonfinite", "path list", []),
-            )
-        }
-        examples = header.get("examples", {})
-        if not isinstance(examples, dict) or not all(
-            isinstance(pairs, list)
-            and all(
-                isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
-                for pair in pairs
-            )
-            for pairs in examples.values()
-        ):
-            raise ScoresFileError(
-                path, "the header's 'examples' must map tasks to lists of [prompt, answer]"
-            )
-        tasks = fields["tasks"]
-        per_task: dict[str, dict[str, np.ndarray]] = {"effects": {}, "clean": {}}
-        for key, array in arrays.items():
-            kind, _, index = key.partition("_")
-            if kind in per_task and int(index) < len(tasks):
-                per_task[kind][tasks[int(index)]] = array
-        meta = fields["meta"]
+        path, fields = read_scores(path)
         try:
-            _restore_nonfinite(meta, fields["meta_nonfinite"])
-        except (KeyError, IndexError, TypeError, ValueError) as err:
-            raise ScoresFileError(path, f"bad 'meta_nonfinite' ({err!r})"[:300]) from None
-        try:
-            return cls(
-                arrays["values"],
-                fields["tasks"],
-                fields["categories"],
-                fields["baseline"],
-                meta,
-                fields["descriptions"],
-                fields["accuracy"],
-                fields["method"],
-                arrays.get("exact"),
-                per_task["effects"],
-                per_task["clean"],
-                examples,
-            )
+            return cls(**fields)
         except (TypeError, ValueError) as err:
             raise ScoresFileError(path, str(err)) from None
 
@@ -556,38 +438,3 @@ def _above(module: str, name: str) -> Callable[..., Any]:
     convenience is called: the data layer names no upper module in an import, so reading scores
     needs neither torch nor matplotlib, and the layers have no import cycle."""
     return getattr(import_module(module), name)
-
-
-def _json_float(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
-
-
-def _jsonable(value: Any, path: list[str | int], nonfinite: list[list[str | int]]) -> Any:
-    """``value`` as JSON values; appends the path (keys and indices) of each non-finite float,
-    which is written as a string, to ``nonfinite``."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, [*path, str(k)], nonfinite) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            nonfinite.append(path)
-        return _json_float(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, Sequence):
-        return [_jsonable(v, [*path, i], nonfinite) for i, v in enumerate(value)]
-    return str(value)
-
-
-def _restore_nonfinite(meta: Any, paths: Sequence[Sequence[str | int]]) -> None:
-    """Turn the strings at ``paths`` (from ``_jsonable``) back into floats, in place."""
-    for path in paths:
-        if not path:
-            raise ValueError("empty path")
-        parent = meta
-        for key in path[:-1]:
-            parent = parent[key]
-        if not isinstance(parent[path[-1]], str):
-            raise TypeError(f"expected a string at {list(path)}")
-        parent[path[-1]] = float(parent[path[-1]])

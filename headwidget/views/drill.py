@@ -10,8 +10,7 @@ numbers, little-endian float32 buffers. The same functions serve Python users:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -66,30 +65,6 @@ def _finite(value: Any) -> float | None:
     return number if np.isfinite(number) else None
 
 
-@contextmanager
-def _eager_attention(model: Any) -> Iterator[None]:
-    """The model computing attention weights explicitly ("eager") inside the block; every
-    config's attention setting is put back exactly as it was afterwards."""
-    configs: dict[int, Any] = {}
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "_attn_implementation"):
-            configs.setdefault(id(config), config)
-    missing = object()
-    key = "_attn_implementation_internal"
-    saved = [(c, c.__dict__.get(key, missing)) for c in configs.values()]
-    try:
-        for config in configs.values():
-            config._attn_implementation_internal = "eager"
-        yield
-    finally:
-        for config, value in saved:
-            if value is missing:
-                config.__dict__.pop("_attn_implementation_internal", None)
-            else:
-                config._attn_implementation_internal = value
-
-
 def attention_pattern(
     model: Any,
     tokenizer: Any,
@@ -109,6 +84,7 @@ def attention_pattern(
     import torch
 
     from ..modeling.adapters import resolve_layout
+    from ..modeling.attention import attention_weights
     from ..modeling.inputs import context_limit, encode_task, model_device
     from ..modeling.session import model_session
 
@@ -122,16 +98,9 @@ def attention_pattern(
         )
     (encoded,) = encode_task(Task("example", [example]), tokenizer, "logprob", context_limit(model))
     ids = (encoded.prompt + encoded.answer)[:MAX_ATTENTION_TOKENS]
-    session = model_session(model, "attention_pattern")
-    with session, _eager_attention(model), torch.inference_mode():
-        out = model(
-            torch.tensor([ids], device=model_device(model)), output_attentions=True, use_cache=False
-        )
-    attentions = getattr(out, "attentions", None)
-    if not attentions or len(attentions) != layout.n_layers or attentions[layer] is None:
-        raise ValueError(
-            f"{type(model).__name__} returned no attention weights for layer {layer}"
-            " (output_attentions=True)"
+    with model_session(model, "attention_pattern"):
+        attentions = attention_weights(
+            model, torch.tensor([ids], device=model_device(model)), n_layers=layout.n_layers
         )
     weights = attentions[layer][0, head].float().cpu().numpy().astype(np.float32)
     tokens = [tokenizer.decode([i]) for i in ids]

@@ -519,14 +519,11 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
         )
 
     def reply(self, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
-        """The grid's answer to one message from its front end — the drill-down's
-        ``{"type": "hw:examples" | "hw:attention", ...}`` requests
-        (:mod:`headwidget.views.drill`) — as (JSON content, binary buffers), or None for any
-        other message. Errors come back in the content, never raised. The browser's messages
-        are answered with it.
+        """The grid's answer to one front-end message (the drill-down's ``hw:examples`` and
+        ``hw:attention`` requests, :mod:`headwidget.views.drill`) as (JSON content, buffers),
+        None for any other; errors come back in the content. The browser is answered with it.
 
-        >>> content, buffers = grid.reply({"type": "hw:examples", "task": "copying",
-        ...                                "layer": 0, "head": 2})  # doctest: +SKIP
+        >>> content, buffers = grid.reply({"type": "hw:examples", "task": "t"})  # doctest: +SKIP
         """
         from .drill import handle_message
 
