@@ -178,17 +178,19 @@ def group_reliability_note(
     n = len(reliability)
     if not any(_known(r) for r in reliability):
         return "", False
+    maps = "map" if n == 1 else "maps"
     if categories_from == "reliable":
         left = sum(1 for c in counted if not c)
-        kept = [r for r, c in zip(reliability, counted, strict=True) if c]
         if left == n:
-            return f"all {n} maps left out", True
-        span = _span(kept)
-        return (f"{span} · {left} of {n} left out" if span else f"{left} of {n} left out"), False
+            return f"{'its map' if n == 1 else f'all {n} maps'} left out", True
+        span = _span([r for r, c in zip(reliability, counted, strict=True) if c])
+        if not left:
+            return span, False
+        return " · ".join(filter(None, (span, f"{left} of {n} left out"))), False
     span = _span(reliability)
     noisy = sum(1 for r in reliability if _known(r) and r < min_reliability)  # type: ignore[operator]
     if noisy:
-        return f"noisy: {noisy} of {n} maps · {span}", True
+        return f"noisy: {noisy} of {n} {maps} · {span}", True
     return span, False
 
 
