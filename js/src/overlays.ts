@@ -61,10 +61,18 @@ export function fillApprox(v: View, p: Panel, tasks: readonly number[]): void {
   });
 }
 
+/** What a panel's not-significant mask was last filled from: a threshold move (which refills a
+ * category panel's colours) leaves it as it is. */
+const insigFrom = new WeakMap<Panel, unknown[]>();
+
 /** Mark the heads that are not significant in the panel's `tasks` (tested in some, significant in
  * none), when mark_insignificant is on and some cell was tested. */
 export function fillInsignificant(v: View, p: Panel, tasks: readonly number[]): void {
   const { sig, shape } = v.data;
+  const inputs = [sig, v.traits.markInsignificant, v.traits.orientation, tasks.join(",")];
+  const last = insigFrom.get(p);
+  if (last && p.insig && last.every((x, i) => x === inputs[i])) return;
+  insigFrom.set(p, inputs);
   if (!sig || !v.traits.markInsignificant) {
     if (p.insig) p.insig.any = false;
     return;
@@ -78,7 +86,7 @@ export function fillInsignificant(v: View, p: Panel, tasks: readonly number[]): 
 /** The repeating tile of a mark at `dpr` device px per CSS px. */
 function markTile(doc: Document, kind: MarkKind, dpr: number): HTMLCanvasElement | null {
   const tile = doc.createElement("canvas");
-  const n = Math.max(kind === "approx" ? 4 : 5, Math.round((kind === "approx" ? 4 : 5) * dpr));
+  const n = Math.max(kind === "approx" ? 4 : 6, Math.round((kind === "approx" ? 4 : 6) * dpr));
   tile.width = tile.height = n;
   const tx = tile.getContext?.("2d") as CanvasRenderingContext2D | null;
   if (!tx) return null;
@@ -91,15 +99,15 @@ function markTile(doc: Document, kind: MarkKind, dpr: number): HTMLCanvasElement
     tx.fillRect(dot, dot, dot, dot);
     return tile;
   }
-  // back-slash stripes every 5 px, a light line beside a dark one: seen on every colour, and
-  // unlike the slashes of cells without a value
+  // back-slash stripes every 6 px, a light line beside a faint dark one: seen on every colour,
+  // and unlike the slashes of cells without a value
   const img = tx.createImageData(n, n);
   for (let y = 0; y < n; y++) {
     for (let x = 0; x < n; x++) {
       const d = (((x - y) % n) + n) % n;
       const o = (y * n + x) * 4;
-      if (d < dot) img.data.set([255, 255, 255, 215], o);
-      else if (d < 2 * dot) img.data.set([0, 0, 0, 90], o);
+      if (d < dot) img.data.set([255, 255, 255, 170], o);
+      else if (d < 2 * dot) img.data.set([0, 0, 0, 70], o);
     }
   }
   tx.putImageData(img, 0, 0);

@@ -55,6 +55,22 @@ export function reliabilityText(v: View, spec: PanelSpec): { text: string; noisy
   );
 }
 
+/** A note's lines in `width`: its " · " parts kept whole where they fit ("r = 0.41–0.97" is not
+ * cut after "r ="), each line but the last ending in "·"; a part too wide wraps at spaces. */
+export function wrapNote(text: string, width: number, measure: (s: string) => number): string[] {
+  const lines: string[] = [];
+  for (const part of text.split(" · ")) {
+    const last = lines.length - 1;
+    if (last >= 0 && measure(`${lines[last]} · ${part}`) <= width) {
+      lines[last] = `${lines[last]} · ${part}`;
+      continue;
+    }
+    if (last >= 0) lines[last] += " ·";
+    lines.push(...wrapText(part, width, measure));
+  }
+  return lines;
+}
+
 /** The panels a tab shows. */
 export function panelSpecs(v: View): PanelSpec[] {
   const { tasks } = v.data;
@@ -163,7 +179,7 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
   };
   const relLines = (sp: PanelSpec) => {
     const { text } = reliabilityText(v, sp);
-    return text ? wrapLines(text, plotWidth, countW) : 0;
+    return text ? wrapNote(text, plotWidth, countW).length : 0;
   };
   const needed =
     Math.max(
@@ -221,7 +237,7 @@ function buildPanel(
   const rel = reliabilityText(v, spec);
   if (rel.text) {
     // wrapped at spaces (the number is never cut off), as the export draws it
-    const relEl = h(doc, "div", { class: rel.noisy ? "hw-reliability hw-noisy-badge" : "hw-reliability" }, wrapText(rel.text, box.plot.width, countW).join("\n"));
+    const relEl = h(doc, "div", { class: rel.noisy ? "hw-reliability hw-noisy-badge" : "hw-reliability" }, wrapNote(rel.text, box.plot.width, countW).join("\n"));
     head.append(relEl);
     wrap.classList.toggle("hw-noisy", rel.noisy);
     if (task) tip.push(reliabilityTip(task, v.traits.provenance.examples[task.name], v.traits.minReliability));

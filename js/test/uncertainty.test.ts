@@ -5,6 +5,7 @@
 // checked against the Python twin in categories.test.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/index";
+import { wrapNote } from "../src/panels";
 import { cellPasses, countText, deriveThreshold, readData } from "../src/state";
 import { tooltipLines } from "../src/tooltip";
 import { countedTasks, intervalText, panelUnmarked, reliabilityNote, reliabilityTip, SIGNIFICANT, UNTESTED } from "../src/uncertainty";
@@ -97,6 +98,13 @@ describe("notes and marks (pure)", () => {
     expect(reliabilityTip({ reliability: 0.52, examplesNeeded: 160 }, 40, 0.7)).toBe(
       "split-half reliability r = 0.52 over 40 examples; below 0.7: the map is mostly noise; about 160 examples for r = 0.9",
     );
+  });
+
+  it("wraps a title's note between its parts, never inside 'r = 0.41–0.97'", () => {
+    const m = (t: string) => t.length * 6;
+    expect(wrapNote("noisy: 14 of 20 maps · r = 0.41–0.97", 140, m)).toEqual(["noisy: 14 of 20 maps ·", "r = 0.41–0.97"]);
+    expect(wrapNote("r = 0.82", 140, m)).toEqual(["r = 0.82"]);
+    expect(wrapNote("noisy: add examples · r = 0.52", 400, m)).toEqual(["noisy: add examples · r = 0.52"]);
   });
 
   it("marks a head of a panel not significant when tested somewhere and significant nowhere", () => {
