@@ -236,12 +236,7 @@ def plot_scores(
             ncols=ncols,
             marks=marks,
             counted=counted,
-            note=lambda tasks: unc.group_reliability_note(
-                [marks.reliability[t] for t in tasks],
-                [counted[t] for t in tasks],
-                min_reliability,
-                categories_from,
-            )[0],
+            notes=(min_reliability, categories_from),
         )
     if title:
         fig.suptitle(title)
@@ -410,7 +405,7 @@ def _plot_categories(
     ncols,
     marks,
     counted,
-    note,
+    notes,
 ):
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
@@ -461,7 +456,10 @@ def _plot_categories(
         if marks.hatch is not None:
             shown = [t for t in tasks if counted[t]]
             unc.hatch_cells(ax, unc.panel_unmarked(marks.hatch, shown), orientation)
-        ax.set_title("\n".join(filter(None, (name, note(tasks)))), fontsize=10)
+        note, _ = unc.group_reliability_note(
+            [marks.reliability[t] for t in tasks], [counted[t] for t in tasks], *notes
+        )
+        ax.set_title("\n".join(filter(None, (name, note))), fontsize=10)
         if p % ncols == 0:
             ax.set_ylabel(y_label)
         if p + ncols >= n_panels:
