@@ -176,7 +176,7 @@ def test_images_show_reliability_noisy_maps_and_the_marks(tmp_path) -> None:
     grid.threshold_mode = "significant"
     grid.threshold = 0.0
     text = svg_text(grid.save(tmp_path / "marked.svg"))
-    assert "hatched: not significant (Wilcoxon signed-rank, FDR 5% per task)" in text
+    assert "striped: not significant (Wilcoxon signed-rank, FDR 5% per task)" in text
     assert "significant heads ≥" in text
     grid.tab = "categories"
     grid.categories_from = "reliable"

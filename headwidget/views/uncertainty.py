@@ -298,6 +298,6 @@ class FigureMarks:
                 edgecolor=(1.0, 1.0, 1.0, 0.85),
                 hatch="\\\\\\\\",
                 linewidth=0,
-                label=f"hatched: not significant (Wilcoxon signed-rank, FDR {ALPHA:.0%} per task)",
+                label=f"striped: not significant (Wilcoxon signed-rank, FDR {ALPHA:.0%} per task)",
             )
         ]
