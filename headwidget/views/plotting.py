@@ -366,7 +366,7 @@ def _plot_tasks(
         image = used[0].images[0]
         _colorbar(fig, image, used, shared_limits, values, colorbar_label=colorbar_label)
     if marks.legend():
-        fig.legend(handles=marks.legend(), loc="outside lower left", fontsize=8, frameon=False)
+        fig.legend(handles=marks.legend(), loc="outside lower right", fontsize=8, frameon=False)
     return fig
 
 
