@@ -19,9 +19,11 @@ import numpy as np
 
 try:
     from headwidget.views import categories as cat
+    from headwidget.views import uncertainty as unc
 except ImportError:  # run as a script from a source checkout that is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from headwidget.views import categories as cat
+    from headwidget.views import uncertainty as unc
 
 FIXTURE = Path(__file__).parent / "fixtures" / "categories_cases.json"
 NAN = float("nan")
@@ -36,9 +38,18 @@ def _case(
     threshold: float = 0.001,
     top_percent: float = 5.0,
     mode: str = "value",
+    **uncertainty: Any,
 ) -> dict[str, Any]:
+    """One case; ``uncertainty`` may give ``significant`` (codes, flat), ``reliability`` and
+    ``accuracy`` (one per task, None unknown), ``min_reliability``, ``min_accuracy`` and
+    ``categories_from``."""
     array = np.asarray(values, dtype=np.float32)
     assert array.ndim == 3, name
+    unknown = set(uncertainty) - {
+        "significant", "reliability", "accuracy", "min_reliability", "min_accuracy",
+        "categories_from",
+    }  # fmt: skip
+    assert not unknown, unknown
     return {
         "name": name,
         "shape": list(array.shape),
@@ -48,6 +59,7 @@ def _case(
         "threshold_mode": mode,
         "threshold": threshold,
         "top_percent": top_percent,
+        **uncertainty,
     }
 
 
@@ -58,12 +70,48 @@ def expected_for(case: dict[str, Any]) -> dict[str, Any]:
     )
     mode = case["threshold_mode"]
     kwargs = (
-        {"threshold": case["threshold"]}
-        if mode == "value"
-        else {"top_percent": case["top_percent"]}
+        {"top_percent": case["top_percent"]}
+        if mode == "top_percent"
+        else {"threshold": case["threshold"]}
     )
-    result = cat.assign_categories(values, case["categories"], **kwargs)
+    n_tasks = values.shape[0]
+    significant = None
+    if mode == "significant":  # only significant cells pass; none without codes
+        codes = case.get("significant")
+        significant = (
+            np.zeros(values.shape, bool)
+            if codes is None
+            else np.asarray(codes).reshape(values.shape) == unc.SIGNIFICANT
+        )
+    reliability = case.get("reliability", [None] * n_tasks)
+    min_reliability = case.get("min_reliability", unc.MIN_RELIABILITY)
+    categories_from = case.get("categories_from", "all")
+    counted = unc.counted_tasks(
+        reliability,
+        case.get("accuracy", [None] * n_tasks),
+        categories_from=categories_from,
+        min_reliability=min_reliability,
+        min_accuracy=case.get("min_accuracy", 0.2),
+    )
+    result = cat.assign_categories(
+        values, case["categories"], significant=significant, counted=counted, **kwargs
+    )
+    panels = {"All Categories": [t for t, c in enumerate(case["categories"]) if c is not None]}
+    for name in result.names:
+        panels[name] = [t for t, c in enumerate(case["categories"]) if c == name]
     return {
+        "counted": counted,
+        # the reliability lines of the titles: each task's, each category panel's
+        "task_notes": [unc.reliability_note(r, min_reliability)[0] for r in reliability],
+        "panel_notes": {
+            name: unc.group_reliability_note(
+                [reliability[t] for t in tasks],
+                [counted[t] for t in tasks],
+                min_reliability,
+                categories_from,
+            )[0]
+            for name, tasks in panels.items()
+        },
         "cutoffs": [float(c) if math.isfinite(c) else None for c in result.cutoffs.tolist()],
         "passes_per_task": [int(c) for c in result.counts],
         "labels": [str(label) for label in result.labels.ravel()],
@@ -202,6 +250,61 @@ def build_cases() -> list[dict[str, Any]]:
             top_percent=5,
             mode="top_percent",
         ),
+        # how sure each map is: significance gates passing, unreliable / failing maps left out
+        _case(
+            "significant mode: significant cells at or above the threshold pass, untested never",
+            [[[0.5, 0.5, 0.5], [0.1, 0.5, 0.5]], [[0.5, 0.2, 0.5], [0.5, 0.5, 0.0]]],
+            ["Knowledge", "Linguistic"],
+            threshold=0.3,
+            mode="significant",
+            significant=[1, 0, 2, 1, 1, 1, 1, 1, 0, 0, 1, 1],
+        ),
+        _case(
+            "significant mode without any test passes nothing",
+            ties,
+            ["Knowledge"],
+            threshold=0.0,
+            mode="significant",
+        ),
+        _case(
+            "categories from reliable maps: noisy and failing tasks left out, unknown kept",
+            multi,
+            [*FOUR, "Algorithmic"],
+            threshold=0.5,
+            reliability=[0.9, 0.55, None, 0.8, 0.72],
+            accuracy=[0.9, 0.9, 0.95, 0.1, None],
+            categories_from="reliable",
+        ),
+        _case(
+            "categories from all tasks: the same maps still count, titles say noisy",
+            multi,
+            [*FOUR, "Algorithmic"],
+            threshold=0.5,
+            reliability=[0.9, 0.55, None, 0.8, 0.72],
+            accuracy=[0.9, 0.9, 0.95, 0.1, None],
+            categories_from="all",
+        ),
+        _case(
+            "a category whose maps are all left out, min_reliability 0.95",
+            [[[0.5, 0.1]], [[0.1, 0.5]], [[0.5, 0.5]]],
+            ["Knowledge", "Knowledge", "Translation"],
+            threshold=0.3,
+            reliability=[0.9, 0.93, 0.99],
+            accuracy=[None, None, None],
+            min_reliability=0.95,
+            categories_from="reliable",
+        ),
+        _case(
+            "significant mode with reliable maps only and top ties",
+            shares,
+            random_categories,
+            threshold=0.03,
+            mode="significant",
+            significant=[int(v) for v in (np.arange(shares.size) % 3 != 0)],
+            reliability=[0.91, 0.4, 0.88, None, 0.75, 0.69],
+            accuracy=[0.8, 0.8, 0.15, 0.9, 0.9, 0.9],
+            categories_from="reliable",
+        ),
     ]
 
 
@@ -217,6 +320,11 @@ def build_fixture() -> dict[str, Any]:
             " top_percent mode: k = max(1, ceil(top_percent * n_valid / 100)), cutoff = k-th"
             " largest non-NaN value; cutoffs are null for a task with no valid value. legend"
             " lists every label that can occur with these categories (not only those present)."
+            " significant mode: the value threshold's cutoff, and only cells whose code in"
+            " 'significant' is 1 (0 not significant, 2 untested; absent: none) pass. counted:"
+            " the tasks the categories count (headwidget.views.uncertainty.counted_tasks from"
+            " reliability, accuracy, min_reliability (0.7), min_accuracy (0.2) and"
+            " categories_from ('all')); task_notes / panel_notes: the titles' reliability lines."
         ),
         "cases": cases,
     }

@@ -43,8 +43,10 @@ def test_fixture_schema(fixture_cases: dict[str, dict]) -> None:
         n_tasks, n_layers, n_heads = case["shape"]
         assert len(case["values"]) == n_tasks * n_layers * n_heads
         assert len(case["categories"]) == n_tasks
-        assert case["threshold_mode"] in ("value", "top_percent")
+        assert case["threshold_mode"] in ("value", "top_percent", "significant")
         expected = case["expected"]
+        assert len(expected["counted"]) == len(expected["task_notes"]) == n_tasks
+        assert set(expected["panel_notes"]) == {"All Categories", *expected["category_order"]}
         assert len(expected["labels"]) == n_layers * n_heads
         assert len(expected["passes_per_task"]) == n_tasks
         assert list(expected["membership"]) == expected["category_order"]
@@ -260,3 +262,59 @@ def test_assign_categories_agrees_with_the_parts() -> None:
     assert np.array_equal(result.labels, cat.head_labels(values, categories, top_percent=20))
     assert result.counts.tolist() == cat.pass_counts(values, top_percent=20).tolist()
     assert result.counts.tolist() == [5] * 5  # ceil(0.2 * 24) = 5, no ties in random floats
+
+
+# -- how sure each map is: significance and reliable maps (headwidget.views.uncertainty) -------
+
+
+def test_significant_mode_lets_only_significant_cells_at_the_threshold_pass(
+    fixture_cases: dict[str, dict],
+) -> None:
+    case = fixture_cases[
+        "significant mode: significant cells at or above the threshold pass, untested never"
+    ]
+    # task 0: cells 0, 4, 5 (cell 1 not significant, cell 2 untested, cell 3 below 0.3);
+    # task 1: cells 0 and 4 (cell 1 below, cells 2-3 not significant, cell 5 below)
+    assert case["expected"]["passes_per_task"] == [3, 2]
+    assert case["expected"]["membership"] == {
+        "Knowledge": [1, 0, 0, 0, 1, 1],
+        "Linguistic": [1, 0, 0, 0, 1, 0],
+    }
+    nothing = fixture_cases["significant mode without any test passes nothing"]
+    assert nothing["expected"]["passes_per_task"] == [0]
+
+
+def test_categories_from_reliable_maps_leave_out_noisy_and_failing_tasks(
+    fixture_cases: dict[str, dict],
+) -> None:
+    reliable = fixture_cases[
+        "categories from reliable maps: noisy and failing tasks left out, unknown kept"
+    ]["expected"]
+    everything = fixture_cases[
+        "categories from all tasks: the same maps still count, titles say noisy"
+    ]["expected"]
+    # task 1 (Knowledge) is noisy (r 0.55 < 0.7), task 3 (Translation) fails (accuracy 0.1);
+    # task 2 (reliability unknown) and task 4 (r 0.72, accuracy unknown) count
+    assert reliable["counted"] == [True, False, True, False, True]
+    assert everything["counted"] == [True] * 5
+    # their heads still pass their own tasks; only the categories leave them out
+    assert reliable["passes_per_task"] == everything["passes_per_task"]
+    assert everything["labels"][0] == "4 categories" and reliable["labels"][0] == "2 categories"
+    assert not any(reliable["membership"]["Knowledge"] + reliable["membership"]["Translation"])
+    assert reliable["task_notes"][1] == "noisy: add examples · r = 0.55"
+    assert reliable["panel_notes"]["All Categories"] == "r = 0.72–0.90 · 2 of 5 left out"
+    assert everything["panel_notes"]["Knowledge"] == "noisy: 1 of 1 map · r = 0.55"
+
+
+def test_counted_tasks_and_assign_categories_check_their_inputs() -> None:
+    from headwidget.views import uncertainty as unc
+
+    assert unc.counted_tasks([0.5, NAN], [NAN, 0.1], categories_from="all") == [True, True]
+    assert unc.counted_tasks([0.5, NAN], [NAN, 0.1], categories_from="reliable") == [False, False]
+    with pytest.raises(ValueError, match="categories_from must be one of"):
+        unc.counted_tasks([], [], categories_from="some")  # type: ignore[arg-type]
+    values = np.ones((2, 1, 2))
+    with pytest.raises(ValueError, match="counted has 1 entries for 2 tasks"):
+        cat.assign_categories(values, ["A", "B"], threshold=0.5, counted=[True])
+    with pytest.raises(ValueError, match="significant must have the shape of values"):
+        cat.assign_categories(values, ["A", "B"], threshold=0.5, significant=np.ones((2, 2)))

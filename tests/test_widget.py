@@ -52,13 +52,14 @@ def test_values_shape_and_tasks_from_scores() -> None:
     assert isinstance(grid.values, bytes) and len(grid.values) == 3 * 4 * 6 * 4
     np.testing.assert_array_equal(decode(grid), scores.values)  # NaN positions included
     assert np.isnan(decode(grid)[1, 2, 3]) and np.isnan(decode(grid)).sum() == 1
+    unknown = {"reliability": None, "examples_needed": None}  # no per-example effects
     assert grid.tasks == [
         {"name": "copying", "category": "Algorithmic", "description": "repeat the word",
-         "baseline": -1.5, "accuracy": 0.9},
+         "baseline": -1.5, "accuracy": 0.9, **unknown},
         {"name": TASKS[1], "category": "Knowledge", "description": "<i>country</i> → capital",
-         "baseline": None, "accuracy": 0.05},
+         "baseline": None, "accuracy": 0.05, **unknown},
         {"name": "antonym", "category": None, "description": "", "baseline": -0.25,
-         "accuracy": None},
+         "accuracy": None, **unknown},
     ]  # fmt: skip
     assert grid.scores is scores
     assert grid.title == "tiny/llama"
@@ -96,7 +97,7 @@ def test_state_serializes_with_values_as_a_binary_buffer() -> None:
 
     grid = HeadImportanceGrid(make_scores())
     state, buffer_paths, buffers = _remove_buffers(grid.get_state())
-    assert sorted(buffer_paths) == [["exact"], ["values"]]
+    assert sorted(buffer_paths) == [["exact"], ["sem"], ["significant"], ["values"]]
     assert bytes(buffers[buffer_paths.index(["values"])]) == grid.values
     json.dumps(state, allow_nan=False)  # NaN baselines went out as null
 
@@ -613,8 +614,9 @@ def test_save_html_escapes_every_angle_bracket_in_the_state(tmp_path) -> None:
     page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
     texts = html_script_texts(page)
     # the state element ends where it should: the values and the bundle still follow it
-    assert list(texts)[:4] == [
-        "headwidget-state", "headwidget-values", "headwidget-exact", "headwidget-bundle"
+    assert list(texts)[:6] == [
+        "headwidget-state", "headwidget-values", "headwidget-exact", "headwidget-sem",
+        "headwidget-significant", "headwidget-bundle",
     ]  # fmt: skip
     text = texts["headwidget-state"]
     assert not set("<>&") & set(text)
@@ -665,8 +667,7 @@ def test_save_html_runs_the_built_page_script_and_refuses_one_that_would_end_ear
             view_files.write_html(
                 tmp_path / "bad.html",
                 {},
-                b"",
-                b"",
+                {},
                 None,
                 esm=bundle_module.ESM_PATH,
                 css=bundle_module.CSS_PATH,

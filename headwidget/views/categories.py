@@ -8,9 +8,11 @@ The rule, on already-normalized values ``v[t, l, h]`` (see :meth:`HeadScores.nor
 - the cutoff of task ``t`` is ``threshold`` ("value" mode), or in "top_percent" mode the k-th
   largest non-NaN value of the task with ``k = max(1, ceil(top_percent * n_valid / 100))``;
 - head ``(l, h)`` passes task ``t`` iff ``v[t, l, h]`` is not NaN and ``v[t, l, h] >= cutoff``
-  (so ties at the cutoff all pass);
-- a head belongs to category ``C`` iff it passes at least one task whose category is ``C``
-  (tasks without a category never contribute);
+  (so ties at the cutoff all pass) and, where a ``significant`` mask is given (the widget's
+  "significant" threshold mode, value cutoff ``threshold``), the cell is significant;
+- a head belongs to category ``C`` iff it passes at least one *counted* task whose category is
+  ``C`` (tasks without a category never contribute; every task is counted unless ``counted``
+  says otherwise, see :func:`headwidget.views.uncertainty.counted_tasks`);
 - its label is its single category's name, ``"2 categories"`` … ``"4 categories"``,
   ``"5+ categories"``, or ``"Unclassified"``.
 
@@ -164,19 +166,34 @@ def passing_heads(
     *,
     threshold: float | None = None,
     top_percent: float | None = None,
+    significant: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Boolean ``[n_tasks, n_layers, n_heads]``: does the head pass the task's cutoff?
+    """Boolean ``[n_tasks, n_layers, n_heads]``: does the head pass the task's cutoff (and,
+    with ``significant``, a bool mask of the values' shape, is its cell significant)?
 
     >>> passing_heads([[[0.1, float("nan"), 0.3]]], threshold=0.1).tolist()
     [[[True, False, True]]]
+    >>> passing_heads([[[0.1, 0.2]]], threshold=0.1, significant=[[[False, True]]]).tolist()
+    [[[False, True]]]
     """
     array = _as_values(values)
-    return _passing(array, task_cutoffs(array, threshold=threshold, top_percent=top_percent))
+    cutoffs = task_cutoffs(array, threshold=threshold, top_percent=top_percent)
+    return _passing(array, cutoffs, significant)
 
 
-def _passing(array: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
+def _passing(
+    array: np.ndarray, cutoffs: np.ndarray, significant: np.ndarray | Sequence | None = None
+) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return ~np.isnan(array) & (array >= cutoffs[:, None, None])
+        passing = ~np.isnan(array) & (array >= cutoffs[:, None, None])
+    if significant is not None:
+        mask = np.asarray(significant)
+        if mask.shape != array.shape:
+            raise ValueError(
+                f"significant must have the shape of values {array.shape}, got {mask.shape}"
+            )
+        passing &= mask.astype(bool)
+    return passing
 
 
 def pass_counts(
@@ -216,7 +233,9 @@ def category_membership(
 
 
 def _membership(
-    passing: np.ndarray, task_categories: Sequence[str | None]
+    passing: np.ndarray,
+    task_categories: Sequence[str | None],
+    counted: Sequence[bool] | None = None,
 ) -> tuple[list[str], np.ndarray]:
     categories = list(task_categories)
     if len(categories) != passing.shape[0]:
@@ -224,10 +243,12 @@ def _membership(
             f"got {len(categories)} task categories for {passing.shape[0]} tasks; give one"
             " category (or None) per task"
         )
+    if counted is not None and len(counted) != len(categories):
+        raise ValueError(f"counted has {len(counted)} entries for {len(categories)} tasks")
     names = category_names(categories)
     membership = np.zeros((len(names), *passing.shape[1:]), dtype=bool)
     for t, category in enumerate(categories):
-        if category is not None:
+        if category is not None and (counted is None or counted[t]):
             membership[names.index(category)] |= passing[t]
     return names, membership
 
@@ -332,12 +353,16 @@ def assign_categories(
     *,
     threshold: float | None = None,
     top_percent: float | None = None,
+    significant: np.ndarray | None = None,
+    counted: Sequence[bool] | None = None,
 ) -> CategoryAssignment:
-    """Apply the whole rule at once (see the module docstring)."""
+    """Apply the whole rule at once (see the module docstring): ``significant`` (bool, the
+    values' shape) lets only significant cells pass; ``counted`` (one bool per task) leaves the
+    tasks marked False out of the categories (their heads still pass and are counted)."""
     array = _as_values(values)
     cutoffs = task_cutoffs(array, threshold=threshold, top_percent=top_percent)
-    passing = _passing(array, cutoffs)
-    names, membership = _membership(passing, task_categories)
+    passing = _passing(array, cutoffs, significant)
+    names, membership = _membership(passing, task_categories, counted)
     return CategoryAssignment(
         names=names,
         membership=membership,

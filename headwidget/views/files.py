@@ -22,9 +22,13 @@ from typing import Any
 import numpy as np
 
 from .bundle import read_bundle
+from .uncertainty import UNTESTED, MapUncertainty
 
 #: Suffixes :func:`write_image` draws.
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+#: The binary traits a page inlines, each as base64 in the element ``headwidget-<name>``
+#: (js/src/page.ts reads them by these names).
+BINARY_TRAITS = ("values", "exact", "sem", "significant")
 # state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
 # (js/src/page.ts reads it by this name)
 _DEFAULT_THRESHOLDS = "_default_thresholds"
@@ -47,8 +51,7 @@ body {{ margin: 12px; font-family: system-ui, sans-serif; background: #ffffff; }
 <body>
 <div id="headwidget-root"></div>
 <script type="application/json" id="headwidget-state">{state}</script>
-<script type="text/plain" id="headwidget-values">{values}</script>
-<script type="text/plain" id="headwidget-exact">{exact}</script>
+{binary}
 <script type="text/plain" id="headwidget-bundle">{bundle}</script>
 <script type="module">
 {script}</script>
@@ -60,17 +63,20 @@ body {{ margin: 12px; font-family: system-ui, sans-serif; background: #ffffff; }
 def write_html(
     path: Path,
     state: Mapping[str, Any],
-    values: bytes,
-    exact: bytes,
+    binary: Mapping[str, bytes],
     defaults: Mapping[str, float] | None,
     *,
     esm: Path,
     css: Path,
     page: Path,
 ) -> Path:
-    """Write the page of a view: ``state`` (JSON traits), ``values`` / ``exact`` (the binary
-    traits) and, for an automatic threshold, ``defaults`` (its value per normalization).
+    """Write the page of a view: ``state`` (JSON traits), ``binary`` (the binary traits of
+    :data:`BINARY_TRAITS`: ``values``, ``exact``, ``sem``, ``significant``; a missing one is
+    empty) and, for an automatic threshold, ``defaults`` (its value per normalization).
     ``esm`` / ``css`` are the widget's bundle and stylesheet, ``page`` the page's script."""
+    unknown = sorted(set(binary) - set(BINARY_TRAITS))
+    if unknown:
+        raise ValueError(f"unknown binary trait(s) {unknown}; a page inlines {BINARY_TRAITS}")
     script = read_bundle(page)
     # inlined as it is: nothing in it may end the element or start a comment in it
     if re.search(r"</script|<!--", script, re.I):
@@ -97,8 +103,11 @@ def write_html(
         ),
         css=css_text.replace("</", "<\\/"),
         state=state_json,
-        values=base64.b64encode(values).decode("ascii"),
-        exact=base64.b64encode(exact).decode("ascii"),
+        binary="\n".join(
+            f'<script type="text/plain" id="headwidget-{name}">'
+            f"{base64.b64encode(binary.get(name, b'')).decode('ascii')}</script>"
+            for name in BINARY_TRAITS
+        ),
         bundle=base64.b64encode(esm.read_bytes()).decode("ascii"),
         script=script,
     )
@@ -143,13 +152,23 @@ def provenance_line(provenance: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: float = 2.0) -> Path:
+def write_image(
+    path: Path,
+    scores: Any,
+    view: Mapping[str, Any],
+    uncertainty: MapUncertainty | None = None,
+    *,
+    scale: float = 2.0,
+) -> Path:
     """Draw the view as a PNG, SVG or PDF (by ``path``'s suffix) with matplotlib.
 
     ``view`` holds the grid's traits (tab, normalization, threshold mode and value, colours,
-    orientation, title, provenance). ``scale`` multiplies the resolution of a PNG (100 dpi at 1).
-    Heads that pass the threshold are outlined; approximate cells are not marked (the
-    interactive widget and its export show them).
+    orientation, title, provenance, the uncertainty marks). ``uncertainty``
+    (:class:`headwidget.views.uncertainty.MapUncertainty`) is how sure the maps are: reliability
+    in the titles, significance for ``mark_insignificant`` and the "significant" threshold
+    mode. ``scale`` multiplies the resolution of a PNG (100 dpi at 1). Heads that pass the
+    threshold are outlined; approximate cells are not marked (the interactive widget and its
+    export show them).
     """
     from .plotting import plot_scores
 
@@ -159,11 +178,17 @@ def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: floa
     if not (isinstance(scale, (int, float)) and np.isfinite(scale) and 0.25 <= scale <= 8):
         raise ValueError(f"scale must be a number from 0.25 to 8 (2 or 3 for print), got {scale!r}")
     tab = str(view.get("tab", "all"))
+    threshold_mode = view.get("threshold_mode", "value")
     mode = (
-        {"threshold": view["threshold"]}
-        if view.get("threshold_mode", "value") == "value"
-        else {"top_percent": view["top_percent"]}
+        {"top_percent": view["top_percent"]}
+        if threshold_mode == "top_percent"
+        else {"threshold": view["threshold"]}
     )
+    uncertainty = uncertainty if uncertainty is not None else MapUncertainty()
+    if threshold_mode == "significant" and uncertainty.significance is None:
+        # as the widget: without a test no head is significant, so none passes
+        untested = np.full(scores.values.shape, UNTESTED, np.uint8)
+        uncertainty = MapUncertainty(significance=untested, reliability=uncertainty.reliability)
     normalization = view.get("normalization", "share")
     provenance = view.get("provenance") or {}
     fig = plot_scores(
@@ -180,6 +205,12 @@ def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: floa
         title=view.get("title") or None,
         min_accuracy=float(view.get("min_accuracy", 0.2)),
         colorbar_label=f"Importance ({unit_text(normalization, provenance.get('metric', ''))})",
+        min_reliability=float(view.get("min_reliability", 0.7)),
+        # marked where the browser has a test to mark with, as the widget does
+        mark_insignificant=bool(view.get("mark_insignificant")) and tested(uncertainty),
+        significant_only=threshold_mode == "significant",
+        categories_from=view.get("categories_from", "all"),
+        uncertainty=uncertainty,
         **mode,
     )
     line = provenance_line(provenance)
@@ -193,3 +224,9 @@ def write_image(path: Path, scores: Any, view: Mapping[str, Any], *, scale: floa
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
         fig.savefig(path, dpi=100 * scale, bbox_inches="tight", pad_inches=0.15)
     return path
+
+
+def tested(uncertainty: MapUncertainty) -> bool:
+    """Whether some cell of ``uncertainty`` (a MapUncertainty) was tested for significance."""
+    codes = uncertainty.significance
+    return codes is not None and bool((codes != UNTESTED).any())

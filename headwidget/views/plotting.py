@@ -5,6 +5,9 @@ on x, viridis, one shared colour bar "Heads Importance" whose top label ends in 
 are clipped (the "Heads Importance" figure of Cognitive Mirrors).
 ``kind="categories"``: "All Categories" plus one panel per category, layer on x and head on y,
 every head coloured by its category label (the MAPS figure); see :mod:`headwidget.views.categories`.
+Where the scores keep per-example effects, each title gives its map's split-half reliability
+("r = 0.82", "noisy: add examples" below ``min_reliability``) and, on request, cells that are not
+significant are hatched (:mod:`headwidget.views.uncertainty`).
 
 >>> fig = plot_scores(scores)                                   # doctest: +SKIP
 >>> fig.savefig("heads.png", dpi=150)                           # doctest: +SKIP
@@ -22,6 +25,8 @@ import numpy as np
 
 from ..scores import HeadScores
 from . import categories as cat
+from . import uncertainty as unc
+from .ticks import axis_ticks, colorbar_ticks, decimals_for
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,50 +75,6 @@ def figure_text(text: str, width: int = _NAME_WIDTH, lines: int = _NAME_LINES) -
     if cut:
         text += "…"
     return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder="…"))
-
-
-def axis_ticks(n: int) -> list[int]:
-    """Tick positions for an axis of ``n`` cells: about 6 ticks at a round step.
-
-    >>> axis_ticks(32), axis_ticks(80)[:3], axis_ticks(64)[:3]
-    ([0, 6, 12, 18, 24, 30], [0, 16, 32], [0, 12, 24])
-    """
-    steps = (1, 2, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 100, 128)
-    step = next((s for s in steps if s >= n / 6), max(1, math.ceil(n / 6)))
-    return list(range(0, n, step))
-
-
-def _decimals(vmin: float, vmax: float) -> int:
-    span = max(abs(vmin), abs(vmax))
-    if not span > 0:
-        return 1
-    return int(min(6, max(1, -math.floor(math.log10(span)) + 1)))
-
-
-def colorbar_ticks(
-    vmin: float, vmax: float, clipped: bool, n_bins: int = 8
-) -> tuple[list[float], list[str]]:
-    """Colour-bar ticks: round steps from ``vmin``, ending exactly at ``vmax``; the top label gets
-    a "+" when values above ``vmax`` were clipped.
-
-    >>> colorbar_ticks(0.0, 0.004, True)[1][::4]
-    ['0.0000', '0.0020', '0.0040+']
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    ticks = [
-        float(t)
-        for t in MaxNLocator(nbins=n_bins, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
-        if vmin - 1e-12 <= t <= vmax + 1e-12
-    ]
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else vmax - vmin
-    # drop a tick crowding the top one, then make vmax itself the top tick
-    ticks = [t for t in ticks if t < vmax - 0.4 * step] + [vmax]
-    decimals = _decimals(vmin, vmax)
-    labels = [f"{t:.{decimals}f}" for t in ticks]
-    if clipped:
-        labels[-1] += "+"
-    return ticks, labels
 
 
 def _color_limits(
@@ -207,6 +168,11 @@ def plot_scores(
     title: str | None = None,
     colorbar_label: str = "Heads Importance",
     min_accuracy: float = 0.2,
+    min_reliability: float = unc.MIN_RELIABILITY,
+    mark_insignificant: bool = False,
+    significant_only: bool = False,
+    categories_from: Literal["all", "reliable"] = "all",
+    uncertainty: unc.MapUncertainty | None = None,
 ) -> Figure:
     """A matplotlib figure of ``scores`` in the published style.
 
@@ -223,6 +189,16 @@ def plot_scores(
     ``threshold`` (default: :func:`headwidget.views.categories.default_threshold`) or
     ``top_percent``.
 
+    How sure each map is, where ``scores`` keep per-example effects (or ``uncertainty`` gives it,
+    :func:`headwidget.views.uncertainty.map_uncertainty`): each title gives the map's split-half
+    reliability ("r = 0.82"; "noisy: add examples" below ``min_reliability``; a category panel
+    the range over its tasks); ``mark_insignificant`` hatches the cells that are not significant
+    (Wilcoxon signed-rank, FDR 5 % per task; a category panel: heads significant in none of its
+    counted tasks), the other cells keep their colour-bar colour; ``significant_only`` lets only
+    significant cells pass (and, with ``threshold`` / ``top_percent``, only those that also pass
+    it); ``categories_from="reliable"`` leaves the tasks marked noisy or failing out of the
+    categories (:func:`headwidget.views.uncertainty.counted_tasks`).
+
     Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so it is not shown
     twice in notebooks): ``fig.savefig("heads.png", dpi=150)``.
 
@@ -234,30 +210,23 @@ def plot_scores(
     """
     if not isinstance(scores, HeadScores):
         raise TypeError(f"plot_scores() takes a HeadScores, got {type(scores).__name__}")
-    _check_choice("kind", kind, ("tasks", "categories"))
-    _check_choice("normalization", normalization, ("share", "raw"))
-    _check_choice("colormap", colormap, tuple(COLORMAPS))
-    _check_choice("color_range", color_range, ("shared", "per_task"))
-    if orientation is None:
-        orientation = "layer_y" if kind == "tasks" else "layer_x"
-    _check_choice("orientation", orientation, ("layer_y", "layer_x"))
-    if threshold is not None and top_percent is not None:
-        raise ValueError("give threshold= or top_percent=, not both")
-    if tasks is not None:
-        missing = [name for name in tasks if name not in scores.tasks]
-        if missing:
-            raise KeyError(f"no task(s) {missing} in these scores; the tasks are {scores.tasks}")
-        order = [scores.tasks.index(name) for name in tasks]
-    else:
-        order = list(range(len(scores.tasks)))
-    if not order:
-        raise ValueError("no tasks to plot")
+    for name, value, choices in (
+        ("kind", kind, ("tasks", "categories")),
+        ("normalization", normalization, ("share", "raw")),
+        ("colormap", colormap, tuple(COLORMAPS)),
+        ("color_range", color_range, ("shared", "per_task")),
+        ("categories_from", categories_from, unc.CATEGORIES_FROM),
+    ):
+        _check_choice(name, value, choices)
+    orientation, order = _checked(scores, kind, orientation, threshold, top_percent, tasks)
     _, Figure = _matplotlib()
-    normalized = scores.normalized(normalization)
-    values = normalized.values[order]
+    values = scores.normalized(normalization).values[order]
     names = [scores.tasks[i] for i in order]
+    marks = unc.FigureMarks.of(scores, order, uncertainty, mark_insignificant, significant_only)
+    accuracy = [scores.accuracy.get(name) for name in names]
     headings = [
-        _heading(figure_text(name), scores.accuracy.get(name), min_accuracy) for name in names
+        _heading(figure_text(name), acc, min_accuracy, r, min_reliability)
+        for name, acc, r in zip(names, accuracy, marks.reliability, strict=True)
     ]
     task_categories = [scores.categories.get(name) for name in names]
     if kind == "tasks":
@@ -274,8 +243,16 @@ def plot_scores(
             orientation=orientation,
             ncols=ncols,
             colorbar_label=colorbar_label,
+            marks=marks,
         )
     else:
+        counted = unc.counted_tasks(
+            marks.reliability,
+            accuracy,
+            categories_from=categories_from,
+            min_reliability=min_reliability,
+            min_accuracy=min_accuracy,
+        )
         fig = _plot_categories(
             Figure,
             values,
@@ -284,18 +261,56 @@ def plot_scores(
             top_percent=top_percent,
             orientation=orientation,
             ncols=ncols,
+            marks=marks,
+            counted=counted,
+            notes=(min_reliability, categories_from),
         )
     if title:
         fig.suptitle(figure_text(title, width=80, lines=2), **_LITERAL)
     return fig
 
 
-def _heading(name: str, accuracy: float | None, min_accuracy: float) -> str:
-    if accuracy is None or math.isnan(accuracy):
-        return name
-    if accuracy < min_accuracy:
-        return f"{name}\naccuracy {accuracy:.2f}: model fails this task"
-    return f"{name}\naccuracy {accuracy:.2f}"
+def _checked(
+    scores: HeadScores,
+    kind: str,
+    orientation: str | None,
+    threshold: float | None,
+    top_percent: float | None,
+    tasks: Sequence[str] | None,
+) -> tuple[str, list[int]]:
+    """plot_scores' orientation and the indices of the tasks drawn, checked."""
+    if orientation is None:
+        orientation = "layer_y" if kind == "tasks" else "layer_x"
+    _check_choice("orientation", orientation, ("layer_y", "layer_x"))
+    if threshold is not None and top_percent is not None:
+        raise ValueError("give threshold= or top_percent=, not both")
+    if tasks is not None:
+        missing = [name for name in tasks if name not in scores.tasks]
+        if missing:
+            raise KeyError(f"no task(s) {missing} in these scores; the tasks are {scores.tasks}")
+        order = [scores.tasks.index(name) for name in tasks]
+    else:
+        order = list(range(len(scores.tasks)))
+    if not order:
+        raise ValueError("no tasks to plot")
+    return orientation, order
+
+
+def _heading(
+    name: str,
+    accuracy: float | None,
+    min_accuracy: float,
+    reliability: float | None = None,
+    min_reliability: float = unc.MIN_RELIABILITY,
+) -> str:
+    lines = [name]
+    if accuracy is not None and not math.isnan(accuracy):
+        fails = ": model fails this task" if accuracy < min_accuracy else ""
+        lines.append(f"accuracy {accuracy:.2f}{fails}")
+    note, _ = unc.reliability_note(reliability, min_reliability)
+    if note:
+        lines.append(note)
+    return "\n".join(lines)
 
 
 def _plot_tasks(
@@ -312,6 +327,7 @@ def _plot_tasks(
     orientation,
     ncols,
     colorbar_label,
+    marks,
 ):
     import matplotlib
 
@@ -325,7 +341,15 @@ def _plot_tasks(
     # NaN cells transparent, over the hatched background
     cmap = matplotlib.colormaps[COLORMAPS[colormap]].with_extremes(bad=(0, 0, 0, 0))
     passing = None
-    if threshold is not None or top_percent is not None:
+    if marks.significant is not None:  # significant_only: alone, or with the threshold's cutoff
+        alone = threshold is None and top_percent is None
+        passing = cat.passing_heads(
+            values,
+            threshold=-np.inf if alone else threshold,
+            top_percent=top_percent,
+            significant=marks.significant,
+        )
+    elif threshold is not None or top_percent is not None:
         passing = cat.passing_heads(values, threshold=threshold, top_percent=top_percent)
     shared_limits = _color_limits(values, colormap, vmin, vmax)
     for t in range(n_tasks):
@@ -339,14 +363,19 @@ def _plot_tasks(
             ax, values[t], orientation, cmap=cmap, vmin=limits[0], vmax=limits[1]
         )
         heading = names[t]
+        if marks.hatch is not None:
+            unc.hatch_cells(ax, unc.panel_unmarked(marks.hatch, [t]), orientation)
         if passing is not None:
             count = int(passing[t].sum())
             rule = (
-                f"≥ {threshold:.{_decimals(0, threshold or 1)}f}"
+                f"≥ {threshold:.{decimals_for(0, threshold or 1)}f}"
                 if threshold is not None
-                else (f"in top {top_percent:g}%")
+                else (f"in top {top_percent:g}%" if top_percent is not None else "")
             )
-            heading += f"\n{count} head{'' if count == 1 else 's'} {rule}"
+            heads = f"head{'' if count == 1 else 's'}"
+            if marks.significant is not None:
+                heads = f"significant {heads}"
+            heading += f"\n{count} {heads} {rule}".rstrip()
             _outline(ax, passing[t], orientation)
         ax.set_title(heading, fontsize=10, **_LITERAL)
         row, col = divmod(t, ncols)
@@ -363,6 +392,8 @@ def _plot_tasks(
         used = [axes[t // ncols][t % ncols] for t in range(n_tasks)]
         image = used[0].images[0]
         _colorbar(fig, image, used, shared_limits, values, colorbar_label=colorbar_label)
+    if marks.legend():
+        fig.legend(handles=marks.legend(), loc="outside lower right", fontsize=8, frameon=False)
     return fig
 
 
@@ -391,15 +422,31 @@ def _outline(ax, passing: np.ndarray, orientation: str) -> None:
 
 
 def _plot_categories(
-    Figure, values, task_categories, *, threshold, top_percent, orientation, ncols
+    Figure,
+    values,
+    task_categories,
+    *,
+    threshold,
+    top_percent,
+    orientation,
+    ncols,
+    marks,
+    counted,
+    notes,
 ):
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
 
     if threshold is None and top_percent is None:
-        threshold = cat.default_threshold(values)
+        # significant_only alone: every significant head passes
+        threshold = -np.inf if marks.significant is not None else cat.default_threshold(values)
     result = cat.assign_categories(
-        values, task_categories, threshold=threshold, top_percent=top_percent
+        values,
+        task_categories,
+        threshold=threshold,
+        top_percent=top_percent,
+        significant=marks.significant,
+        counted=counted,
     )
     if not result.names:
         raise ValueError(
@@ -429,7 +476,17 @@ def _plot_categories(
             rgb[:] = grey
             rgb[data] = to_rgb(result.colors[name])
         _, x_label, y_label = _draw_matrix(ax, rgb, orientation)
-        ax.set_title(figure_text(name), fontsize=10, **_LITERAL)
+        # the panel's tasks: every categorised task, or the category's
+        tasks = [
+            t for t, c in enumerate(task_categories) if c is not None and (p == 0 or c == name)
+        ]
+        if marks.hatch is not None:
+            shown = [t for t in tasks if counted[t]]
+            unc.hatch_cells(ax, unc.panel_unmarked(marks.hatch, shown), orientation)
+        note, _ = unc.group_reliability_note(
+            [marks.reliability[t] for t in tasks], [counted[t] for t in tasks], *notes
+        )
+        ax.set_title("\n".join(filter(None, (figure_text(name), note))), fontsize=10, **_LITERAL)
         if p % ncols == 0:
             ax.set_ylabel(y_label)
         if p + ncols >= n_panels:
@@ -439,8 +496,15 @@ def _plot_categories(
     handles = [
         Patch(facecolor=result.colors[label], edgecolor="none", label=figure_text(label))
         for label in result.legend
-    ]
-    rule = f"threshold {threshold:g}" if threshold is not None else f"top {top_percent:g}% per task"
+    ] + marks.legend()
+    if top_percent is not None:
+        rule = f"top {top_percent:g}% per task"
+    else:
+        rule = f"threshold {threshold:g}" if np.isfinite(threshold) else ""
+    if marks.significant is not None:
+        rule = f"significant heads{f', {rule}' if rule else ''}"
+    if not all(counted):
+        rule += f"\n{counted.count(False)} noisy or failing task(s) left out"
     axes[0][0].legend(
         handles=handles,
         loc="center right",

@@ -1,7 +1,10 @@
 """What the widget sends to the browser, from HeadScores: binary buffers and small JSON records.
 
 Scores travel as little-endian float32 bytes (``values``) and the exact mask as one uint8 per
-cell (``exact``); tasks and provenance as lists and dicts of plain values.
+cell (``exact``); so do the standard errors (``sem``, float32, NaN where unknown) and the
+significance codes (``significant``, one uint8 per cell, :mod:`headwidget.views.uncertainty`),
+each empty when the scores keep no per-example effects; tasks (with each map's reliability)
+and provenance as lists and dicts of plain values.
 
 >>> len(encode_values(np.zeros((1, 2, 3))))   # 6 cells x 4 bytes
 24
@@ -15,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode_exact", "encode_values", "has_categories", "provenance_of", "task_dicts"]
+__all__ = [
+    "encode_exact",
+    "encode_sem",
+    "encode_significance",
+    "encode_values",
+    "has_categories",
+    "provenance_of",
+    "task_dicts",
+]
 
 
 def encode_values(values: np.ndarray) -> bytes:
@@ -27,6 +38,22 @@ def encode_exact(exact: np.ndarray | None) -> bytes:
     if exact is None or bool(np.all(exact)):
         return b""
     return np.ascontiguousarray(exact, dtype=np.uint8).tobytes()
+
+
+def encode_sem(sem: np.ndarray | None) -> bytes:
+    """The ``sem`` trait: float32 per cell (raw metric units, NaN unknown); b"" when none is
+    known."""
+    if sem is None or not np.isfinite(sem).any():
+        return b""
+    return encode_values(sem)
+
+
+def encode_significance(codes: np.ndarray | None) -> bytes:
+    """The ``significant`` trait: one uint8 code per cell (0 not significant, 1 significant,
+    2 untested); b"" when no cell was tested."""
+    if codes is None:
+        return b""
+    return np.ascontiguousarray(codes, dtype=np.uint8).tobytes()
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -42,18 +69,29 @@ def task_dicts(
     descriptions: Mapping[str, str],
     baseline: Mapping[str, float],
     accuracy: Mapping[str, float] | None = None,
+    reliability: Mapping[str, float] | None = None,
+    examples_needed: Mapping[str, int | None] | None = None,
 ) -> list[dict[str, Any]]:
+    """One record per task: name, category, description, baseline, clean accuracy, the map's
+    split-half reliability and the examples a reliability of 0.9 needs (None where unknown)."""
     accuracy = accuracy or {}
-    return [
-        {
-            "name": name,
-            "category": categories.get(name),
-            "description": descriptions.get(name, ""),
-            "baseline": _finite_or_none(baseline.get(name)),
-            "accuracy": _finite_or_none(accuracy.get(name)),
-        }
-        for name in names
-    ]
+    reliability = reliability or {}
+    examples_needed = examples_needed or {}
+    records = []
+    for name in names:
+        needed = examples_needed.get(name)
+        records.append(
+            {
+                "name": name,
+                "category": categories.get(name),
+                "description": descriptions.get(name, ""),
+                "baseline": _finite_or_none(baseline.get(name)),
+                "accuracy": _finite_or_none(accuracy.get(name)),
+                "reliability": _finite_or_none(reliability.get(name)),
+                "examples_needed": None if needed is None else int(needed),
+            }
+        )
+    return records
 
 
 def provenance_of(meta: Mapping[str, Any], method: str) -> dict[str, Any]:

@@ -24,14 +24,23 @@ import traitlets as t
 from ..methods.options import SCORING_OPTIONS
 from ..scores import HeadScores
 from ..tasks import Task
-from . import categories as cat
-from . import files as view_files
-from .bundle import CSS_PATH, ESM_PATH, PAGE_PATH, ensure_bundle
+from . import uncertainty as unc
+from .bundle import ensure_bundle
 from .compare import compare_scores
+from .grid_files import GridFiles
+from .grid_state import GridState
 from .live import LiveScoring
 from .plotting import COLORMAPS
 from .profile import HeadProfiles
-from .trait_data import encode_exact, encode_values, has_categories, provenance_of, task_dicts
+from .trait_data import (
+    encode_exact,
+    encode_sem,
+    encode_significance,
+    encode_values,
+    has_categories,
+    provenance_of,
+    task_dicts,
+)
 
 __all__ = ["HeadImportanceGrid", "SCORING_OPTIONS", "TRAIT_OPTIONS"]
 
@@ -54,13 +63,17 @@ TRAIT_OPTIONS = (
     "min_accuracy",
     "exact_only",
     "fade_below",
+    "mark_insignificant",
+    "min_reliability",
+    "categories_from",
 )
 
 
-_HTML_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
+#: The traits a saved page and image take (besides the binary ones, files.BINARY_TRAITS).
+_VIEW_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
 
 
-class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
+class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywidget.AnyWidget):
     """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
 
     ``source`` is a :class:`~headwidget.HeadScores` (shown as is), a path to a saved ``.npz``, or a
@@ -79,8 +92,10 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
     Traits (synced with the browser; read or set them from Python, ``jslink`` them):
     ``values`` (little-endian float32 bytes, C order ``shape``; NaN = not available),
     ``shape`` ``[n_tasks, n_layers, n_heads]``, ``tasks`` (list of
-    ``{"name", "category", "description", "baseline"}``), ``normalization`` ("share"/"raw"),
-    ``threshold_mode`` ("value"/"top_percent"), ``threshold`` (the threshold itself, in
+    ``{"name", "category", "description", "baseline", "accuracy", "reliability",
+    "examples_needed"}``), ``normalization`` ("share"/"raw"), ``threshold_mode`` ("value",
+    "top_percent", or "significant": heads whose cell is significant and at or above
+    ``threshold``), ``threshold`` (the threshold itself, in
     normalized units; the slider is square-root scaled up to the colour bar's top and the number
     field beside it takes any value), ``top_percent``, ``colormap``, ``color_range``, ``vmax``,
     ``vmin``, ``orientation`` ("layer_y": layer on y, 0 at the top, as figure A; "layer_x": layer
@@ -93,6 +108,17 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
     below it are marked "model fails this task"; default 0.2); ``fade_below`` (fade heads below
     the threshold toward the background; by default every head has its colour map colour and
     heads that pass are outlined).
+
+    How sure each map is, where the scores keep per-example effects
+    (:mod:`headwidget.views.uncertainty`): ``sem`` (float32 per cell, the standard error of its
+    mean over examples in raw metric units, NaN unknown; empty: no effects), shown in the
+    tooltip as ``value ± 1.96 sem`` (converted to the scale shown); ``significant`` (one uint8
+    per cell: 1 significant, 0 not, 2 untested; empty: no effects; Wilcoxon signed-rank with
+    Benjamini-Hochberg FDR 5 % per task); ``mark_insignificant`` (hatch the cells that are not
+    significant; the others keep their colour-bar colour); ``min_reliability`` (maps whose
+    split-half reliability, in each task record and panel title, is lower are marked "noisy:
+    add examples"; default 0.7); ``categories_from`` ("all", or "reliable": the category
+    overlay counts only the tasks not marked noisy or failing).
 
     ``compare=other`` (HeadScores or a saved path) shows two score sets of the same tasks in one
     grid on one colour scale: ``compare_mode="side_by_side"`` (each task twice, "task · A" and
@@ -109,7 +135,9 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
     shape = t.List(t.Int(), default_value=[0, 0, 0], minlen=3, maxlen=3).tag(sync=True)
     tasks = t.List(t.Dict()).tag(sync=True)
     normalization = t.Enum(("share", "raw"), default_value="share").tag(sync=True)
-    threshold_mode = t.Enum(("value", "top_percent"), default_value="value").tag(sync=True)
+    threshold_mode = t.Enum(("value", "top_percent", "significant"), default_value="value").tag(
+        sync=True
+    )
     threshold = t.Float(0.0).tag(sync=True)
     top_percent = t.Float(5.0).tag(sync=True)
     colormap = t.Enum(tuple(COLORMAPS), default_value="viridis").tag(sync=True)
@@ -130,9 +158,19 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
     provenance = t.Dict().tag(sync=True)
     min_accuracy = t.Float(0.2).tag(sync=True)
     fade_below = t.Bool(False).tag(sync=True)
+    sem = t.Bytes(b"", help="float32 per cell, C order like values: standard error; b'' none").tag(
+        sync=True
+    )
+    significant = t.Bytes(
+        b"", help="uint8 per cell, C order like values: 1 significant, 0 not, 2 untested"
+    ).tag(sync=True)
+    mark_insignificant = t.Bool(False).tag(sync=True)
+    min_reliability = t.Float(unc.MIN_RELIABILITY).tag(sync=True)
+    categories_from = t.Enum(unc.CATEGORIES_FROM, default_value="all").tag(sync=True)
 
     #: Seconds between ``values`` updates while scoring (the last one is always sent).
     sync_interval: float = 0.25
+    _view_traits = _VIEW_TRAITS
 
     def __init__(
         self,
@@ -229,13 +267,16 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
             )
         return data
 
-    @t.validate("exact")
-    def _check_exact(self, proposal: t.Bunch) -> bytes:
+    @t.validate("exact", "sem", "significant")
+    def _check_cells(self, proposal: t.Bunch) -> bytes:
         data = proposal["value"]
-        if data and len(data) != math.prod(self.shape):
+        name = proposal["trait"].name
+        size = (4 if name == "sem" else 1) * math.prod(self.shape)
+        if data and len(data) != size:
+            what = "float32" if name == "sem" else "one uint8 per cell"
             raise t.TraitError(
-                f"exact has {len(data)} bytes but shape {list(self.shape)} needs"
-                f" {math.prod(self.shape)} (one uint8 per cell) or none (all exact)"
+                f"{name} has {len(data)} bytes but shape {list(self.shape)} needs {size}"
+                f" ({what}) or none"
             )
         return data
 
@@ -246,7 +287,7 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
             raise t.TraitError(f"shape must be 3 non-negative sizes, got {shape}")
         return shape
 
-    @t.validate("threshold", "vmax", "vmin", "min_accuracy")
+    @t.validate("threshold", "vmax", "vmin", "min_accuracy", "min_reliability")
     def _check_finite(self, proposal: t.Bunch) -> float | None:
         value = proposal["value"]
         if value is not None and not math.isfinite(value):
@@ -348,10 +389,17 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores
+        sure = unc.map_uncertainty(scores)
         tasks = task_dicts(
-            scores.tasks, scores.categories, scores.descriptions, scores.baseline, scores.accuracy
+            scores.tasks,
+            scores.categories,
+            scores.descriptions,
+            scores.baseline,
+            scores.accuracy,
+            sure.reliability,
+            sure.examples_needed,
         )
-        self._publish(scores.values, tasks, exact=scores.exact, final=True)
+        self._publish(scores.values, tasks, exact=scores.exact, uncertainty=sure, final=True)
         self.provenance = provenance_of(scores.meta, scores.method)
         if self._auto_title:
             self.title = str(scores.meta.get("model") or "")
@@ -362,9 +410,11 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
         tasks: list[dict[str, Any]] | None = None,
         *,
         exact: np.ndarray | None = None,
+        uncertainty: unc.MapUncertainty | None = None,
         final: bool = False,
     ) -> None:
-        """Send values and exact (and the task list / shape when they change) in one message.
+        """Send values, exact, sem and significant (and the task list / shape when they change)
+        in one message; streamed values have no ``uncertainty`` (sem and significant empty).
 
         An automatic threshold is set from the first values and then held while scores stream
         in, so colours and outlines do not reshuffle; ``final`` scores set it once more.
@@ -385,138 +435,16 @@ class HeadImportanceGrid(LiveScoring, HeadProfiles, anywidget.AnyWidget):
                 ):
                     self.selected_head = None
             if list(values.shape) != list(self.shape):
-                self.exact = b""
+                self.exact = self.sem = self.significant = b""
                 self.shape = list(values.shape)
             self.values = encode_values(values)
             self.exact = encode_exact(exact)
+            sure = uncertainty or unc.MapUncertainty()
+            self.sem = encode_sem(sure.sem)
+            self.significant = encode_significance(sure.significance)
             if self._auto_threshold and (final or not self._threshold_held):
                 self._update_default_threshold(values)
                 self._threshold_held = not final and not np.isnan(values).all()
-
-    def _normalized(self, values: np.ndarray, normalization: str | None = None) -> np.ndarray:
-        if (normalization or self.normalization) == "raw":
-            return values
-        names = [f"t{i}" for i in range(values.shape[0])]
-        return HeadScores(values, names).normalized("share").values
-
-    def _update_default_threshold(self, values: np.ndarray | None = None) -> None:
-        if values is None:
-            values = self.values_array()
-        if values.size == 0 or np.isnan(values).all():
-            return
-        self._set_threshold(self._default_threshold(values, self.normalization), auto=True)
-
-    def _convert_threshold(
-        self, values: np.ndarray, threshold: float, before: str, after: str
-    ) -> float:
-        """The threshold in ``after`` units that lets as many heads pass, over all tasks, as
-        ``threshold`` does in ``before`` units (the front end's twin: js/src/units.ts)."""
-        if before == after:
-            return threshold
-        old = self._normalized(values, before)
-        new = self._normalized(values, after)
-        with np.errstate(invalid="ignore"):
-            passing = int(np.count_nonzero(old >= threshold))
-        ranked = np.sort(new[~np.isnan(new)])[::-1]
-        if ranked.size == 0:
-            return threshold
-        if passing == 0:  # none passed: none pass
-            top = float(ranked[0])
-            return top + max(abs(top) * 1e-3, 1e-12)
-        return float(ranked[min(passing, ranked.size) - 1])
-
-    def _default_threshold(self, values: np.ndarray, normalization: str) -> float:
-        """The automatic threshold of ``values`` under ``normalization`` ("share" or "raw")."""
-        return cat.default_threshold(self._normalized(values, normalization))
-
-    def _set_threshold(self, value: float, *, auto: bool) -> None:
-        self._auto_threshold_value = float(value) if auto else None
-        self.threshold = value
-        self._auto_threshold = auto
-
-    def values_array(self) -> np.ndarray:
-        """The ``values`` trait decoded: float32 ``[n_tasks, n_layers, n_heads]`` (a copy)."""
-        return np.frombuffer(self.values, dtype="<f4").reshape(self.shape).astype(np.float32)
-
-    def assignment(self) -> cat.CategoryAssignment:
-        """What the Categories tab shows now (current normalization, threshold mode and value):
-        each head's label, category membership and per-task pass counts.
-
-        >>> grid.assignment().counts       # heads passing each task    # doctest: +SKIP
-        """
-        values = self._normalized(self.values_array())
-        mode = (
-            {"threshold": self.threshold}
-            if self.threshold_mode == "value"
-            else {"top_percent": self.top_percent}
-        )
-        return cat.assign_categories(values, [task["category"] for task in self.tasks], **mode)
-
-    def save(self, path: str | Path, *, scale: float = 2.0) -> Path:
-        """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
-        as it is now (bundle, data and options inlined; no server, no CDN); ``.png``, ``.svg``
-        or ``.pdf`` a static image of the view as it is now (tab, scale, threshold, colours),
-        drawn with matplotlib (:func:`headwidget.views.plotting.plot_scores`; ``scale`` multiplies a
-        PNG's 100 dpi) with the provenance line; any other path the scores shown (``.npz``, see
-        :meth:`HeadScores.save`).
-
-        >>> grid.save("scores.npz")   # later: HeadImportanceGrid("scores.npz")   # doctest: +SKIP
-        >>> grid.save("heads.html")   # open in any browser, or share            # doctest: +SKIP
-        >>> grid.save("heads.png", scale=3)   # or heads.svg / heads.pdf          # doctest: +SKIP
-        """
-        path = Path(path)
-        if path.suffix.lower() in (".html", ".htm"):
-            return self._save_html(path)
-        if path.suffix.lower() in view_files.IMAGE_SUFFIXES:
-            values = self.values_array()
-            if values.size == 0 or np.isnan(values).all():
-                raise RuntimeError(
-                    "nothing to draw yet: no scores; display the grid or call grid.compute()"
-                )
-            if self.exact_only and self.exact:
-                approximate = np.frombuffer(self.exact, np.uint8).reshape(values.shape) == 0
-                values[approximate] = np.nan  # as the widget shows them: no value
-            names = [task["name"] for task in self.tasks]
-            shown = HeadScores(
-                values,
-                names,
-                {task["name"]: task["category"] for task in self.tasks},
-                accuracy={
-                    task["name"]: task["accuracy"]
-                    for task in self.tasks
-                    if task.get("accuracy") is not None
-                },
-            )
-            view = {name: getattr(self, name) for name in _HTML_TRAITS}
-            return view_files.write_image(path, shown, view, scale=scale)
-        if self._scores is None:
-            raise RuntimeError(
-                "nothing to save yet: the model has not been scored; display the grid or call"
-                " grid.compute() first"
-            )
-        return self._scores.save(path)
-
-    def _save_html(self, path: Path) -> Path:
-        ensure_bundle(type(self))
-        state = {name: getattr(self, name) for name in _HTML_TRAITS}
-        state["progress"] = {}
-        state["selected_head"] = list(self.selected_head) if self.selected_head else None
-        values = self.values_array()
-        defaults = None
-        if self._auto_threshold and values.size and not np.isnan(values).all():
-            # the page has no Python to recompute an automatic threshold when normalization
-            # changes: it switches between these
-            defaults = {how: self._default_threshold(values, how) for how in ("share", "raw")}
-        return view_files.write_html(
-            path,
-            state,
-            self.values,
-            self.exact,
-            defaults,
-            esm=ESM_PATH,
-            css=CSS_PATH,
-            page=PAGE_PATH,
-        )
 
     def reply(self, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
         """The grid's answer to one front-end message (the drill-down's ``hw:examples`` and

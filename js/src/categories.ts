@@ -65,30 +65,42 @@ export interface Classification {
   passes: Int32Array;
 }
 
+/** What else decides a head's passing and its categories (views/categories.py's keywords). */
+export interface ClassifyOptions {
+  /** "significant" mode: only cells whose code (one per cell, uncertainty.ts) is 1 pass */
+  gate?: Uint8Array | null;
+  /** per task, whether it counts for the categories (categories_from); all when absent */
+  counted?: readonly boolean[] | null;
+}
+
 /**
- * Apply the rule: head (l, h) passes task t iff v >= cutoff[t] (NaN never passes); it belongs to
- * category C iff it passes a task of category C.
+ * Apply the rule: head (l, h) passes task t iff v >= cutoff[t] (NaN never passes) and, with a
+ * `gate`, its cell is significant; it belongs to category C iff it passes a counted task of
+ * category C.
  */
 export function classify(
   values: ArrayLike<number>,
   shape: readonly number[],
   taskCategories: readonly (string | null)[],
   cutoffs: ArrayLike<number>,
+  opts: ClassifyOptions = {},
 ): Classification {
   const [nT, nL, nH] = shape;
   const size = nL * nH;
   const names = categoryNames(taskCategories);
   const membership = names.map(() => new Uint8Array(size));
   const passes = new Int32Array(nT);
+  const gate = opts.gate ?? null;
   for (let t = 0; t < nT; t++) {
     const c = cutoffs[t];
     const cat = taskCategories[t];
-    const mem = cat == null ? null : membership[names.indexOf(cat)];
+    const counts = !opts.counted || opts.counted[t] !== false;
+    const mem = cat == null || !counts ? null : membership[names.indexOf(cat)];
     const base = t * size;
     let n = 0;
     for (let i = 0; i < size; i++) {
       // NaN >= c is false, so NaN cells never pass
-      if (values[base + i] >= c) {
+      if (values[base + i] >= c && (gate === null || gate[base + i] === 1)) {
         n++;
         if (mem) mem[i] = 1;
       }

@@ -1,5 +1,6 @@
 // What the view's parts share: the DOM skeleton, the derived state and the panels on screen.
 import type { CellWindow, GridLayout, PanelBox } from "./layout";
+import type { CellMask } from "./overlays";
 import type { Tick } from "./scale";
 import type { DataState, ScaleState, ThresholdState } from "./state";
 import type { Theme } from "./theme";
@@ -30,7 +31,9 @@ export interface Panel extends PanelSpec {
   /** the cells shown when zoomed in (wheel over an enlarged panel); null: all of them */
   window: CellWindow | null;
   /** cols x rows alpha mask of the cells still approximate (made when some are) */
-  approx: { canvas: HTMLCanvasElement; image: ImageData; any: boolean } | null;
+  approx: CellMask | null;
+  /** cols x rows alpha mask of the cells not significant (made when mark_insignificant is on) */
+  insig: CellMask | null;
 }
 
 export interface Hover {

@@ -46,7 +46,10 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
     return wrap;
   };
   const modeSel = h(doc, "select", { class: "hw-threshold-mode", "aria-label": "Threshold mode" });
-  modeSel.append(option(doc, "value", "value ≥"), option(doc, "top_percent", "top %"));
+  // "significant": heads whose cell is significant and at or above the value threshold
+  const sigOption = option(doc, "significant", "significant, ≥");
+  sigOption.title = "heads that differ significantly from 0 (Wilcoxon signed-rank, FDR 5% per task) and pass the value threshold; needs per-example effects";
+  modeSel.append(option(doc, "value", "value ≥"), option(doc, "top_percent", "top %"), sigOption);
   const slider = h(doc, "input", { class: "hw-threshold", type: "range", "aria-label": "Threshold" }) as HTMLInputElement;
   // the exact threshold, editable: any value can be typed, also past the slider's ends
   const valueField = h(doc, "input", {
@@ -121,6 +124,7 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
     provenanceEl.textContent = v.data.stats ? provenanceLine(traits.provenance) : "";
     provenanceEl.hidden = !provenanceEl.textContent;
     const mode = traits.mode;
+    sigOption.disabled = !v.data.sig && mode !== "significant";
     modeSel.value = mode;
     cmapSel.value = traits.colormap;
     normSel.value = traits.normalization;

@@ -10,6 +10,10 @@ export interface TaskInfo {
   baseline: number | null;
   /** clean accuracy of the model on the task (0..1), where measured */
   accuracy: number | null;
+  /** split-half reliability of the task's map, where per-example effects were kept */
+  reliability: number | null;
+  /** examples a reliability of 0.9 needs (Spearman-Brown), where projectable */
+  examplesNeeded: number | null;
 }
 
 /** float32 view of the `values` trait (a DataView in anywidget; buffers/arrays accepted too). */
@@ -69,8 +73,16 @@ export function toTasks(raw: unknown, nTasks: number): TaskInfo[] {
     const name = item.name == null ? `task ${t}` : String(item.name);
     const category = item.category == null || item.category === "" ? null : String(item.category);
     const baseline = typeof item.baseline === "number" ? item.baseline : null;
-    const accuracy = typeof item.accuracy === "number" && Number.isFinite(item.accuracy) ? item.accuracy : null;
-    out.push({ name, category, description: item.description == null ? "" : String(item.description), baseline, accuracy });
+    const finite = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    out.push({
+      name,
+      category,
+      description: item.description == null ? "" : String(item.description),
+      baseline,
+      accuracy: finite(item.accuracy),
+      reliability: finite(item.reliability),
+      examplesNeeded: finite(item.examples_needed),
+    });
   }
   return out;
 }

@@ -4,6 +4,8 @@ import { dimmedLut, lut } from "./colormap";
 import type { Panel, View } from "./context";
 import { drawColorbar, drawMiniBar } from "./legend";
 import { axisNames, cellRect, gridShape, headToCell, rowOfTick, type CellWindow } from "./layout";
+import { drawMarks, fillApprox, fillInsignificant } from "./overlays";
+import { categoryPanelTasks } from "./panels";
 import { intTicks, intTicksRange } from "./scale";
 import { codeRgbIndex } from "./state";
 
@@ -57,49 +59,9 @@ function hatchPattern(v: View, ctx: CanvasRenderingContext2D): CanvasPattern | s
   return hatch.pattern ?? theme.muted;
 }
 
-/** Mark in the panel's approximate-cell mask the heads still approximate in any of its tasks. */
-function fillApprox(v: View, p: Panel, tasks: number[]): void {
-  const { exact, shape, exactOnly } = v.data;
-  if (!exact || exactOnly) {
-    if (p.approx) p.approx.any = false;
-    return;
-  }
-  const [, nL, nH] = shape;
-  const layerX = v.traits.orientation === "layer_x";
-  const cols = layerX ? nL : nH;
-  const rows = layerX ? nH : nL;
-  if (!p.approx) {
-    const canvas = v.doc.createElement("canvas");
-    canvas.width = cols;
-    canvas.height = rows;
-    const cx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
-    if (!cx) return;
-    p.approx = { canvas, image: cx.createImageData(cols, rows), any: false };
-  }
-  const data = p.approx.image.data;
-  const size = nL * nH;
-  let any = false;
-  for (let i = 0; i < size; i++) {
-    let approximate = false;
-    for (const t of tasks) if (!exact[t * size + i] && v.data.values[t * size + i] === v.data.values[t * size + i]) approximate = true;
-    const l = (i / nH) | 0;
-    const o = (layerX ? (nH - 1 - (i - l * nH)) * cols + l : i) * 4 + 3;
-    data[o] = approximate ? 255 : 0;
-    any ||= approximate;
-  }
-  p.approx.any = any;
-  (p.approx.canvas.getContext("2d") as CanvasRenderingContext2D).putImageData(p.approx.image, 0, 0);
-}
-
 /** Tasks whose values a panel shows (a task, a category's tasks, or every categorised task). */
 function panelTasks(v: View, p: Panel): number[] {
-  if (p.kind === "task") return [p.task];
-  const names = v.thresh.classes?.names ?? [];
-  const out: number[] = [];
-  v.data.tasks.forEach((t, i) => {
-    if (t.category != null && (p.kind === "allcats" || t.category === names[p.category])) out.push(i);
-  });
-  return out;
+  return p.kind === "task" ? [p.task] : categoryPanelTasks(v, p);
 }
 
 /** A colour table (r, g, b per entry) as one RGBA word per entry, alpha 255, in the byte order
@@ -128,7 +90,8 @@ const filledFrom = new WeakMap<Panel, unknown[]>();
 function fillInputs(v: View, p: Panel): unknown[] {
   const fade = v.traits.fadeBelow;
   const thresh = p.kind === "task" ? (fade ? v.thresh.cutoffs[p.task] : null) : v.thresh;
-  return [v.data, v.scale, v.traits.colormap, v.traits.orientation, fade, v.theme.bgRgb.join(","), thresh];
+  const gate = p.kind === "task" && fade ? v.thresh.gate : null;
+  return [v.data, v.scale, v.traits.colormap, v.traits.orientation, fade, v.theme.bgRgb.join(","), thresh, gate, v.traits.markInsignificant];
 }
 
 /** Colour every cell of a panel into its buffer (one pixel per head), unless its inputs are
@@ -140,12 +103,15 @@ export function fillBuffer(v: View, p: Panel): void {
   const last = filledFrom.get(p);
   if (last && last.length === inputs.length && last.every((x, i) => x === inputs[i])) return;
   filledFrom.set(p, inputs);
-  fillApprox(v, p, panelTasks(v, p));
+  const tasks = panelTasks(v, p);
+  fillApprox(v, p, tasks);
+  // a category panel marks by the tasks its categories count
+  fillInsignificant(v, p, p.kind === "task" ? tasks : tasks.filter((t) => v.thresh.counted[t] !== false));
   const data = img.data;
   const px = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
   const { norm } = v.data;
   const [, nL, nH] = v.data.shape;
-  const { classes, catRgb, cutoffs } = v.thresh;
+  const { classes, catRgb, cutoffs, gate } = v.thresh;
   const size = nL * nH;
   const layerX = v.traits.orientation === "layer_x";
   const cols = layerX ? nL : nH;
@@ -162,7 +128,7 @@ export function fillBuffer(v: View, p: Panel): void {
         const l = (i / nH) | 0;
         const o = layerX ? (nH - 1 - (i - l * nH)) * cols + l : i;
         const k = idx[i];
-        px[o] = k < 0 ? 0 : norm[base + i] >= cut ? full[k] : dim[k];
+        px[o] = k < 0 ? 0 : norm[base + i] >= cut && (gate === null || gate[base + i] === 1) ? full[k] : dim[k];
       }
     } else if (!layerX) {
       // true colours: every cell its colour map colour (NaN: transparent, the hatch shows)
@@ -234,7 +200,8 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(p.buffer, w.c0, w.r0, cols, rows, plot.left, plot.top, plot.width, plot.height);
   if (p.kind === "task" && v.traits.colorRange === "per_task") drawMiniBar(v, p, ctx);
-  if (p.approx?.any) drawApprox(v, p, ctx, target ? target.scale : dpr);
+  drawMarks(v, p, "approx", ctx, target ? target.scale : dpr);
+  drawMarks(v, p, "insig", ctx, target ? target.scale : dpr);
   if (p.kind === "task") drawPassing(v, p, ctx, w);
   if (target) return;
 
@@ -390,6 +357,7 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWi
   const size = nL * nH;
   const t = p.task;
   const cut = v.thresh.cutoffs[t];
+  const gate = v.thresh.gate;
   const idx = v.scale.lutIdx[t];
   const table = lut(v.traits.colormap);
   const layerX = v.traits.orientation === "layer_x";
@@ -398,7 +366,7 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWi
   const dark: number[] = [];
   const light: number[] = [];
   for (let i = 0; i < size; i++) {
-    if (!(v.data.norm[t * size + i] >= cut)) continue;
+    if (!(v.data.norm[t * size + i] >= cut) || (gate !== null && gate[t * size + i] !== 1)) continue;
     const l = (i / nH) | 0;
     const hh = i - l * nH;
     const row = (layerX ? nH - 1 - hh : l) - w.r0;
@@ -421,46 +389,6 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWi
     ctx.stroke();
   }
   ctx.lineWidth = 1;
-}
-
-const dots = new WeakMap<Document, { dpr: number; tile: HTMLCanvasElement; scratch: HTMLCanvasElement }>();
-/** Dot the cells that are still approximate (a dark and a light dot every 4 px). */
-function drawApprox(v: View, p: Panel, ctx: CanvasRenderingContext2D, dpr: number): void {
-  const { doc } = v;
-  let d = dots.get(doc);
-  if (!d || d.dpr !== dpr) {
-    const tile = doc.createElement("canvas");
-    const n = Math.max(4, Math.round(4 * dpr));
-    tile.width = tile.height = n;
-    const tx = tile.getContext("2d");
-    if (!tx) return;
-    const dot = Math.max(1, Math.round(dpr));
-    tx.fillStyle = "rgba(0, 0, 0, 0.75)";
-    tx.fillRect(0, 0, dot, dot);
-    tx.fillStyle = "rgba(255, 255, 255, 0.85)";
-    tx.fillRect(dot, dot, dot, dot);
-    d = { dpr, tile, scratch: doc.createElement("canvas") };
-    dots.set(doc, d);
-  }
-  const { plot } = p.box;
-  const w = Math.max(1, Math.round(plot.width * dpr));
-  const h = Math.max(1, Math.round(plot.height * dpr));
-  const s = d.scratch;
-  if (s.width !== w) s.width = w;
-  if (s.height !== h) s.height = h;
-  const sx = s.getContext("2d");
-  const pattern = sx?.createPattern(d.tile, "repeat");
-  if (!sx || !pattern) return;
-  sx.globalCompositeOperation = "copy";
-  sx.fillStyle = pattern;
-  sx.fillRect(0, 0, w, h);
-  sx.globalCompositeOperation = "destination-in";
-  sx.imageSmoothingEnabled = false;
-  const win = p.window;
-  if (win) sx.drawImage(p.approx!.canvas, win.c0, win.r0, win.cols, win.rows, 0, 0, w, h);
-  else sx.drawImage(p.approx!.canvas, 0, 0, w, h);
-  sx.globalCompositeOperation = "source-over";
-  ctx.drawImage(s, plot.left, plot.top, plot.width, plot.height);
 }
 
 export function drawAll(v: View): void {

@@ -64,7 +64,9 @@ export function paintExport(v: View, ctx: CanvasRenderingContext2D, scale: numbe
     reset();
     const cx = ox + box.x + box.plot.left + box.plot.width / 2;
     const titleLines = (p.wrap.querySelector(".hw-panel-title")?.textContent ?? p.name).split("\n");
-    const small = Array.from(p.wrap.querySelectorAll<HTMLElement>(".hw-count, .hw-accuracy")).map((e) => [e.textContent ?? "", e.classList.contains("hw-fails-badge")] as const);
+    const small = Array.from(p.wrap.querySelectorAll<HTMLElement>(".hw-count, .hw-accuracy, .hw-reliability")).flatMap((e) =>
+      (e.textContent ?? "").split("\n").map((line) => [line, e.classList.contains("hw-fails-badge") || e.classList.contains("hw-noisy-badge")] as const),
+    );
     // bottom-aligned like the DOM title block
     let ty = oy + box.y + box.titleHeight - 2 - TITLE_LINE * titleLines.length - COUNT_LINE * small.length;
     ctx.textAlign = "center";

@@ -85,8 +85,11 @@ class Model implements AnyModel<Record<string, any>> {
 const state = JSON.parse(document.getElementById("headwidget-state")!.textContent!);
 const defaults = state._default_thresholds;
 delete state._default_thresholds;
-state.values = new DataView(bytes("headwidget-values").buffer);
-state.exact = new DataView(bytes("headwidget-exact").buffer);
+// the binary traits (headwidget/views/files.py BINARY_TRAITS); a page saved before sem and
+// significant existed has no element for them
+for (const name of ["values", "exact", "sem", "significant"]) {
+  state[name] = new DataView(document.getElementById(`headwidget-${name}`) ? bytes(`headwidget-${name}`).buffer : new ArrayBuffer(0));
+}
 const model = new Model(state, defaults);
 const code = new Blob([bytes("headwidget-bundle")], { type: "text/javascript" });
 const module: WidgetModule = await import(URL.createObjectURL(code));

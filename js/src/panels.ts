@@ -5,6 +5,7 @@ import { autoColumns, gridLayout, gridShape, wrapLines, wrapText, type GridLayou
 import { legendLabels } from "./categories";
 import { formatFixed } from "./scale";
 import { failing } from "./state";
+import { groupReliabilityNote, reliabilityNote, reliabilityTip } from "./uncertainty";
 import { percentText } from "./units";
 
 export const ALL_CATEGORIES = "All Categories";
@@ -27,6 +28,47 @@ export function accuracyText(v: View, task: number): string {
   const t = v.data.tasks[task];
   if (t.accuracy == null) return "";
   return failing([t], v.traits.minAccuracy)[0] ? `fails · acc ${percentText(t.accuracy)}` : `acc ${percentText(t.accuracy)}`;
+}
+
+/** Tasks a category panel stands for: every categorised task ("All Categories") or its own. */
+export function categoryPanelTasks(v: View, spec: PanelSpec): number[] {
+  const names = v.thresh.classes?.names ?? [];
+  const out: number[] = [];
+  v.data.tasks.forEach((t, i) => {
+    if (t.category != null && (spec.kind === "allcats" || t.category === names[spec.category])) out.push(i);
+  });
+  return out;
+}
+
+/** The reliability line of a panel's title ("r = 0.82", "noisy: add examples · r = 0.52"; a
+ * category panel's over its tasks), and whether it is marked; "" when unknown. */
+export function reliabilityText(v: View, spec: PanelSpec): { text: string; noisy: boolean } {
+  const minR = v.traits.minReliability;
+  if (spec.kind === "task") return reliabilityNote(v.data.tasks[spec.task].reliability, minR);
+  const tasks = categoryPanelTasks(v, spec);
+  const counted = v.thresh.counted;
+  return groupReliabilityNote(
+    tasks.map((t) => v.data.tasks[t].reliability),
+    tasks.map((t) => counted[t] !== false),
+    minR,
+    v.traits.categoriesFrom,
+  );
+}
+
+/** A note's lines in `width`: its " · " parts kept whole where they fit ("r = 0.41–0.97" is not
+ * cut after "r ="), each line but the last ending in "·"; a part too wide wraps at spaces. */
+export function wrapNote(text: string, width: number, measure: (s: string) => number): string[] {
+  const lines: string[] = [];
+  for (const part of text.split(" · ")) {
+    const last = lines.length - 1;
+    if (last >= 0 && measure(`${lines[last]} · ${part}`) <= width) {
+      lines[last] = `${lines[last]} · ${part}`;
+      continue;
+    }
+    if (last >= 0) lines[last] += " ·";
+    lines.push(...wrapText(part, width, measure));
+  }
+  return lines;
 }
 
 /** The panels a tab shows. */
@@ -135,16 +177,22 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
     const text = sp.kind === "task" ? accuracyText(v, sp.task) : "";
     return text ? wrapLines(text, plotWidth, countW) : 0;
   };
+  const relLines = (sp: PanelSpec) => {
+    const { text } = reliabilityText(v, sp);
+    return text ? wrapNote(text, plotWidth, countW).length : 0;
+  };
   const needed =
     Math.max(
-      ...specs.map((sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + (sp.kind === "task" ? COUNT_LINE * (countLines + accLines(sp)) : 0)),
+      ...specs.map(
+        (sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + COUNT_LINE * ((sp.kind === "task" ? countLines + accLines(sp) : 0) + relLines(sp)),
+      ),
     ) + 4;
   if (needed > layout.panels[0].titleHeight) layout = layoutFor(needed);
   v.layout = layout;
   v.grid.style.height = `${gridHeight(v)}px`;
   v.grid.style.width = `${layout.width}px`;
   v.dpr = Math.max(1, Math.min(4, v.win?.devicePixelRatio || 1));
-  v.panels = specs.map((spec, i) => buildPanel(v, spec, layout.panels[i], rows, cols, countText, titleW));
+  v.panels = specs.map((spec, i) => buildPanel(v, spec, layout.panels[i], rows, cols, countText, titleW, countW));
 }
 
 function buildPanel(
@@ -155,6 +203,7 @@ function buildPanel(
   cols: number,
   countText: (task: number) => string,
   titleW: (s: string) => number,
+  countW: (s: string) => number,
 ): Panel {
   const { doc, dpr } = v;
   const [, nL, nH] = v.data.shape;
@@ -184,6 +233,15 @@ function buildPanel(
       wrap.classList.toggle("hw-fails", fails);
       tip.push(fails ? `model fails this task: clean accuracy ${percentText(task!.accuracy!)} < ${percentText(v.traits.minAccuracy)}` : `clean accuracy ${percentText(task!.accuracy!)}`);
     }
+  }
+  const rel = reliabilityText(v, spec);
+  if (rel.text) {
+    // wrapped at spaces (the number is never cut off), as the export draws it
+    const relEl = h(doc, "div", { class: rel.noisy ? "hw-reliability hw-noisy-badge" : "hw-reliability" }, wrapNote(rel.text, box.plot.width, countW).join("\n"));
+    head.append(relEl);
+    wrap.classList.toggle("hw-noisy", rel.noisy);
+    if (task) tip.push(reliabilityTip(task, v.traits.provenance.examples[task.name], v.traits.minReliability));
+    else tip.push(`split-half reliability of its tasks' maps: ${rel.text}`);
   }
   title.title = tip.join("\n");
   if (spec.kind === "task" && !v.activeTab.startsWith("task:") && v.data.tasks.length > 1) {
@@ -224,5 +282,6 @@ function buildPanel(
     countEl,
     window: null,
     approx: null,
+    insig: null,
   };
 }

@@ -5,6 +5,7 @@ import { colorScales, computeStats, normalize, taskSums, toFloat32, toTasks, toU
 import { decimalsFor, formatPercent, formatSig, niceStep } from "./scale";
 import { sliderRange, taskCutoffs, type SliderRange, type ThresholdMode } from "./threshold";
 import type { ColorRange } from "./traits";
+import { UNTESTED } from "./uncertainty";
 
 /** The decoded scores: what the `values`, `shape` and `tasks` traits hold. */
 export interface DataState {
@@ -24,6 +25,10 @@ export interface DataState {
   exactOnly: boolean;
   /** sum of |raw values| of each task: share = raw / sum */
   sums: number[];
+  /** standard error of each cell's mean over examples, raw metric units (NaN unknown); null: none */
+  sem: Float32Array<ArrayBufferLike> | null;
+  /** significance code of each cell (uncertainty.ts: 1 significant, 0 not, 2 untested); null: none tested */
+  sig: Uint8Array | null;
 }
 
 export const EMPTY_DATA: DataState = {
@@ -37,12 +42,21 @@ export const EMPTY_DATA: DataState = {
   approximate: 0,
   exactOnly: false,
   sums: [],
+  sem: null,
+  sig: null,
 };
+
+/** The `sem` and `significant` traits (float32 / uint8 bytes, empty when unknown). */
+export interface RawUncertainty {
+  sem?: unknown;
+  significant?: unknown;
+}
 
 /**
  * Decode the scores. `rawExact` is one byte per cell (1 exact) or empty (all exact); with
  * `exactOnly` approximate cells count as having no value (after normalization, so shares stay
- * shares of the whole task).
+ * shares of the whole task). `uncertainty` holds the standard errors and significance codes,
+ * each used only when it has one entry per cell.
  */
 export function readData(
   rawShape: unknown,
@@ -51,6 +65,7 @@ export function readData(
   normalization: Normalization,
   rawExact: unknown = null,
   exactOnly = false,
+  uncertainty: RawUncertainty = {},
 ): DataState {
   let error = "";
   let shape: [number, number, number] =
@@ -86,7 +101,16 @@ export function readData(
     norm = norm === values ? Float32Array.from(values) : norm; // never write into the trait's bytes
     for (let i = 0; i < exact.length; i++) if (!exact[i]) norm[i] = NaN;
   }
-  return { shape, values, tasks, norm, stats: computeStats(norm, shape), error, exact, approximate, exactOnly, sums: taskSums(values, shape) };
+  let sem: Float32Array<ArrayBufferLike> | null = null;
+  try {
+    sem = toFloat32(uncertainty.sem);
+  } catch {
+    sem = null;
+  }
+  if (!sem || sem.length !== values.length || !values.length) sem = null;
+  let sig: Uint8Array | null = toUint8(uncertainty.significant);
+  if (sig.length !== values.length || !values.length || sig.every((c) => c === UNTESTED)) sig = null;
+  return { shape, values, tasks, norm, stats: computeStats(norm, shape), error, exact, approximate, exactOnly, sums: taskSums(values, shape), sem, sig };
 }
 
 /** Colour scales of the tasks and each cell's look-up-table index under them. */
@@ -129,20 +153,39 @@ export interface ThresholdState {
   classes: Classification | null;
   /** rgb per label code, indexed by `codeRgbIndex` */
   catRgb: Uint8Array;
+  /** "significant" mode: the significance codes a head must have 1 in to pass (all 0 when none
+   * was tested); null in the other modes */
+  gate: Uint8Array | null;
+  /** per task, whether the category overlay counts it (categories_from) */
+  counted: boolean[];
 }
 
-export const EMPTY_THRESHOLD: ThresholdState = { cutoffs: new Float64Array(0), classes: null, catRgb: new Uint8Array(0) };
+export const EMPTY_THRESHOLD: ThresholdState = { cutoffs: new Float64Array(0), classes: null, catRgb: new Uint8Array(0), gate: null, counted: [] };
 
-export function deriveThreshold(data: DataState, mode: ThresholdMode, threshold: number, topPercent: number, dark = false): ThresholdState {
+/** Does cell `k` (of task `t`) pass? The one rule the panels, outlines and counts use. */
+export function cellPasses(data: DataState, th: ThresholdState, t: number, k: number): boolean {
+  return data.norm[k] >= th.cutoffs[t] && (th.gate === null || th.gate[k] === 1);
+}
+
+export function deriveThreshold(
+  data: DataState,
+  mode: ThresholdMode,
+  threshold: number,
+  topPercent: number,
+  dark = false,
+  counted: readonly boolean[] | null = null,
+): ThresholdState {
   if (!data.stats) return EMPTY_THRESHOLD;
   const cutoffs = taskCutoffs(data.stats.sorted, mode, threshold, topPercent);
-  const classes = classify(data.norm, data.shape, data.tasks.map((t) => t.category), cutoffs);
+  const gate = mode === "significant" ? (data.sig ?? new Uint8Array(data.values.length)) : null;
+  const counts = counted && counted.length === data.tasks.length ? [...counted] : data.tasks.map(() => true);
+  const classes = classify(data.norm, data.shape, data.tasks.map((t) => t.category), cutoffs, { gate, counted: counts });
   const colors = categoryColors(classes.names, dark);
   // rgb per code: index k for categories, then 2..5 categories, then unclassified
   const entries = [...classes.names, "2 categories", "3 categories", "4 categories", "5+ categories", UNCLASSIFIED];
   const catRgb = new Uint8Array(entries.length * 3);
   entries.forEach((label, i) => catRgb.set(parseColor(colors.get(label) ?? "") ?? [200, 200, 200], i * 3));
-  return { cutoffs, classes, catRgb };
+  return { cutoffs, classes, catRgb, gate, counted: counts };
 }
 
 /** Index into `catRgb` (in triples) of a label code. */
@@ -168,8 +211,10 @@ export function resolveTab(tab: string, tasks: readonly TaskInfo[]): string {
   return "all";
 }
 
-/** "12 heads ≥ 0.0030" / "3 heads in top 5%": the count line under a task's title. */
+/** "12 heads ≥ 0.0030" / "3 heads in top 5%" / "4 significant heads ≥ 0.0030": the count line
+ * under a task's title. */
 export function countText(passes: number, mode: ThresholdMode, threshold: number, topPercent: number, decimals: number): string {
   const heads = passes === 1 ? "head" : "heads";
-  return mode === "top_percent" ? `${passes} ${heads} in top ${formatPercent(topPercent)}%` : `${passes} ${heads} ≥ ${formatSig(threshold, decimals)}`;
+  if (mode === "top_percent") return `${passes} ${heads} in top ${formatPercent(topPercent)}%`;
+  return `${passes} ${mode === "significant" ? `significant ${heads}` : heads} ≥ ${formatSig(threshold, decimals)}`;
 }

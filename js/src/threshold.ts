@@ -1,7 +1,8 @@
 // Per-task cutoffs, pass counts and ranks (pure). Same rule as headwidget/views/categories.py.
 import { upperBound } from "./scale";
 
-export type ThresholdMode = "value" | "top_percent";
+/** "significant": heads whose cell is significant and at or above the value threshold. */
+export type ThresholdMode = "value" | "top_percent" | "significant";
 
 /** Heads in the top `topPercent` % of `nValid`: max(1, ceil(p * n / 100)), multiplying first. */
 export function topK(topPercent: number, nValid: number): number {
@@ -9,8 +10,8 @@ export function topK(topPercent: number, nValid: number): number {
 }
 
 /**
- * Cutoff of each task from its ascending non-NaN values: `threshold` in value mode, the k-th
- * largest value in top_percent mode (+Infinity for a task without any value).
+ * Cutoff of each task from its ascending non-NaN values: `threshold` in value (and significant)
+ * mode, the k-th largest value in top_percent mode (+Infinity for a task without any value).
  */
 export function taskCutoffs(
   sorted: readonly Float32Array[],

@@ -1,16 +1,44 @@
 // What the tooltip and the screen-reader announcement say about a head (pure).
 import { codeLabel, headCategories, UNCLASSIFIED, type Classification } from "./categories";
 import type { PanelSpec } from "./context";
+import type { Normalization } from "./data";
 import { formatValue } from "./scale";
 import type { DataState } from "./state";
 import { rankOf } from "./threshold";
+import { ALPHA, intervalText, NOT_SIGNIFICANT, SIGNIFICANT } from "./uncertainty";
 import { percentText, unitText } from "./units";
 
-/** What the tooltip needs beyond the data: the metric (for units), method, failing limit. */
+/** What the tooltip needs beyond the data: the metric (for units), method, failing limit and
+ * the scale shown (the interval is converted into it). */
 export interface TooltipContext {
   metric: string;
   method: string;
   minAccuracy: number;
+  normalization: Normalization;
+}
+
+/** " ± 0.0012 (95 %)" for cell `k` of task `t` in the units shown; "" where its standard error is
+ * unknown. */
+function interval(data: DataState, t: number, k: number, c: TooltipContext): string {
+  if (!data.sem) return "";
+  const sum = data.sums[t];
+  const text = intervalText(data.sem[k], c.normalization === "share" && sum > 0 ? sum : 1);
+  return text ? ` ${text} (95 %)` : "";
+}
+
+/** What the uncertainty of cell `k` adds to the tooltip: where its interval comes from, and
+ * whether it is significant. */
+function uncertaintyLines(data: DataState, k: number): string[] {
+  const lines: string[] = [];
+  const raw = data.values[k];
+  if (data.sem && Number.isFinite(data.sem[k]) && data.exact && !data.exact[k] && raw === raw) {
+    lines.push("± from per-example estimates (approximate cell)");
+  }
+  const code = data.sig ? data.sig[k] : -1;
+  const test = `Wilcoxon signed-rank, FDR ${Math.round(ALPHA * 100)}%`;
+  if (code === SIGNIFICANT) lines.push(`significant (${test})`);
+  else if (code === NOT_SIGNIFICANT) lines.push(`not significant (${test})`);
+  return lines;
 }
 
 /**
@@ -35,12 +63,13 @@ export function tooltipLines(data: DataState, classes: Classification | null, p:
     const lines = [
       p.name,
       where,
-      `importance ${Number.isNaN(v) ? "n/a" : formatValue(v)}`,
+      `importance ${Number.isNaN(v) ? "n/a" : `${formatValue(v)}${interval(data, p.task, k, c)}`}`,
       Number.isNaN(raw) ? "raw n/a" : `raw ${formatValue(raw)}${c.metric ? ` (${unitText("raw", c.metric)})` : ""} · share ${formatValue(sum > 0 ? raw / sum : raw)}`,
       Number.isNaN(v) ? `rank n/a of ${nValid}` : `rank ${rankOf(stats!.sorted[p.task], v)} of ${nValid}`,
       catLine,
     ];
     if (data.exact && raw === raw) lines.push(data.exact[k] ? "exact value" : `approximate (${c.method}): not yet checked exactly`);
+    if (raw === raw) lines.push(...uncertaintyLines(data, k));
     const acc = tasks[p.task].accuracy;
     if (acc != null) lines.push(acc < c.minAccuracy ? `model fails this task: clean accuracy ${percentText(acc)} < ${percentText(c.minAccuracy)}` : `clean accuracy ${percentText(acc)}`);
     return lines;
@@ -63,7 +92,7 @@ export function tooltipLines(data: DataState, classes: Classification | null, p:
   return [
     p.name,
     where,
-    `importance ${formatValue(bestV)} (${tasks[best].name})`,
+    `importance ${formatValue(bestV)} (${tasks[best].name})${interval(data, best, best * size + i, c)}`,
     `rank ${rankOf(stats!.sorted[best], bestV)} of ${stats!.sorted[best].length}`,
     p.kind === "allcats" ? `${catLine} (${label})` : catLine,
   ];

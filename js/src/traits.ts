@@ -5,6 +5,7 @@ import { isColormap, type ColormapName } from "./colormap";
 import type { Normalization } from "./data";
 import type { Orientation } from "./layout";
 import type { ThresholdMode } from "./threshold";
+import { MIN_RELIABILITY, type CategoriesFrom } from "./uncertainty";
 
 export type Model = AnyModel<Record<string, any>>;
 export type ColorRange = "shared" | "per_task";
@@ -47,8 +48,14 @@ export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
   exact: DATA,
   exact_only: DATA,
   provenance: CONTROLS | SCALE,
-  min_accuracy: STRUCT | CONTROLS,
+  min_accuracy: STRUCT | CONTROLS | THRESH,
   fade_below: DRAW | CONTROLS,
+  sem: DATA,
+  significant: DATA,
+  mark_insignificant: DRAW | CONTROLS,
+  // the titles' marks and (categories_from "reliable") which tasks the categories count
+  min_reliability: STRUCT | CONTROLS | THRESH,
+  categories_from: STRUCT | CONTROLS | THRESH,
 };
 
 export function num(v: unknown, fallback: number): number {
@@ -95,7 +102,7 @@ export class Traits {
     return pick(this.raw("normalization"), ["share", "raw"] as const, "share");
   }
   get mode(): ThresholdMode {
-    return pick(this.raw("threshold_mode"), ["value", "top_percent"] as const, "value");
+    return pick(this.raw("threshold_mode"), ["value", "top_percent", "significant"] as const, "value");
   }
   get colormap(): ColormapName {
     const c = this.raw("colormap");
@@ -147,6 +154,15 @@ export class Traits {
   }
   get minAccuracy(): number {
     return num(this.raw("min_accuracy"), 0.2);
+  }
+  get markInsignificant(): boolean {
+    return this.raw("mark_insignificant") === true;
+  }
+  get minReliability(): number {
+    return num(this.raw("min_reliability"), MIN_RELIABILITY);
+  }
+  get categoriesFrom(): CategoriesFrom {
+    return pick(this.raw("categories_from"), ["all", "reliable"] as const, "all");
   }
   get provenance(): Provenance {
     const raw = this.raw("provenance");

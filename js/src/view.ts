@@ -13,6 +13,7 @@ import { attachPanelEvents, hideTooltip } from "./pointer";
 import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData, resolveTab } from "./state";
 import { detectDark, readTheme } from "./theme";
 import { CONTROLS, DATA, DRAW, HOVER, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
+import { countedTasks } from "./uncertainty";
 
 /** Render the widget into `el`; returns the cleanup function. */
 export function createView(model: Model, el: HTMLElement): () => void {
@@ -109,6 +110,9 @@ export function createView(model: Model, el: HTMLElement): () => void {
       traits.normalization,
       traits.minAccuracy,
       tasks.map((t) => t.accuracy),
+      tasks.map((t) => t.reliability),
+      traits.minReliability,
+      traits.categoriesFrom,
       model.get("grid_columns"),
       availableWidth(),
       win?.devicePixelRatio ?? 1,
@@ -162,7 +166,10 @@ export function createView(model: Model, el: HTMLElement): () => void {
     dirty = 0;
     const t0 = performance.now();
     if (f & DATA) {
-      v.data = readData(model.get("shape"), model.get("values"), model.get("tasks"), traits.normalization, model.get("exact"), traits.exactOnly);
+      v.data = readData(model.get("shape"), model.get("values"), model.get("tasks"), traits.normalization, model.get("exact"), traits.exactOnly, {
+        sem: model.get("sem"),
+        significant: model.get("significant"),
+      });
       message.textContent = v.data.error;
       message.hidden = !v.data.error;
       f |= SCALE | THRESH | STRUCT | CONTROLS;
@@ -177,7 +184,8 @@ export function createView(model: Model, el: HTMLElement): () => void {
       f |= DRAW | CONTROLS;
     }
     if (f & THRESH) {
-      v.thresh = deriveThreshold(v.data, traits.mode, traits.threshold, traits.topPercent, v.theme.dark);
+      const counted = countedTasks(v.data.tasks, traits.categoriesFrom, traits.minReliability, traits.minAccuracy);
+      v.thresh = deriveThreshold(v.data, traits.mode, traits.threshold, traits.topPercent, v.theme.dark, counted);
       for (const p of v.panels) if (p.countEl) p.countEl.textContent = panelCount(p.task);
       f |= DRAW;
     }

@@ -13,16 +13,26 @@ import {
 } from "../src/categories";
 import { computeStats } from "../src/data";
 import { taskCutoffs } from "../src/threshold";
+import { countedTasks, groupReliabilityNote, reliabilityNote, type CategoriesFrom } from "../src/uncertainty";
 
 interface Case {
   name: string;
   shape: [number, number, number];
   values: (number | null)[];
   categories: (string | null)[];
-  threshold_mode: "value" | "top_percent";
+  threshold_mode: "value" | "top_percent" | "significant";
   threshold: number;
   top_percent: number;
+  significant?: number[];
+  reliability?: (number | null)[];
+  accuracy?: (number | null)[];
+  min_reliability?: number;
+  min_accuracy?: number;
+  categories_from?: CategoriesFrom;
   expected: {
+    counted: boolean[];
+    task_notes: string[];
+    panel_notes: Record<string, string>;
     cutoffs: (number | null)[];
     passes_per_task: number[];
     labels: string[];
@@ -41,12 +51,20 @@ const cases: Case[] = Array.isArray(fixture) ? fixture : fixture.cases;
 /** Label of every head, as the view shows them (tooltips of the All Categories panel). */
 const labels = (r: Classification) => Array.from(r.codes, (c) => codeLabel(c, r.names));
 
-/** Run the whole JS pipeline the view uses: float32 values -> sorted stats -> cutoffs -> classify. */
+/** The case's tasks as the view reads them (reliability, accuracy; null unknown). */
+function taskInfo(c: Case) {
+  return c.categories.map((_, t) => ({ reliability: c.reliability?.[t] ?? null, accuracy: c.accuracy?.[t] ?? null }));
+}
+
+/** Run the whole JS pipeline the view uses: float32 values -> sorted stats -> cutoffs -> which
+ * tasks count -> classify (significant mode: gated by the codes, all 0 without any). */
 function run(c: Case) {
   const values = Float32Array.from(c.values, (v) => (v === null ? NaN : v));
   const stats = computeStats(values, c.shape);
   const cutoffs = taskCutoffs(stats.sorted, c.threshold_mode, c.threshold, c.top_percent);
-  return { cutoffs, result: classify(values, c.shape, c.categories, cutoffs) };
+  const counted = countedTasks(taskInfo(c), c.categories_from ?? "all", c.min_reliability ?? 0.7, c.min_accuracy ?? 0.2);
+  const gate = c.threshold_mode === "significant" ? Uint8Array.from(c.significant ?? new Array(values.length).fill(0)) : null;
+  return { cutoffs, counted, result: classify(values, c.shape, c.categories, cutoffs, { gate, counted }) };
 }
 
 describe("category rule matches headwidget/views/categories.py (tests/fixtures/categories_cases.json)", () => {
@@ -56,7 +74,7 @@ describe("category rule matches headwidget/views/categories.py (tests/fixtures/c
 
   for (const c of cases) {
     describe(c.name, () => {
-      const { cutoffs, result } = run(c);
+      const { cutoffs, counted, result } = run(c);
       it("cutoffs", () => {
         expect(Array.from(cutoffs, (x) => (Number.isFinite(x) ? x : null))).toEqual(c.expected.cutoffs);
       });
@@ -70,6 +88,26 @@ describe("category rule matches headwidget/views/categories.py (tests/fixtures/c
         expect(result.names).toEqual(c.expected.category_order);
         const membership = Object.fromEntries(result.names.map((n, k) => [n, Array.from(result.membership[k])]));
         expect(membership).toEqual(c.expected.membership);
+      });
+      it("tasks counted and the titles' reliability lines", () => {
+        expect(counted).toEqual(c.expected.counted);
+        const minR = c.min_reliability ?? 0.7;
+        const rel = taskInfo(c).map((t) => t.reliability);
+        expect(rel.map((r) => reliabilityNote(r, minR).text)).toEqual(c.expected.task_notes);
+        const panels: Record<string, number[]> = { "All Categories": c.categories.flatMap((cat, t) => (cat != null ? [t] : [])) };
+        for (const name of result.names) panels[name] = c.categories.flatMap((cat, t) => (cat === name ? [t] : []));
+        const notes = Object.fromEntries(
+          Object.entries(panels).map(([name, tasks]) => [
+            name,
+            groupReliabilityNote(
+              tasks.map((t) => rel[t]),
+              tasks.map((t) => counted[t]),
+              minR,
+              c.categories_from ?? "all",
+            ).text,
+          ]),
+        );
+        expect(notes).toEqual(c.expected.panel_notes);
       });
       it("legend and colours", () => {
         expect(legendLabels(result.names)).toEqual(c.expected.legend);

@@ -30,7 +30,7 @@ describe("reading the values trait", () => {
   it("fills missing task fields", () => {
     const tasks = toTasks([{ name: "a", category: "Knowledge", baseline: 0.5 }, { name: "b", category: null }], 3);
     expect(tasks.map((t) => t.name)).toEqual(["a", "b", "task 2"]);
-    expect(tasks[0]).toEqual({ name: "a", category: "Knowledge", description: "", baseline: 0.5, accuracy: null });
+    expect(tasks[0]).toEqual({ name: "a", category: "Knowledge", description: "", baseline: 0.5, accuracy: null, reliability: null, examplesNeeded: null });
     expect(tasks[1].category).toBeNull();
   });
 });

@@ -4,8 +4,8 @@ import { codeRgbIndex, countText, deriveScale, deriveThreshold, readData, resolv
 import { tooltipLines } from "../src/tooltip";
 
 const tasks = [
-  { name: "a", category: "Algorithmic", description: "", baseline: null, accuracy: null },
-  { name: "b", category: null, description: "", baseline: null, accuracy: null },
+  { name: "a", category: "Algorithmic", description: "", baseline: null, accuracy: null, reliability: null, examplesNeeded: null },
+  { name: "b", category: null, description: "", baseline: null, accuracy: null, reliability: null, examplesNeeded: null },
 ];
 const bytes = (xs: number[]) => new DataView(Float32Array.from(xs).buffer);
 
@@ -26,7 +26,7 @@ describe("readData", () => {
 describe("approximate cells and accuracy", () => {
   const mask = new DataView(Uint8Array.from([1, 0, 1, 1]).buffer);
   const withAcc = [{ ...tasks[0], accuracy: 0.05 }, { ...tasks[1], accuracy: 0.9 }];
-  const ctx = { metric: "prob", method: "attribution", minAccuracy: 0.2 };
+  const ctx = { metric: "prob", method: "attribution", minAccuracy: 0.2, normalization: "share" as const };
   it("reads the exact mask and counts the approximate cells", () => {
     const d = readData([2, 1, 2], bytes([1, 3, 2, 2]), withAcc, "share", mask);
     expect(d.approximate).toBe(1);
@@ -77,7 +77,7 @@ describe("derived state", () => {
   });
   it("describes a head in the tooltip with its value and rank", () => {
     const th = deriveThreshold(d, "value", 2, 5);
-    const ctx = { metric: "logprob", method: "ablation", minAccuracy: 0.2 };
+    const ctx = { metric: "logprob", method: "ablation", minAccuracy: 0.2, normalization: "raw" as const };
     const lines = tooltipLines(d, th.classes, { kind: "task", name: "a", task: 0, category: -1 }, 0, 1, ctx);
     expect(lines).toEqual(["a", "Layer 0 · Head 1", "importance 3", "raw 3 (log-prob drop) · share 0.75", "rank 1 of 2", "categories: Algorithmic"]);
   });

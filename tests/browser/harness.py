@@ -92,7 +92,9 @@ try {
   const traits = await (await fetch("traits.json")).json();
   const buffer = await (await fetch("values.bin")).arrayBuffer();
   traits.values = new DataView(buffer);
-  traits.exact = new DataView(await (await fetch("exact.bin")).arrayBuffer());
+  for (const name of ["exact", "sem", "significant"]) {
+    traits[name] = new DataView(await (await fetch(`${name}.bin`)).arrayBuffer());
+  }
   const model = new FakeModel(traits);
   window.__model = model;
   const mod = await import("./widget.js");
@@ -117,13 +119,19 @@ def traits_for(
     categories: dict[str, str | None] | None = None,
     accuracy: dict[str, float] | None = None,
     exact: np.ndarray | None = None,
+    *,
+    sem: np.ndarray | None = None,
+    significant: np.ndarray | None = None,
+    reliability: dict[str, float] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """The synced traits of the BRIEF's widget contract, with the contract's defaults.
 
-    ``values`` goes separately into ``values.bin`` (little-endian float32) and ``exact`` (bool,
-    the shape of ``values``; None: all exact) into ``exact.bin``; the page turns them into the
-    DataViews the real model would hand over.
+    ``values`` goes separately into ``values.bin`` (little-endian float32), ``exact`` (bool,
+    the shape of ``values``; None: all exact) into ``exact.bin``, ``sem`` (float, NaN unknown)
+    and ``significant`` (uint8 codes: 1 significant, 0 not, 2 untested) into ``sem.bin`` and
+    ``significant.bin`` (None: no per-example effects); the page turns them into the DataViews
+    the real model would hand over. ``reliability`` goes into the task records.
     """
     values = np.asarray(values, dtype="<f4")
     categories = categories or {}
@@ -137,6 +145,8 @@ def traits_for(
                 "description": "",
                 "baseline": None,
                 "accuracy": accuracy.get(name),
+                "reliability": (reliability or {}).get(name),
+                "examples_needed": None,
             }
             for name in tasks
         ],
@@ -159,8 +169,13 @@ def traits_for(
         "provenance": {},
         "min_accuracy": 0.2,
         "fade_below": False,
+        "mark_insignificant": False,
+        "min_reliability": 0.7,
+        "categories_from": "all",
         "_values": values,
         "_exact": b"" if exact is None else np.asarray(exact, np.uint8).tobytes(),
+        "_sem": b"" if sem is None else np.asarray(sem, "<f4").tobytes(),
+        "_significant": b"" if significant is None else np.asarray(significant, np.uint8).tobytes(),
     }
     unknown = set(overrides) - set(traits)
     if unknown:
@@ -185,7 +200,8 @@ def write_page(directory: Path, traits: dict[str, Any], static: Path = STATIC) -
     traits = dict(traits)
     values = np.ascontiguousarray(traits.pop("_values"), dtype="<f4")
     (directory / "values.bin").write_bytes(values.tobytes())
-    (directory / "exact.bin").write_bytes(traits.pop("_exact"))
+    for name in ("exact", "sem", "significant"):
+        (directory / f"{name}.bin").write_bytes(traits.pop(f"_{name}"))
     # allow_nan: vmax/threshold are finite here; NaN only lives in values.bin.
     (directory / "traits.json").write_text(json.dumps(traits, allow_nan=False))
     (directory / "index.html").write_text(PAGE)
