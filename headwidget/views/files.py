@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from .bundle import read_bundle
+from .roles import RoleMarks, role_scale
 from .uncertainty import UNTESTED, MapUncertainty
 
 #: Suffixes :func:`write_image` draws.
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 #: The binary traits a page inlines, each as base64 in the element ``headwidget-<name>``
 #: (js/src/page.ts reads them by these names).
-BINARY_TRAITS = ("values", "exact", "sem", "significant")
+BINARY_TRAITS = ("values", "exact", "sem", "significant", "role_values")
 # state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
 # (js/src/page.ts reads it by this name)
 _DEFAULT_THRESHOLDS = "_default_thresholds"
@@ -71,8 +72,9 @@ def write_html(
     page: Path,
 ) -> Path:
     """Write the page of a view: ``state`` (JSON traits), ``binary`` (the binary traits of
-    :data:`BINARY_TRAITS`: ``values``, ``exact``, ``sem``, ``significant``; a missing one is
-    empty) and, for an automatic threshold, ``defaults`` (its value per normalization).
+    :data:`BINARY_TRAITS`: ``values``, ``exact``, ``sem``, ``significant``, ``role_values``; a
+    missing one is empty) and, for an automatic threshold, ``defaults`` (its value per
+    normalization).
     ``esm`` / ``css`` are the widget's bundle and stylesheet, ``page`` the page's script."""
     unknown = sorted(set(binary) - set(BINARY_TRAITS))
     if unknown:
@@ -159,6 +161,7 @@ def write_image(
     uncertainty: MapUncertainty | None = None,
     *,
     scale: float = 2.0,
+    roles: RoleMarks | None = None,
 ) -> Path:
     """Draw the view as a PNG, SVG or PDF (by ``path``'s suffix) with matplotlib.
 
@@ -168,7 +171,9 @@ def write_image(
     in the titles, significance for ``mark_insignificant`` and the "significant" threshold
     mode. ``scale`` multiplies the resolution of a PNG (100 dpi at 1). Heads that pass the
     threshold are outlined; approximate cells are not marked (the interactive widget and its
-    export show them).
+    export show them). ``roles`` draws the heads' role glyphs (:mod:`headwidget.views.roles`);
+    the "roles" tab draws the role maps themselves, heads at or above the role threshold
+    outlined.
     """
     from .plotting import plot_scores
 
@@ -191,28 +196,32 @@ def write_image(
         uncertainty = MapUncertainty(significance=untested, reliability=uncertainty.reliability)
     normalization = view.get("normalization", "share")
     provenance = view.get("provenance") or {}
-    fig = plot_scores(
-        scores,
-        kind="categories" if tab == "categories" else "tasks",
-        normalization=normalization,
-        tasks=[tab[5:]] if tab.startswith("task:") else None,
-        vmax=view.get("vmax"),
-        vmin=view.get("vmin"),
-        colormap=view.get("colormap", "viridis"),
-        color_range=view.get("color_range", "shared"),
-        orientation=view.get("orientation"),
-        ncols=int(view.get("grid_columns") or 4),
-        title=view.get("title") or None,
-        min_accuracy=float(view.get("min_accuracy", 0.2)),
-        colorbar_label=f"Importance ({unit_text(normalization, provenance.get('metric', ''))})",
-        min_reliability=float(view.get("min_reliability", 0.7)),
-        # marked where the browser has a test to mark with, as the widget does
-        mark_insignificant=bool(view.get("mark_insignificant")) and tested(uncertainty),
-        significant_only=threshold_mode == "significant",
-        categories_from=view.get("categories_from", "all"),
-        uncertainty=uncertainty,
-        **mode,
-    )
+    if tab == "roles" and roles is not None:
+        fig = _plot_roles(roles, view)
+    else:
+        fig = plot_scores(
+            scores,
+            kind="categories" if tab == "categories" else "tasks",
+            normalization=normalization,
+            tasks=[tab[5:]] if tab.startswith("task:") else None,
+            vmax=view.get("vmax"),
+            vmin=view.get("vmin"),
+            colormap=view.get("colormap", "viridis"),
+            color_range=view.get("color_range", "shared"),
+            orientation=view.get("orientation"),
+            ncols=int(view.get("grid_columns") or 4),
+            title=view.get("title") or None,
+            min_accuracy=float(view.get("min_accuracy", 0.2)),
+            colorbar_label=f"Importance ({unit_text(normalization, provenance.get('metric', ''))})",
+            min_reliability=float(view.get("min_reliability", 0.7)),
+            # marked where the browser has a test to mark with, as the widget does
+            mark_insignificant=bool(view.get("mark_insignificant")) and tested(uncertainty),
+            significant_only=threshold_mode == "significant",
+            categories_from=view.get("categories_from", "all"),
+            uncertainty=uncertainty,
+            roles=roles,
+            **mode,
+        )
     line = provenance_line(provenance)
     if line:
         # below everything else (bbox_inches="tight" keeps it in the file)
@@ -224,6 +233,29 @@ def write_image(
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
         fig.savefig(path, dpi=100 * scale, bbox_inches="tight", pad_inches=0.15)
     return path
+
+
+def _plot_roles(roles: RoleMarks, view: Mapping[str, Any]) -> Any:
+    """The "roles" tab as a figure: each role's map on one colour scale (0 to 1; from −1 for
+    signed scores), heads at or above the role threshold outlined, the glyphs on top."""
+    from .plotting import plot_scores
+    from .roles import role_info, unit_label
+
+    low, high = role_scale(roles.roles.values)
+    colormap = view.get("colormap", "viridis")
+    return plot_scores(
+        roles.roles,
+        normalization="raw",
+        vmin=low,
+        vmax=high,
+        colormap="viridis" if colormap == "diverging" and low == 0 else colormap,
+        orientation=view.get("orientation"),
+        ncols=int(view.get("grid_columns") or 4),
+        title=view.get("title") or None,
+        colorbar_label=unit_label(role_info(roles.roles)),
+        threshold=roles.threshold,
+        roles=roles,
+    )
 
 
 def tested(uncertainty: MapUncertainty) -> bool:

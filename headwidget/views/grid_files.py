@@ -30,7 +30,8 @@ class GridFiles:
         """Save to ``path``: a ``.html`` path gets a self-contained interactive page of the grid
         as it is now (bundle, data and options inlined; no server, no CDN); ``.png``, ``.svg``
         or ``.pdf`` a static image of the view as it is now (tab, scale, threshold, colours,
-        reliability in the titles, the not-significant marks), drawn with matplotlib
+        reliability in the titles, the not-significant marks, the role glyphs), drawn with
+        matplotlib
         (:func:`headwidget.views.plotting.plot_scores`; ``scale`` multiplies a PNG's 100 dpi)
         with the provenance line; any other path the scores shown (``.npz``, see
         :meth:`HeadScores.save`).
@@ -82,12 +83,14 @@ class GridFiles:
             },
         )
         view = {name: getattr(self, name) for name in self._view_traits}
-        return view_files.write_image(path, shown, view, uncertainty, scale=scale)
+        roles = self.role_marks()  # type: ignore[attr-defined]
+        return view_files.write_image(path, shown, view, uncertainty, scale=scale, roles=roles)
 
     def _save_html(self, path: Path) -> Path:
         ensure_bundle(type(self))
         state = {name: getattr(self, name) for name in self._view_traits}
         state["progress"] = {}
+        state["_saved_page"] = True  # no kernel: the drill-down shows only what was precomputed
         head = self.selected_head
         state["selected_head"] = list(head) if head else None
         values = self.values_array()

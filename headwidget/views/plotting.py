@@ -26,6 +26,7 @@ import numpy as np
 from ..scores import HeadScores
 from . import categories as cat
 from . import uncertainty as unc
+from .roles import RoleMarks, mark_figure
 from .ticks import axis_ticks, colorbar_ticks, decimals_for
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ def plot_scores(
     significant_only: bool = False,
     categories_from: Literal["all", "reliable"] = "all",
     uncertainty: unc.MapUncertainty | None = None,
+    roles: RoleMarks | None = None,
 ) -> Figure:
     """A matplotlib figure of ``scores`` in the published style.
 
@@ -197,7 +199,8 @@ def plot_scores(
     counted tasks), the other cells keep their colour-bar colour; ``significant_only`` lets only
     significant cells pass (and, with ``threshold`` / ``top_percent``, only those that also pass
     it); ``categories_from="reliable"`` leaves the tasks marked noisy or failing out of the
-    categories (:func:`headwidget.views.uncertainty.counted_tasks`).
+    categories (:func:`headwidget.views.uncertainty.counted_tasks`). ``roles`` (a
+    :class:`headwidget.views.roles.RoleMarks`) draws the heads' role glyphs, with their legend.
 
     Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so it is not shown
     twice in notebooks): ``fig.savefig("heads.png", dpi=150)``.
@@ -267,6 +270,7 @@ def plot_scores(
         )
     if title:
         fig.suptitle(figure_text(title, width=80, lines=2), **_LITERAL)
+    mark_figure(fig, roles, orientation)
     return fig
 
 

@@ -28,6 +28,7 @@ from . import uncertainty as unc
 from .bundle import ensure_bundle
 from .compare import compare_scores
 from .grid_files import GridFiles
+from .grid_roles import ROLE_OPTIONS, GridRoles
 from .grid_state import GridState
 from .live import LiveScoring
 from .plotting import COLORMAPS
@@ -66,14 +67,17 @@ TRAIT_OPTIONS = (
     "mark_insignificant",
     "min_reliability",
     "categories_from",
+    *ROLE_OPTIONS,
 )
 
 
 #: The traits a saved page and image take (besides the binary ones, files.BINARY_TRAITS).
-_VIEW_TRAITS = ("shape", "tasks", "provenance", *TRAIT_OPTIONS)
+_VIEW_TRAITS = ("shape", "tasks", "provenance", "role_info", "writes", *TRAIT_OPTIONS)
 
 
-class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywidget.AnyWidget):
+class HeadImportanceGrid(
+    GridState, LiveScoring, HeadProfiles, GridFiles, GridRoles, anywidget.AnyWidget
+):
     """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
 
     ``source`` is a :class:`~headwidget.HeadScores` (shown as is), a path to a saved ``.npz``, or a
@@ -124,6 +128,14 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
     grid on one colour scale: ``compare_mode="side_by_side"`` (each task twice, "task · A" and
     "task · B") or ``"difference"`` (A − B, raw values on the diverging colour map); see
     :func:`headwidget.views.compare.compare_scores`.
+
+    ``roles=detect_heads(model, tokenizer)`` (HeadScores of role maps, or a saved path; same
+    layers x heads) marks each head whose score for a role is at least ``role_threshold``
+    (default 0.4) with the role's glyph on every panel, for the roles of ``roles_shown``
+    (default all but "first token"); ``role_filter`` (a role name, "" none) fades every head
+    without that role; the "roles" tab shows each role's map; ``role_values`` / ``role_info``
+    carry them, ``writes`` what heads write, precomputed for a saved page
+    (:mod:`headwidget.views.grid_roles`).
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
@@ -180,6 +192,7 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
         *,
         compare: HeadScores | str | Path | None = None,
         compare_mode: Literal["side_by_side", "difference"] = "side_by_side",
+        roles: HeadScores | str | Path | None = None,
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
@@ -201,6 +214,7 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
         # while True, a normalization change leaves a chosen threshold as given (its units)
         self._constructing = True
         self._init_profiles()
+        self._init_roles(trait_options)
         self.on_msg(self._on_message)
 
         if isinstance(source, (str, Path)):
@@ -244,6 +258,8 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
             self._show(source)
         else:
             self._prepare_model(source, tokenizer, tasks, scoring)
+        if roles is not None:
+            self.set_roles(roles)
         # after the data, so that tab / selection options are checked against the tasks; a
         # threshold given here is in the units of the normalization given with it
         with self.hold_trait_notifications():
@@ -311,13 +327,14 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
                 f" {names} has one; give the tasks categories (Task(..., category=...) or"
                 " HeadScores(..., categories={...})) or use tab='all'"
             )
-        if tab in ("all", "categories"):
+        if tab in ("all", "categories") or (tab == "roles" and self.role_info):
             return tab
         if tab.startswith("task:") and tab[5:] in names:
             return tab
+        roles = ", 'roles'" if self.role_info else ""
         raise t.TraitError(
-            f"tab must be 'all', 'categories' or 'task:<name>' with a task name from {names};"
-            f" got {tab!r}"
+            f"tab must be 'all', 'categories'{roles} or 'task:<name>' with a task name from"
+            f" {names}; got {tab!r}" + ("" if roles or tab != "roles" else " (no roles given)")
         )
 
     @t.validate("selected_head")
@@ -384,8 +401,10 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
         if self._running:
             raise RuntimeError("cannot set_scores() while the grid is scoring a model")
         self._pending = None
+        previous = self._scores
         self._hold_only_for(scores)
         self._show(scores)
+        self._roles_follow(previous, scores)
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores
@@ -448,13 +467,17 @@ class HeadImportanceGrid(GridState, LiveScoring, HeadProfiles, GridFiles, anywid
 
     def reply(self, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
         """The grid's answer to one front-end message (the drill-down's ``hw:examples`` and
-        ``hw:attention`` requests, :mod:`headwidget.views.drill`) as (JSON content, buffers),
+        ``hw:attention`` requests, :mod:`headwidget.views.drill`; ``hw:writes``,
+        :mod:`headwidget.views.writes`) as (JSON content, buffers),
         None for any other; errors come back in the content. The browser is answered with it.
 
         >>> content, buffers = grid.reply({"type": "hw:examples", "task": "t"})  # doctest: +SKIP
         """
         from .drill import handle_message
+        from .writes import MESSAGE
 
+        if isinstance(content, dict) and content.get("type") == MESSAGE:
+            return self._writes_reply(content)
         return handle_message(self._scores, self._held_model(), content)
 
     def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
