@@ -13,7 +13,12 @@ await Promise.all([
     format: "esm",
     target: ["es2020"],
   }),
-  build({ ...common, entryPoints: ["src/widget.css"], outfile: "../headwidget/static/widget.css" }),
+  // one stylesheet: the widget's, then each overlay's own
+  build({
+    ...common,
+    stdin: { contents: ["widget.css", "roles.css"].map((f) => `@import "./${f}";`).join("\n"), resolveDir: "src", loader: "css" },
+    outfile: "../headwidget/static/widget.css",
+  }),
   // the saved page's script (headwidget/views/files.py inlines it): small, and left readable
   build({
     ...common,

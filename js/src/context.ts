@@ -1,14 +1,16 @@
 // What the view's parts share: the DOM skeleton, the derived state and the panels on screen.
 import type { CellWindow, GridLayout, PanelBox } from "./layout";
 import type { CellMask } from "./overlays";
+import type { RoleState } from "./roles";
 import type { Tick } from "./scale";
 import type { DataState, ScaleState, ThresholdState } from "./state";
 import type { Theme } from "./theme";
 import type { Model, Traits } from "./traits";
 
-export type PanelKind = "task" | "allcats" | "category";
+export type PanelKind = "task" | "allcats" | "category" | "role";
 
-/** What a panel shows: one task, every category ("allcats"), or one category. */
+/** What a panel shows: one task, every category ("allcats"), one category, or one role's map
+ * (the Roles tab). */
 export interface PanelSpec {
   kind: PanelKind;
   name: string;
@@ -16,6 +18,8 @@ export interface PanelSpec {
   task: number;
   /** category index (kind "category"), else -1 */
   category: number;
+  /** role index (kind "role") */
+  role?: number;
 }
 
 /** A panel on screen: its box, title block and canvas, and a cols x rows pixel buffer. */
@@ -66,6 +70,8 @@ export interface View {
   data: DataState;
   scale: ScaleState;
   thresh: ThresholdState;
+  /** the head roles (roles.ts): role maps, glyphs, filter */
+  roles: RoleState;
   panels: Panel[];
   layout: GridLayout | null;
   activeTab: string;

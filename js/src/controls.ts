@@ -164,9 +164,10 @@ export function buildControls(v: View, selectTab: (tab: string) => void): Contro
 
   function syncTabs() {
     const { tasks } = v.data;
-    const want = ["all", ...(hasCategories(tasks) ? ["categories"] : []), ...tasks.map((t) => `task:${t.name}`)];
+    const roles = v.roles.names.length ? ["roles"] : [];
+    const want = ["all", ...(hasCategories(tasks) ? ["categories"] : []), ...roles, ...tasks.map((t) => `task:${t.name}`)];
     const have = Array.from(tablist.children).map((b) => (b as HTMLElement).dataset.tab);
-    const label = (id: string) => (id === "all" ? "All tasks" : id === "categories" ? "Categories" : id.slice(5));
+    const label = (id: string) => (id === "all" ? "All tasks" : id === "categories" ? "Categories" : id === "roles" ? "Roles" : id.slice(5));
     if (want.join("\u0000") !== have.join("\u0000")) {
       tablist.replaceChildren(
         ...want.map((id) => {

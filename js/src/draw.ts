@@ -6,6 +6,7 @@ import { drawColorbar, drawMiniBar } from "./legend";
 import { axisNames, cellRect, gridShape, headToCell, rowOfTick, type CellWindow } from "./layout";
 import { drawMarks, fillApprox, fillInsignificant } from "./overlays";
 import { categoryPanelTasks } from "./panels";
+import { drawGlyphs, drawRolePassing, fillRoleBuffer } from "./role-draw";
 import { intTicks, intTicksRange } from "./scale";
 import { codeRgbIndex } from "./state";
 
@@ -91,7 +92,7 @@ function fillInputs(v: View, p: Panel): unknown[] {
   const fade = v.traits.fadeBelow;
   const thresh = p.kind === "task" ? (fade ? v.thresh.cutoffs[p.task] : null) : v.thresh;
   const gate = p.kind === "task" && fade ? v.thresh.gate : null;
-  return [v.data, v.scale, v.traits.colormap, v.traits.orientation, fade, v.theme.bgRgb.join(","), thresh, gate, v.traits.markInsignificant];
+  return [v.data, v.scale, v.traits.colormap, v.traits.orientation, fade, v.theme.bgRgb.join(","), thresh, gate, v.traits.markInsignificant, v.roles.keep];
 }
 
 /** Colour every cell of a panel into its buffer (one pixel per head), unless its inputs are
@@ -99,6 +100,7 @@ function fillInputs(v: View, p: Panel): unknown[] {
 export function fillBuffer(v: View, p: Panel): void {
   const img = p.image;
   if (!img) return;
+  if (p.kind === "role") return fillRoleBuffer(v, p);
   const inputs = fillInputs(v, p);
   const last = filledFrom.get(p);
   if (last && last.length === inputs.length && last.every((x, i) => x === inputs[i])) return;
@@ -115,20 +117,24 @@ export function fillBuffer(v: View, p: Panel): void {
   const size = nL * nH;
   const layerX = v.traits.orientation === "layer_x";
   const cols = layerX ? nL : nH;
+  // role_filter: heads without the role faded toward the background, as fade_below fades
+  const keep = v.roles.keep;
   if (p.kind === "task") {
     const t = p.task;
     const idx = v.scale.lutIdx[t];
     const full = lutWords(lut(v.traits.colormap));
     const base = t * size;
-    if (v.traits.fadeBelow) {
-      // heads below the threshold faded toward the background (fade_below)
+    if (v.traits.fadeBelow || keep) {
+      // heads below the threshold faded toward the background (fade_below), and those
+      // without the filter's role
       const dim = lutWords(dimLut(v.traits.colormap, v.theme.bgRgb));
-      const cut = cutoffs[t];
+      const cut = v.traits.fadeBelow ? cutoffs[t] : -Infinity;
+      const g = v.traits.fadeBelow ? gate : null;
       for (let i = 0; i < size; i++) {
         const l = (i / nH) | 0;
         const o = layerX ? (nH - 1 - (i - l * nH)) * cols + l : i;
         const k = idx[i];
-        px[o] = k < 0 ? 0 : norm[base + i] >= cut && (gate === null || gate[base + i] === 1) ? full[k] : dim[k];
+        px[o] = k < 0 ? 0 : norm[base + i] >= cut && (g === null || g[base + i] === 1) && (keep === null || keep[i] === 1) ? full[k] : dim[k];
       }
     } else if (!layerX) {
       // true colours: every cell its colour map colour (NaN: transparent, the hatch shows)
@@ -148,12 +154,13 @@ export function fillBuffer(v: View, p: Panel): void {
     const codes = classes.codes;
     const mem = p.kind === "category" ? classes.membership[p.category] : null;
     const colors = lutWords(catRgb);
-    const grey = colors[codeRgbIndex(UNCLASSIFIED_CODE, n)];
-    const own = p.kind === "category" ? colors[p.category] : 0;
+    const dimmed = keep ? lutWords(dimmedLut(catRgb, v.theme.bgRgb, DIM_ALPHA)) : colors;
+    const grey = codeRgbIndex(UNCLASSIFIED_CODE, n);
     for (let i = 0; i < size; i++) {
       const l = (i / nH) | 0;
       const o = layerX ? (nH - 1 - (i - l * nH)) * cols + l : i;
-      px[o] = mem ? (mem[i] ? own : grey) : colors[codeRgbIndex(codes[i], n)];
+      const c = mem ? (mem[i] ? p.category : grey) : codeRgbIndex(codes[i], n);
+      px[o] = keep && !keep[i] ? dimmed[c] : colors[c];
     }
   }
   p.bctx!.putImageData(img, 0, 0);
@@ -203,6 +210,8 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   drawMarks(v, p, "approx", ctx, target ? target.scale : dpr);
   drawMarks(v, p, "insig", ctx, target ? target.scale : dpr);
   if (p.kind === "task") drawPassing(v, p, ctx, w);
+  if (p.kind === "role") drawRolePassing(v, p, ctx, w);
+  drawGlyphs(v, p, ctx, target ? target.scale : null);
   if (target) return;
 
   // the hovered head, in every panel (the hovered panel's mark is the stronger)

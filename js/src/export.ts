@@ -7,7 +7,8 @@ import { fileSlug, h, measurer } from "./dom";
 import { drawPanel } from "./draw";
 import { keyItems } from "./key";
 import { wrapText } from "./layout";
-import { lutStrip, tickY } from "./legend";
+import { colorbarScale, lutStrip, tickY } from "./legend";
+import { drawRoleLegend, LEGEND_LINE } from "./role-draw";
 import { COUNT_FONT, COUNT_LINE, gridHeight, LEGEND_ROW, TITLE_FONT, TITLE_LINE } from "./panels";
 import { SvgContext } from "./svg";
 import { provenanceLine } from "./units";
@@ -29,7 +30,8 @@ export function exportSize(v: View): { width: number; height: number } | null {
   if (!v.layout) return null;
   const width = v.layout.width + 2 * PAD;
   const { title, notes } = headerLines(v, v.layout.width);
-  return { width, height: gridHeight(v) + 2 * PAD + (title ? 24 : 0) + notes.length * NOTE_LINE + 8 };
+  const roles = v.roles.shown.some(Boolean) ? LEGEND_LINE : 0;
+  return { width, height: gridHeight(v) + 2 * PAD + (title ? 24 : 0) + notes.length * NOTE_LINE + roles + 8 };
 }
 
 /** Draw the export onto `ctx` (a canvas's or an SvgContext) at `scale` device px per CSS px. */
@@ -57,6 +59,9 @@ export function paintExport(v: View, ctx: CanvasRenderingContext2D, scale: numbe
     ctx.fillText(line, PAD, y);
     y += NOTE_LINE;
   }
+  // the role glyphs' legend (the glyphs drawn, not only named)
+  y += drawRoleLegend(v, ctx, PAD, y);
+  reset();
   const ox = PAD;
   const oy = y + 8;
   for (const p of v.panels) {
@@ -86,7 +91,7 @@ export function paintExport(v: View, ctx: CanvasRenderingContext2D, scale: numbe
     drawPanel(v, p, { ctx, scale, x: ox + box.x, y: oy + box.y + box.titleHeight });
   }
   reset();
-  const sc = v.scale.scales[0];
+  const sc = colorbarScale(v);
   if (layout.side && colorbar && sc) {
     const s = layout.side;
     const x = ox + s.left;

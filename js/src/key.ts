@@ -4,6 +4,7 @@
 import type { View } from "./context";
 import { h } from "./dom";
 import { MIN_OUTLINE_CELL } from "./draw";
+import { MIN_GLYPH_CELL, roleKeyItems } from "./roles";
 import { failing } from "./state";
 import { ALPHA, countedTasks } from "./uncertainty";
 import { percentText } from "./units";
@@ -97,6 +98,7 @@ export function keyItems(v: View): KeyItem[] {
     items.push({ mark: "fails", text: `model fails: clean accuracy below ${percentText(traits.minAccuracy)} (its map says little)` });
   }
   items.push(...uncertaintyItems(v, taskPanels));
+  items.push(...roleKeyItems(v.roles, (v.layout?.cell ?? 0) < MIN_GLYPH_CELL));
   const shown = data.stats.sorted.reduce((n, s) => n + s.length, 0);
   if (shown < data.norm.length) items.push({ mark: "hatched", text: data.exactOnly ? "hatched: no exact value" : "hatched: no value (not scored yet)" });
   return items;

@@ -6,6 +6,7 @@ import type { ColorScale } from "./data";
 import { h } from "./dom";
 import type { GridLayout } from "./layout";
 import { colorbarTicks } from "./scale";
+import { roleScale } from "./roles";
 import { colorbarTitle } from "./units";
 
 /** y of value `v` on a bar of height `H` for scale `s` (top = vmax), at a pixel centre. */
@@ -79,16 +80,20 @@ export function lutStrip(doc: Document, name: ColormapName): HTMLCanvasElement |
   return strip;
 }
 
+/** The scale the shared colour bar shows: the first task's, or on the Roles tab the roles'. */
+export function colorbarScale(v: View): ColorScale | undefined {
+  return v.activeTab === "roles" && v.roles.names.length ? roleScale(v.roles) : v.scale.scales[0];
+}
+
 export function drawColorbar(v: View): void {
   const { colorbar, dpr, theme } = v;
-  const { scales } = v.scale;
-  if (!colorbar || !scales.length) return;
-  const s = scales[0];
+  const s = colorbarScale(v);
+  if (!colorbar || !s) return;
   const { canvas, labels } = colorbar;
   const H = canvas.height / dpr;
   const { ticks } = colorbarTicks(s.vmin, s.vmax, s.clippedTop, Math.max(2, Math.min(9, Math.floor(H / 26))));
   colorbar.ticks = ticks;
-  colorbar.title.textContent = colorbarTitle(v.traits.normalization, v.traits.provenance.metric);
+  colorbar.title.textContent = v.activeTab === "roles" ? `Role score (${v.roles.units})` : colorbarTitle(v.traits.normalization, v.traits.provenance.metric);
   const ctx = canvas.getContext?.("2d") as CanvasRenderingContext2D | null;
   if (ctx) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);

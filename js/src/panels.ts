@@ -7,6 +7,7 @@ import { formatFixed } from "./scale";
 import { failing } from "./state";
 import { groupReliabilityNote, reliabilityNote, reliabilityTip } from "./uncertainty";
 import { percentText } from "./units";
+import { roleCountText } from "./roles";
 
 export const ALL_CATEGORIES = "All Categories";
 const SIDE_WIDTH = 92;
@@ -81,6 +82,7 @@ export function panelSpecs(v: View): PanelSpec[] {
       ...names.map((name, k) => ({ kind: "category" as const, name, task: -1, category: k })),
     ];
   }
+  if (v.activeTab === "roles") return v.roles.names.map((name, r) => ({ kind: "role" as const, name, task: -1, category: -1, role: r }));
   if (v.activeTab.startsWith("task:")) {
     const t = tasks.findIndex((x) => `task:${x.name}` === v.activeTab);
     return [{ kind: "task", name: tasks[t].name, task: t, category: -1 }];
@@ -115,7 +117,8 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
   const [, nL, nH] = v.data.shape;
   const { rows, cols } = gridShape(v.traits.orientation, nL, nH);
   const tickDigits = String(Math.max(nL, nH) - 1).length;
-  const perTask = v.traits.colorRange === "per_task";
+  // the Roles tab has one colour scale, role scores from 0 to 1
+  const perTask = v.traits.colorRange === "per_task" && v.activeTab !== "roles";
   const tab = v.activeTab;
   let sideWidth = perTask ? 0 : SIDE_WIDTH;
   let gutterWidth = 0;
@@ -184,7 +187,9 @@ export function buildPanels(v: View, specs: PanelSpec[], width: number, countTex
   const needed =
     Math.max(
       ...specs.map(
-        (sp) => TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) + COUNT_LINE * ((sp.kind === "task" ? countLines + accLines(sp) : 0) + relLines(sp)),
+        (sp) =>
+          TITLE_LINE * wrapLines(sp.name, plotWidth, titleW) +
+          COUNT_LINE * ((sp.kind === "task" ? countLines + accLines(sp) : sp.kind === "role" ? 1 : 0) + relLines(sp)),
       ),
     ) + 4;
   if (needed > layout.panels[0].titleHeight) layout = layoutFor(needed);
@@ -233,6 +238,12 @@ function buildPanel(
       wrap.classList.toggle("hw-fails", fails);
       tip.push(fails ? `model fails this task: clean accuracy ${percentText(task!.accuracy!)} < ${percentText(v.traits.minAccuracy)}` : `clean accuracy ${percentText(task!.accuracy!)}`);
     }
+  }
+  if (spec.kind === "role") {
+    const count = h(doc, "div", { class: "hw-count hw-role-panel-count" }, roleCountText(v.roles, spec.role!));
+    count.dataset.role = spec.name;
+    head.append(count);
+    if (v.roles.descriptions[spec.role!]) tip.push(v.roles.descriptions[spec.role!]);
   }
   const rel = reliabilityText(v, spec);
   if (rel.text) {

@@ -145,7 +145,7 @@ function dragMove(v: View, p: Panel, e: PointerEvent): boolean {
 function showTooltip(v: View, p: Panel, layer: number, head: number, x: number, y: number) {
   const { tooltip, root, doc } = v;
   const { metric, method } = v.traits.provenance;
-  const lines = tooltipLines(v.data, v.thresh.classes, p, layer, head, { metric, method, minAccuracy: v.traits.minAccuracy, normalization: v.traits.normalization });
+  const lines = tooltipLines(v.data, v.thresh.classes, p, layer, head, { metric, method, minAccuracy: v.traits.minAccuracy, normalization: v.traits.normalization, roles: v.roles });
   tooltip.replaceChildren(...lines.map((line, k) => h(doc, "div", { class: k === 0 ? "hw-tooltip-title" : "" }, line)));
   tooltip.hidden = false;
   tooltip.style.display = "";

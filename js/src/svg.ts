@@ -155,6 +155,12 @@ export class SvgContext {
   rect(x: number, y: number, w: number, h: number): void {
     this.path.push(`M${n(x)} ${n(y)}h${n(w)}v${n(h)}h${n(-w)}Z`);
   }
+  closePath(): void {
+    this.path.push("Z");
+  }
+  fill(): void {
+    if (this.path.length) this.parts.push(`<path transform="${this.transform()}" d="${this.path.join("")}" fill="${escapeXml(this.paint(this.s.fillStyle))}"${this.alpha()}/>`);
+  }
   stroke(): void {
     if (this.path.length) this.parts.push(`<path transform="${this.transform()}" d="${this.path.join("")}" ${this.strokeAttrs()}/>`);
   }

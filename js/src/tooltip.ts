@@ -4,6 +4,7 @@ import type { PanelSpec } from "./context";
 import type { Normalization } from "./data";
 import { formatValue } from "./scale";
 import type { DataState } from "./state";
+import { roleLine, roleTooltip, type RoleState } from "./roles";
 import { rankOf } from "./threshold";
 import { ALPHA, intervalText, NOT_SIGNIFICANT, SIGNIFICANT } from "./uncertainty";
 import { percentText, unitText } from "./units";
@@ -15,6 +16,8 @@ export interface TooltipContext {
   method: string;
   minAccuracy: number;
   normalization: Normalization;
+  /** the head roles, for the roles line (none: no line) */
+  roles?: RoleState;
 }
 
 /** " ± 0.0012 (95 %)" for cell `k` of task `t` in the units shown; "" where its standard error is
@@ -47,6 +50,14 @@ function uncertaintyLines(data: DataState, k: number): string[] {
  * approximate, and the task's clean accuracy.
  */
 export function tooltipLines(data: DataState, classes: Classification | null, p: PanelSpec, layer: number, head: number, c: TooltipContext): string[] {
+  const i = layer * data.shape[2] + head;
+  if (p.kind === "role" && c.roles) return roleTooltip(c.roles, p.role ?? 0, layer, head);
+  const lines = panelLines(data, classes, p, layer, head, c);
+  const roles = c.roles ? roleLine(c.roles, i) : "";
+  return roles ? [...lines, roles] : lines;
+}
+
+function panelLines(data: DataState, classes: Classification | null, p: PanelSpec, layer: number, head: number, c: TooltipContext): string[] {
   const { norm, shape, tasks, stats } = data;
   const nH = shape[2];
   const size = shape[1] * nH;

@@ -24,6 +24,8 @@ export const DRAW = 16;
 export const CONTROLS = 32;
 /** only the hover marks changed: redraw the panels from their buffers */
 export const HOVER = 64;
+/** the role maps or what of them is shown changed (roles.ts) */
+export const ROLES = 128;
 
 /** The stages each trait's change invalidates. */
 export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
@@ -56,6 +58,13 @@ export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
   // the titles' marks and (categories_from "reliable") which tasks the categories count
   min_reliability: STRUCT | CONTROLS | THRESH,
   categories_from: STRUCT | CONTROLS | THRESH,
+  // head roles: the Roles tab and the roles bar follow the maps, the glyphs the rest
+  role_values: ROLES | STRUCT | CONTROLS,
+  role_info: ROLES | STRUCT | CONTROLS,
+  roles_shown: ROLES | DRAW | CONTROLS,
+  role_threshold: ROLES | STRUCT | CONTROLS,
+  role_filter: ROLES | DRAW | CONTROLS,
+  writes: CONTROLS,
 };
 
 export function num(v: unknown, fallback: number): number {

@@ -6,13 +6,16 @@ import { h, resolveColor, throttle } from "./dom";
 import { drawAll, drawPanel } from "./draw";
 import { buildDrilldown } from "./drilldown";
 import { buildExamples } from "./examples";
+import { buildRoleControls } from "./role-controls";
+import { EMPTY_ROLES, readRoles, resolveViewTab } from "./roles";
+import { buildWrites } from "./writes";
 import { buildKey } from "./key";
 import { buildColorbar, buildLegend } from "./legend";
 import { buildPanels, panelSpecs } from "./panels";
 import { attachPanelEvents, hideTooltip } from "./pointer";
-import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData, resolveTab } from "./state";
+import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData } from "./state";
 import { detectDark, readTheme } from "./theme";
-import { CONTROLS, DATA, DRAW, HOVER, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
+import { CONTROLS, DATA, DRAW, HOVER, ROLES, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
 import { countedTasks } from "./uncertainty";
 
 /** Render the widget into `el`; returns the cleanup function. */
@@ -44,6 +47,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     data: EMPTY_DATA,
     scale: EMPTY_SCALE,
     thresh: EMPTY_THRESHOLD,
+    roles: EMPTY_ROLES,
     panels: [],
     layout: null,
     activeTab: "all",
@@ -70,8 +74,11 @@ export function createView(model: Model, el: HTMLElement): () => void {
   const drill = buildDrilldown(v);
   const examples = buildExamples(v);
   cleanups.push(examples.destroy);
+  const roleControls = buildRoleControls(v);
+  const writes = buildWrites(v);
+  cleanups.push(writes.destroy);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tabbar, controls.row, message, v.info, key.el, v.grid, drill.el, examples.el, v.tooltip, v.live);
+  root.append(controls.header, controls.tabbar, controls.row, roleControls.el, message, v.info, key.el, v.grid, drill.el, writes.el, examples.el, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -101,7 +108,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
   function structureKey(): string {
     const { tasks, shape, error } = v.data;
     return JSON.stringify([
-      resolveTab(traits.tab, tasks),
+      resolveViewTab(traits.tab, tasks, v.roles),
       shape,
       tasks.map((t) => [t.name, t.category, t.description, t.baseline]),
       error,
@@ -118,6 +125,8 @@ export function createView(model: Model, el: HTMLElement): () => void {
       win?.devicePixelRatio ?? 1,
       v.theme.font,
       v.theme.dark,
+      v.roles.names,
+      v.activeTab === "roles" ? v.roles.counts : null,
     ]);
   }
 
@@ -125,7 +134,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     const key = structureKey();
     if (key === builtKey && v.panels.length) return;
     builtKey = key;
-    v.activeTab = resolveTab(traits.tab, v.data.tasks);
+    v.activeTab = resolveViewTab(traits.tab, v.data.tasks, v.roles);
     controls.syncTabs();
     root.dataset.tab = v.activeTab;
     v.hover = null;
@@ -149,7 +158,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     if (tab === v.activeTab && tab === model.get("tab")) return;
     v.setTrait("tab", tab);
     // the change event redraws; call directly as well in case the model does not echo
-    if (resolveTab(traits.tab, v.data.tasks) !== v.activeTab) schedule(STRUCT);
+    if (resolveViewTab(traits.tab, v.data.tasks, v.roles) !== v.activeTab) schedule(STRUCT);
   }
 
   function schedule(flags: number) {
@@ -172,7 +181,16 @@ export function createView(model: Model, el: HTMLElement): () => void {
       });
       message.textContent = v.data.error;
       message.hidden = !v.data.error;
-      f |= SCALE | THRESH | STRUCT | CONTROLS;
+      f |= SCALE | THRESH | STRUCT | CONTROLS | ROLES;
+    }
+    if (f & ROLES) {
+      const [, nL, nH] = v.data.shape;
+      v.roles = readRoles(model.get("role_info"), model.get("role_values"), nL, nH, {
+        threshold: model.get("role_threshold"),
+        shown: model.get("roles_shown"),
+        filter: model.get("role_filter"),
+      });
+      f |= DRAW | CONTROLS;
     }
     if (f & SCALE) {
       v.scale = deriveScale(v.data, {
@@ -193,10 +211,14 @@ export function createView(model: Model, el: HTMLElement): () => void {
       rebuild();
       f |= DRAW;
     }
-    if (f & CONTROLS) controls.sync();
+    if (f & CONTROLS) {
+      controls.sync();
+      roleControls.sync();
+    }
     if (f) key.sync();
     if (f & (DRAW | CONTROLS)) {
       drill.sync();
+      writes.sync();
       examples.sync();
     }
     if (f & DRAW) {

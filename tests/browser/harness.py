@@ -92,7 +92,7 @@ try {
   const traits = await (await fetch("traits.json")).json();
   const buffer = await (await fetch("values.bin")).arrayBuffer();
   traits.values = new DataView(buffer);
-  for (const name of ["exact", "sem", "significant"]) {
+  for (const name of ["exact", "sem", "significant", "role_values"]) {
     traits[name] = new DataView(await (await fetch(`${name}.bin`)).arrayBuffer());
   }
   const model = new FakeModel(traits);
@@ -123,6 +123,7 @@ def traits_for(
     sem: np.ndarray | None = None,
     significant: np.ndarray | None = None,
     reliability: dict[str, float] | None = None,
+    roles: Any = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """The synced traits of the BRIEF's widget contract, with the contract's defaults.
@@ -131,7 +132,9 @@ def traits_for(
     the shape of ``values``; None: all exact) into ``exact.bin``, ``sem`` (float, NaN unknown)
     and ``significant`` (uint8 codes: 1 significant, 0 not, 2 untested) into ``sem.bin`` and
     ``significant.bin`` (None: no per-example effects); the page turns them into the DataViews
-    the real model would hand over. ``reliability`` goes into the task records.
+    the real model would hand over. ``reliability`` goes into the task records. ``roles`` (a
+    HeadScores of role maps) goes into ``role_values.bin`` and ``role_info``, its roles shown
+    as the grid shows them by default.
     """
     values = np.asarray(values, dtype="<f4")
     categories = categories or {}
@@ -176,7 +179,19 @@ def traits_for(
         "_exact": b"" if exact is None else np.asarray(exact, np.uint8).tobytes(),
         "_sem": b"" if sem is None else np.asarray(sem, "<f4").tobytes(),
         "_significant": b"" if significant is None else np.asarray(significant, np.uint8).tobytes(),
+        "role_info": {},
+        "roles_shown": [],
+        "role_threshold": 0.4,
+        "role_filter": "",
+        "writes": {},
+        "_role_values": b"",
     }
+    if roles is not None:
+        from headwidget.views import roles as rl
+
+        traits["role_info"] = rl.role_info(roles)
+        traits["roles_shown"] = rl.default_shown(roles.tasks)
+        traits["_role_values"] = rl.encode_roles(roles)
     unknown = set(overrides) - set(traits)
     if unknown:
         raise ValueError(
@@ -200,7 +215,7 @@ def write_page(directory: Path, traits: dict[str, Any], static: Path = STATIC) -
     traits = dict(traits)
     values = np.ascontiguousarray(traits.pop("_values"), dtype="<f4")
     (directory / "values.bin").write_bytes(values.tobytes())
-    for name in ("exact", "sem", "significant"):
+    for name in ("exact", "sem", "significant", "role_values"):
         (directory / f"{name}.bin").write_bytes(traits.pop(f"_{name}"))
     # allow_nan: vmax/threshold are finite here; NaN only lives in values.bin.
     (directory / "traits.json").write_text(json.dumps(traits, allow_nan=False))
