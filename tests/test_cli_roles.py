@@ -69,3 +69,39 @@ def test_roles_usage_errors(folder, tmp_path, capsys):
     assert main(["roles", str(folder / "model"), "-o", str(tmp_path / "r.txt")]) == 2
     assert main(["roles", str(folder / "model"), "-o", str(tmp_path / "r.npz"), "-q"]) == 1
     assert "exceed the model's context" in capsys.readouterr().err  # 65 tokens > 64
+
+
+def test_show_html_and_png_draw_the_role_glyphs(tmp_path, capsys):
+    import base64
+    import json
+    import re
+    import xml.etree.ElementTree as ET
+
+    values = np.random.default_rng(0).random((2, 3, 4)).astype(np.float32)
+    HeadScores(values, ["a", "b"]).save(tmp_path / "scores.npz")
+    roles = np.full((2, 3, 4), 0.1, np.float32)
+    roles[0, 1, 2], roles[1, 2, 3] = 0.9, 0.5
+    HeadScores(roles, ["induction", "previous token"], meta={"units": "attention share"}).save(
+        tmp_path / "roles.npz"
+    )
+    show = ["show", str(tmp_path / "scores.npz"), "--roles", str(tmp_path / "roles.npz")]
+    page, figure = tmp_path / "page.html", tmp_path / "figure.svg"
+    assert main([*show, "--html", str(page), "--png", str(figure)]) == 0
+    text = page.read_text(encoding="utf-8")
+    state = json.loads(re.search(r'id="headwidget-state">(.*?)</script>', text, re.S).group(1))
+    assert state["role_info"]["names"] == ["induction", "previous token"]
+    assert state["roles_shown"] == ["induction", "previous token"]
+    raw = re.search(r'id="headwidget-role_values">(.*?)</script>', text, re.S).group(1)
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(raw), "<f4"), roles.ravel())
+    glyphs = [
+        el for el in ET.parse(figure).getroot().iter() if el.get("id", "").startswith("role-glyphs")
+    ]
+    assert len(glyphs) == 2  # one collection per panel
+    assert "roles: attention share" in figure.read_text(encoding="utf-8")
+    # --role-threshold moves the cut: 0.6 leaves only induction's head
+    assert main([*show, "--role-threshold", "0.6", "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert json.loads(re.search(r'id="headwidget-state">(.*?)</script>', text, re.S).group(1))[
+        "role_threshold"
+    ] == pytest.approx(0.6)
+    capsys.readouterr()

@@ -19,7 +19,14 @@ from typing import Any
 from .common import log
 from .score import load_model
 
-__all__ = ["ROLE_NAMES", "add_roles_command", "add_show_roles_arguments", "run_roles", "show_roles"]
+__all__ = [
+    "ROLE_NAMES",
+    "add_roles_command",
+    "add_show_roles_arguments",
+    "load_roles",
+    "run_roles",
+    "show_roles",
+]
 
 ROLE_NAMES = ("previous token", "induction", "duplicate token", "first token", "current token")
 """The built-in roles (``headwidget.methods.patterns.BUILTIN_ROLES``), without importing torch."""
@@ -118,10 +125,8 @@ def run_roles(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_roles(scores: Any, args: argparse.Namespace) -> None:
-    """``show --roles``: each task's ``--top`` heads with the roles they pass the threshold
-    for and their role scores; ``-`` for none."""
-    from ..methods.roles import ROLE_THRESHOLD, head_roles
+def load_roles(scores: Any, args: argparse.Namespace) -> Any:
+    """``show --roles``' file, checked against the scores' layers x heads."""
     from ..scores import HeadScores
 
     roles = HeadScores.load(args.roles)
@@ -130,6 +135,14 @@ def show_roles(scores: Any, args: argparse.Namespace) -> None:
             f"--roles {args.roles}: {roles.n_layers} layers x {roles.n_heads} heads, but the"
             f" scores have {scores.n_layers} x {scores.n_heads} (not the same model)"
         )
+    return roles
+
+
+def show_roles(scores: Any, args: argparse.Namespace, roles: Any) -> None:
+    """``show --roles``: each task's ``--top`` heads with the roles they pass the threshold
+    for and their role scores; ``-`` for none."""
+    from ..methods.roles import ROLE_THRESHOLD, head_roles
+
     threshold = ROLE_THRESHOLD if args.role_threshold is None else args.role_threshold
     found = head_roles(roles, threshold)
     units = roles.meta.get("units", "role score")

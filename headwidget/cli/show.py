@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from .common import UsageError, log, shown
-from .roles import show_roles
+from .roles import load_roles, show_roles
 
 __all__ = ["show"]
 
@@ -20,6 +20,9 @@ def show(args: argparse.Namespace) -> int:
     if args.html and not args.html.lower().endswith((".html", ".htm")):
         raise UsageError(f"--html {args.html!r}: the page is HTML, name it *.html")
     scores = HeadScores.load(args.scores)
+    roles = load_roles(scores, args) if args.roles else None
+    # the page and the figure mark the heads' roles (glyphs) at --role-threshold
+    threshold = {} if args.role_threshold is None else {"role_threshold": args.role_threshold}
     meta = scores.meta
     print(
         f"{shown(args.scores)}: {shown(scores.method)} scores of"
@@ -43,17 +46,20 @@ def show(args: argparse.Namespace) -> int:
             print(f"  {rank:3d}. L{layer}H{head}  {value:+.5g}")
         if args.top and not top:
             print("  (no head scored)")
-    if args.roles:
-        show_roles(scores, args)
+    if roles is not None:
+        show_roles(scores, args, roles)
     if args.html:
         from ..views.widget import HeadImportanceGrid
 
-        path = HeadImportanceGrid(scores).save(args.html)
+        path = HeadImportanceGrid(scores, roles=roles, **threshold).save(args.html)
         log(f"wrote {path}")
     if args.png:
         from ..views.plotting import plot_scores
+        from ..views.roles import ROLE_THRESHOLD, RoleMarks
 
-        figure = plot_scores(scores)
+        cut = threshold.get("role_threshold", ROLE_THRESHOLD)
+        marks = None if roles is None else RoleMarks(roles, cut)
+        figure = plot_scores(scores, roles=marks)
         figure.savefig(args.png, dpi=150, bbox_inches="tight")
         log(f"wrote {args.png}")
     return 0
