@@ -83,10 +83,12 @@ _MARKERS = {
 
 
 def glyph_shapes(names: Sequence[str]) -> list[str]:
-    """The glyph shape of each role: a built-in role's own, the others the shapes no built-in
-    role of ``names`` uses, in :data:`GLYPH_SHAPES` order (cycling past eight roles)."""
+    """The glyph shape of each role: a built-in role's own; the others, in order, the shapes of
+    no built-in role, then those of the built-in roles not in ``names`` (cycling past eight)."""
+    builtin = set(BUILTIN_SHAPES.values())
     taken = {BUILTIN_SHAPES[name] for name in names if name in BUILTIN_SHAPES}
-    free = [shape for shape in GLYPH_SHAPES if shape not in taken] or list(GLYPH_SHAPES)
+    free = [shape for shape in GLYPH_SHAPES if shape not in builtin]
+    free += [shape for shape in GLYPH_SHAPES if shape in builtin and shape not in taken]
     out, k = [], 0
     for name in names:
         if name in BUILTIN_SHAPES:
@@ -134,7 +136,7 @@ def glyph_polygon(shape: str) -> list[tuple[float, float]]:
     if shape == "plus":
         return [(float(x), float(y)) for x, y in plus]
     if shape == "cross":
-        s = 0.78  # the plus turned by 45°, its arms reaching about as far as the others
+        s = 0.75  # the plus turned by 45°, its arms reaching about as far as the others
         return [((x - y) * s, (x + y) * s) for x, y in plus]
     raise ValueError(f"no glyph shape {shape!r}; the shapes are {list(GLYPH_SHAPES)}")
 
