@@ -68,11 +68,12 @@ export const EMPTY_ROLES: RoleState = {
 
 const isShape = (s: unknown): s is GlyphShape => typeof s === "string" && (GLYPH_SHAPES as readonly string[]).includes(s);
 
-/** Shapes of `names` when role_info does not say: as roles.py glyph_shapes. */
+/** Shapes of `names` when role_info does not say: as roles.py glyph_shapes (the shapes of no
+ * built-in role first, then those of the built-in roles not in `names`). */
 export function glyphShapes(names: readonly string[]): GlyphShape[] {
+  const builtin = new Set(Object.values(BUILTIN_SHAPES));
   const taken = new Set(names.map((n) => BUILTIN_SHAPES[n]).filter(Boolean));
-  let free: GlyphShape[] = GLYPH_SHAPES.filter((s) => !taken.has(s));
-  if (!free.length) free = [...GLYPH_SHAPES];
+  const free: GlyphShape[] = [...GLYPH_SHAPES.filter((s) => !builtin.has(s)), ...GLYPH_SHAPES.filter((s) => builtin.has(s) && !taken.has(s))];
   let k = 0;
   return names.map((n) => BUILTIN_SHAPES[n] ?? free[k++ % free.length]);
 }
@@ -190,7 +191,7 @@ export function glyphPolygon(shape: GlyphShape): [number, number][] {
         [-a, 1], [a, 1], [a, a], [1, a], [1, -a], [a, -a], [a, -1], [-a, -1], [-a, -a], [-1, -a], [-1, a], [-a, a],
       ]; // prettier-ignore
       if (shape === "plus") return plus;
-      return plus.map(([x, y]) => [(x - y) * 0.78, (x + y) * 0.78]);
+      return plus.map(([x, y]) => [(x - y) * 0.75, (x + y) * 0.75]);
     }
   }
 }
