@@ -5,7 +5,10 @@ Renders the built front end (headwidget/static/widget.js) for 20 tasks × 80 lay
 (tests/browser/harness.py; no Jupyter), then moves the slider N times per tab and reports, for
 the plain view and then with the uncertainty marks on (``mark_insignificant``: the cells that
 are not significant striped, about 85 % of them here; reliability in the titles; then also the
-"significant" threshold mode, whose pass test reads the significance codes):
+"significant" threshold mode, whose pass test reads the significance codes), then with the head
+roles' glyphs on (5 made-up role maps like detect_heads': four roles on ~1 % of the heads each,
+drawn; "first token" on ~40 %, not drawn, as by default), then with the role filter fading every
+head without induction:
 
 - ``redraw``: the widget's own ``data-last-redraw-ms`` (one full redraw, performance.now());
 - ``input→frame``: from dispatching the slider's ``input`` event to the next animation frame,
@@ -87,24 +90,68 @@ async ([row, col]) => {
 """
 
 
-# (row label, tab, traits set before its moves): the plain view, then the uncertainty marks on
+# (row label, tab, traits set before its moves): the plain view, then the uncertainty marks on,
+# then the role glyphs, then the role filter
+PLAIN = {"mark_insignificant": False, "threshold_mode": "value", "roles_shown": []}
+PLAIN.update(role_filter="", grid_columns=0)
+DRAWN = ["previous token", "induction", "duplicate token", "current token"]
+GLYPHS = {**PLAIN, "roles_shown": DRAWN}
 CASES = [
-    ("All tasks", "All tasks", {"mark_insignificant": False, "threshold_mode": "value"}),
-    ("Categories", "Categories", {"mark_insignificant": False, "threshold_mode": "value"}),
-    ("All tasks, marks", "All tasks", {"mark_insignificant": True, "threshold_mode": "value"}),
-    ("Categories, marks", "Categories", {"mark_insignificant": True, "threshold_mode": "value"}),
+    ("All tasks", "All tasks", PLAIN),
+    ("Categories", "Categories", PLAIN),
+    ("All tasks, marks", "All tasks", {**PLAIN, "mark_insignificant": True}),
+    ("Categories, marks", "Categories", {**PLAIN, "mark_insignificant": True}),
     (
         "All tasks, marks + significant",
         "All tasks",
-        {"mark_insignificant": True, "threshold_mode": "significant"},
+        {**PLAIN, "mark_insignificant": True, "threshold_mode": "significant"},
     ),
+    ("All tasks, glyphs", "All tasks", GLYPHS),
+    ("Categories, glyphs", "Categories", GLYPHS),
+    ("All tasks, glyphs + filter", "All tasks", {**GLYPHS, "role_filter": "induction"}),
+    ("Categories, glyphs + filter", "Categories", {**GLYPHS, "role_filter": "induction"}),
+    # two columns: cells of about 8 px, where every glyph is drawn
+    ("All tasks, glyphs, 2 columns", "All tasks", {**GLYPHS, "grid_columns": 2}),
+    ("Categories, glyphs, 2 columns", "Categories", {**GLYPHS, "grid_columns": 2}),
 ]
+
+
+def role_maps(n_layers: int, n_heads: int, seed: int = 0):
+    """Made-up role maps like detect_heads' (attention share): four roles strong (>= 0.4) on
+    about 1 % of the heads each, "first token" on about 40 %."""
+    from headwidget import HeadScores
+
+    rng = np.random.default_rng(seed + 2)
+    names = ["previous token", "induction", "duplicate token", "first token", "current token"]
+    values = rng.uniform(0.0, 0.3, (len(names), n_layers, n_heads))
+    for r in range(len(names)):
+        share = 0.4 if names[r] == "first token" else 0.01
+        strong = rng.random((n_layers, n_heads)) < share
+        values[r][strong] = rng.uniform(0.4, 0.95, strong.sum())
+    return HeadScores(values.astype(np.float32), names, meta={"units": "attention share"})
+
 
 # set traits as the kernel would (the page's fake model), then let the widget redraw
 MARKS_JS = """
 async (traits) => {
   for (const [name, value] of Object.entries(traits)) window.__model.fromPython(name, value);
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+"""
+
+
+# heads with a glyph (the role traits as the page has them)
+GLYPH_COUNT_JS = """
+() => {
+  const m = window.__model, shown = m.get('roles_shown'), names = m.get('role_info').names;
+  const v = new Float32Array(m.get('role_values').buffer), size = v.length / names.length;
+  const f = names.indexOf(m.get('role_filter')), t = m.get('role_threshold');
+  let n = 0;
+  for (let i = 0; i < size; i++) {
+    const any = names.some((name, r) => shown.includes(name) && v[r * size + i] >= t);
+    if (any && (f < 0 || v[f * size + i] >= t)) n++;
+  }
+  return n;
 }
 """
 
@@ -146,7 +193,13 @@ def run(args: argparse.Namespace) -> int:
     from playwright.sync_api import sync_playwright
 
     values, tasks, categories = sparse_scores(args.tasks, args.layers, args.heads, args.seed)
-    traits = traits_for(values, tasks, categories, **uncertainty_for(values, tasks, args.seed))
+    traits = traits_for(
+        values,
+        tasks,
+        categories,
+        roles=role_maps(args.layers, args.heads, args.seed),
+        **uncertainty_for(values, tasks, args.seed),
+    )
     rows: list[tuple[str, str, tuple[float, float, float]]] = []
     notes: list[str] = []
     with (
@@ -220,6 +273,11 @@ def run(args: argparse.Namespace) -> int:
                 rows.append((label, "hover redraw (every panel)", summarize(hovers)))
             if missing:
                 notes.append(f"{label}: {missing}/{len(frames)} moves left no data-last-redraw-ms")
+            if marks.get("roles_shown"):
+                key = page.locator('.hw-key-item[data-mark="glyph"]').inner_text()
+                glyphs = page.evaluate(GLYPH_COUNT_JS)
+                drawn = "not drawn: cells under 4 px" if "zoom in" in key else "drawn"
+                notes.append(f"{label}: glyphs {drawn}, {glyphs} heads with a glyph per panel")
             if args.screenshot:
                 slug = label.lower().replace(" ", "-").replace(",", "").replace("+", "")
                 path = args.screenshot.with_name(f"{args.screenshot.stem}-{slug}.png")
