@@ -8,7 +8,9 @@
 - :mod:`.plotting`: static matplotlib figures (``HeadScores.plot``, ``grid.save``);
 - :mod:`.compare`: two score sets side by side or their difference;
 - :mod:`.categories`: the category overlays (which heads serve 2, 3, 4 categories);
-- :mod:`.drill`: a head's examples and attention pattern, for the drill-down.
+- :mod:`.drill`: a head's examples and attention pattern, for the drill-down;
+- :mod:`.roles`, :mod:`.grid_roles`: the heads' roles on the map (glyphs, filter, Roles tab);
+  :mod:`.writes`: what a head writes, for the drill-down.
 
 The ``headwidget`` command (:mod:`headwidget.cli`) is the view from a shell.
 """
