@@ -221,6 +221,28 @@ describe("the widget with role maps", () => {
     expect(plain.root.dataset.tab).toBe("all");
   });
 
+  it("puts the glyphs' legend and the filter into the SVG export", async () => {
+    const { root, model } = mount();
+    model.set("role_filter", "induction");
+    await tick();
+    let blob: Blob | null = null;
+    vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
+      blob = b as Blob;
+      return "blob:x";
+    });
+    vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+    root.querySelector<HTMLSelectElement>("select.hw-export-format")!.value = "svg:1";
+    root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
+    const svg = new DOMParser().parseFromString(await blob!.text(), "image/svg+xml");
+    const texts = Array.from(svg.querySelectorAll("text")).map((t) => t.textContent);
+    expect(texts).toContain("previous token (2)");
+    expect(texts).toContain("induction (1)");
+    expect(texts).not.toContain("first token (3)");
+    expect(texts.join(" ")).toContain("faded: heads without the role induction");
+    // each legend entry's glyph, white with its rim
+    expect(svg.querySelectorAll('path[fill="#ffffff"]').length).toBeGreaterThanOrEqual(2);
+  });
+
   it("asks the kernel what the selected head writes and shows the answer", async () => {
     const { root, model, sent, reply } = mount();
     model.set("selected_head", [1, 2]);

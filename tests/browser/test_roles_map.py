@@ -169,3 +169,70 @@ def test_glyphs_filter_tooltip_roles_tab_and_what_a_head_writes(
     )
     if nb.ui == "lab":  # (Notebook 7 logs errors of its own while it starts)
         assert nb.page_errors == [], f"page errors: {nb.page_errors}"  # type: ignore[attr-defined]
+
+
+PIXEL_JS = """
+([panel, x, y]) => {
+  const c = [...document.querySelectorAll('canvas.hw-canvas')]
+    .find((e) => e.dataset.panel === panel);
+  const b = c.getBoundingClientRect(), s = c.width / b.width;
+  return [...c.getContext('2d').getImageData(Math.floor(x * s), Math.floor(y * s), 1, 1).data];
+}
+"""
+
+
+def test_a_saved_page_draws_the_glyphs_and_shows_what_was_precomputed(
+    browser, widget_bundle, tmp_path
+):
+    import numpy as np
+
+    from headwidget import HeadImportanceGrid, HeadScores
+
+    values = np.linspace(0.0, 1.0, 16, dtype=np.float32).reshape(1, 4, 4)
+    maps = np.full((2, 4, 4), 0.05, np.float32)
+    maps[0, 1, 2], maps[1, 2, 3] = 0.8, 0.9
+    roles = HeadScores(maps, ["previous token", "induction"], meta={"units": "attention share"})
+    grid = HeadImportanceGrid(HeadScores(values, [TASK]), roles=roles)
+    record = {
+        "task": TASK, "layer": 2, "head": 3, "sources": ["cat"], "copying": None,
+        "mapping": {"k": 10, "fraction": 1.0, "in_top": 1, "n_pairs": 1, "skipped": 0,
+                    "pairs": [{"source": "cat", "target": "dog", "rank": 2, "top": " cat"}]},
+        "tokens": {"cat": {"promoted": [[" cat", 4.0]], "suppressed": [[" up", -2.0]]}},
+    }  # fmt: skip
+    grid.writes = {"2,3": {TASK: record}}
+    path = grid.save(tmp_path / "roles.html")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    page.wait_for_selector('.headwidget[data-ready="true"]', timeout=30_000)
+    info = page.evaluate(
+        """(panel) => {
+          const d = [...document.querySelectorAll('canvas.hw-canvas')]
+            .find((e) => e.dataset.panel === panel).dataset;
+          return [Number(d.plotLeft), Number(d.plotTop), Number(d.plotWidth) / 4,
+                  Number(d.plotHeight) / 4];
+        }""",
+        TASK,
+    )
+    left, top, width, height = info
+
+    def pixel(layer: int, head: int) -> list[int]:
+        x, y = left + (head + 0.5) * width, top + (layer + 0.5) * height
+        return page.evaluate(PIXEL_JS, [TASK, x, y])
+
+    assert rgb_close(tuple(pixel(1, 2)), WHITE, tol=12)  # previous token
+    assert rgb_close(tuple(pixel(2, 3)), WHITE, tol=12)  # induction
+    assert not rgb_close(tuple(pixel(0, 0)), WHITE, tol=40)
+    expect(page.locator(".hw-roles .hw-role-toggle")).to_have_count(2)
+    # the drill-down: the precomputed head, and a note for one that was not
+    canvas = page.locator(f'canvas.hw-canvas[data-panel="{TASK}"]')
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + left + 3.5 * width, box["y"] + top + 2.5 * height)
+    section = page.locator(".hw-writes")
+    expect(section.locator(".hw-writes-pair")).to_have_text(["cat → dog (rank 2; top: cat)"])
+    expect(section.locator(".hw-writes-promoted")).to_contain_text('" cat"')
+    page.mouse.click(box["x"] + left + 0.5 * width, box["y"] + top + 0.5 * height)
+    expect(section).to_contain_text("a saved page shows what grid.precompute_writes(...) kept")
+    page.close()
+    assert errors == [], f"page errors: {errors}"
