@@ -313,6 +313,13 @@ def test_the_drill_down_asks_what_a_head_writes(live_grid, model, tok) -> None:
         {"type": "hw:writes", "task": "op", "layer": 1, "head": 2, "source": "red"}
     )[0]
     assert list(other["tokens"]) == ["red"]
+    two = live_grid.reply(
+        {"type": "hw:writes", "task": "op", "layer": 1, "head": 2, "source": "big cat"}
+    )[0]
+    assert (
+        two["tokens"]["big cat"]["promoted"] == []
+        and "not one token" in two["tokens"]["big cat"]["note"]
+    )
     copy = live_grid.reply({"type": "hw:writes", "task": "copying", "layer": 0, "head": 1})[0]
     assert copy["mapping"]["k"] == 1
     assert copy["copying"] == pytest.approx(copying_score(model, tok, 0, 1, ops()[1]))

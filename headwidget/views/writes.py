@@ -71,7 +71,8 @@ def head_writes(
     ``{"task", "layer", "head", "sources", "mapping", "tokens", "copying"}`` — ``mapping``
     ``{"k", "fraction", "in_top", "n_pairs", "skipped", "pairs": [{"source", "target", "rank",
     "top"}]}`` (the first :data:`MAX_PAIRS`), ``tokens`` ``{source: {"promoted": [[token,
-    logit]], "suppressed": [...]}}`` for ``sources`` (default: the task's first source word),
+    logit]], "suppressed": [...]}}`` for ``sources`` (default: the task's first source word;
+    one that is not a single token gets empty lists and a ``"note"``),
     ``copying`` the copying score of a copying task (else None). A task without source words
     gives ``{"reason": ...}`` instead of the mapping."""
     from ..methods.ov_circuit import copying_score, head_mapping, ov_top_tokens
@@ -109,7 +110,9 @@ def head_writes(
     for word in chosen:
         try:
             top = ov_top_tokens(model, tokenizer, layer, head, word, n=n)
-        except ValueError:  # not one token: nothing to read
+        except ValueError:  # not one token: no row to read
+            note = f"{word!r} is not one token (with a leading space) for this tokenizer"
+            record["tokens"][_clip(word)] = {"promoted": [], "suppressed": [], "note": note}
             continue
         record["tokens"][_clip(word)] = {
             kind: [[_clip(token), _finite(logit)] for token, logit in rows]

@@ -27,7 +27,8 @@ export interface WritesRecord {
   error?: string;
   sources?: string[];
   mapping?: { k: number; fraction: number | null; in_top: number; n_pairs: number; skipped: number; pairs: MappedPair[] };
-  tokens?: Record<string, { promoted: [string, number | null][]; suppressed: [string, number | null][] }>;
+  /** per source: the tokens its row raises and lowers most (a `note` where it is not one token) */
+  tokens?: Record<string, { promoted: [string, number | null][]; suppressed: [string, number | null][]; note?: string }>;
   copying?: number | null;
 }
 
@@ -141,6 +142,10 @@ export function buildWrites(v: View): { el: HTMLElement; sync(): void; destroy()
     const tokens = record.tokens?.[source];
     if (!tokens) {
       parts.push(h(doc, "div", { class: "hw-examples-note" }, offline() ? "not precomputed for this source" : "computing…"));
+      return parts;
+    }
+    if (tokens.note) {
+      parts.push(h(doc, "div", { class: "hw-examples-note" }, tokens.note));
       return parts;
     }
     for (const kind of ["promoted", "suppressed"] as const) {
