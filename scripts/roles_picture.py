@@ -69,9 +69,11 @@ def caption(scores: HeadScores, roles: HeadScores, shown: list[str], threshold: 
         for kind in sorted(sequences)
     )
     hidden = [name for name in roles.tasks if name not in shown]
+    found = [r for r in scores.reliability().values() if r == r]  # the maps' split-half r
+    sure = f", split-half reliability {min(found):.2f}–{max(found):.2f}" if found else ""
     return (
         f"The Categories view of the demo model's shipped operations maps (n = {n or '?'}"
-        f" examples per task, {scores.method}) with the heads' roles from"
+        f" examples per task, {scores.method}{sure}) with the heads' roles from"
         f" `detect_heads(model, tokenizer)` at its defaults ({settings}, seed"
         f' {meta.get("seed")}, `error_measure="{meta.get("error_measure")}"`,'
         f' `rows="{meta.get("rows")}"`): a glyph marks each head whose attention share on'

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from headwidget import Task, load_suite, score_heads
+from headwidget import load_suite, score_heads
 from headwidget.demo import (
     DEMO_MODEL_NAME,
     DemoModelMissingError,
@@ -153,19 +153,27 @@ def test_score_heads_is_exact_on_the_real_model(demo):
 @pytest.mark.parametrize(
     ("suite", "task", "heads"),
     [
-        ("operations", "copying", [(0, 2), (3, 7), (15, 0), (29, 4)]),
-        ("cognitive", "Math Calculation", [(0, 0), (7, 4), (22, 1)]),
+        ("operations", "copying", [(0, 2), (0, 7), (8, 1), (16, 0)]),
+        ("cognitive", "Math Calculation", [(0, 0), (0, 4)]),
     ],
 )
 def test_shipped_maps_are_what_the_code_computes(demo, suite, task, heads):
+    """The shipped cells computed exactly (the first layer, and the heads refinement scored)
+    equal a brute-force loop on the examples ``meta["suite"]`` names: the listed ones that are
+    exact, the task's top exact head and two more exact cells drawn at random."""
     model, tok = demo
     shipped = load_demo_scores(suite)
     settings = shipped.meta["suite"]
     assert settings["name"] == suite and task in settings["tasks"]
     (recomputed_task,) = load_suite(**{**settings, "tasks": [task]})
-    # the shipped file's top head of this task is checked too, whatever it is
-    top_layer, top_head, _ = shipped.top_heads(task, 1)[0]
-    cells = sorted({*heads, (top_layer, top_head)})
+    exact = shipped.exact[shipped.tasks.index(task)]
+    values = np.where(exact, shipped[task], -np.inf)
+    top = np.unravel_index(int(np.argmax(values)), values.shape)
+    rng = np.random.default_rng(0)
+    others = [tuple(int(i) for i in cell) for cell in np.argwhere(exact)]
+    drawn = [others[i] for i in rng.choice(len(others), 2, replace=False)]
+    cells = sorted({*(h for h in heads if exact[h]), (int(top[0]), int(top[1])), *drawn})
+    assert len(cells) >= 4
     expected = brute_force(model, tok, recomputed_task, cells)
     for (layer, head), value in expected.items():
         assert shipped[task][layer, head] == pytest.approx(value, abs=1e-4), (layer, head)
@@ -179,16 +187,26 @@ def test_shipped_maps_record_how_to_recompute_them(suite):
     assert (scores.meta["ablation"], scores.meta["metric"], scores.method) == (
         "mean",
         "logprob",
-        "ablation",
+        "attribution",
     )
+    assert scores.meta["refine"] == 20 and set(scores.meta["agreement"]) == set(scores.tasks)
     settings = dict(scores.meta["suite"])
     assert set(settings) >= {"name", "n_shots", "seed", "max_examples"}
+    assert settings["max_examples"] >= 32
     tasks = load_suite(settings.pop("name"), **settings)
     assert scores.tasks == [t.name for t in tasks]
     assert scores.meta["examples"] == {t.name: len(t) for t in tasks}
+    assert all(len(t) >= 32 for t in tasks)
+    held_out = load_suite(scores.meta["suite"]["name"], **settings, held_out=True)
+    assert scores.meta["held_out"] == {t.name: len(t) for t in held_out}
     assert set(scores.accuracy) == set(scores.tasks)
     assert all(0.0 <= a <= 1.0 for a in scores.accuracy.values())
-    assert np.isfinite(scores.values).all() and scores.exact is None
+    assert np.isfinite(scores.values).all()
+    # per-example effects for the drill-down, offline; the first layer and 20 + 10 heads exact
+    for t, task in enumerate(scores.tasks):
+        assert scores.effects[task].shape == (*scores.shape[1:], scores.meta["examples"][task])
+        assert np.isfinite(scores.effects[task]).all() and len(scores.clean[task])
+        assert scores.exact[t, 0].all() and scores.exact[t].sum() >= scores.n_heads + 20
 
 
 def test_top_copying_heads_matter_more_than_random_ones_on_held_out_examples(demo):
@@ -197,10 +215,9 @@ def test_top_copying_heads_matter_more_than_random_ones_on_held_out_examples(dem
     model, tok = demo
     scores = load_demo_scores("operations")
     settings = dict(scores.meta["suite"], tasks=["copying"])
+    (held_out,) = load_suite(**settings, held_out=True)
     scored = {e.prompt for e in load_suite(**settings)[0].examples}
-    (full,) = load_suite(**{**settings, "max_examples": None})
-    held_out = Task("copying", [e for e in full.examples if e.prompt not in scored])
-    assert len(held_out) >= 20
+    assert len(held_out) >= 15 and not scored & {e.prompt for e in held_out.examples}
     check = scores.validate(model, tok, held_out, k=(10,), n_random=5, seed=0)
     clean = check.clean["copying"]
     top = check.top["copying"][10]
