@@ -428,10 +428,11 @@ def test_show_prints_any_task_name_on_one_printable_line(name, encoding):
         finally:
             sys.stdout = saved
     lines = buffer.getvalue().decode(encoding).split("\n")
-    # the header, a blank line, the name, one head
-    assert len(lines) == 5 and lines[-1] == "", lines[:4]
+    # the header, a blank line, the name, how sure its map is, one head
+    assert len(lines) == 6 and lines[-1] == "", lines[:5]
     assert all(line.isprintable() for line in lines)
-    assert lines[3].strip() == "1. L0H0  +1"
+    assert lines[3].strip() == "reliability: no per-example effects"
+    assert lines[4].strip() == "1. L0H0  +1"
     try:
         name.encode(encoding)
         plain = name.isprintable()
