@@ -79,7 +79,7 @@ class Reference:
                 seen["x"][i] = hidden.detach().clone()
 
             def out_pre(module, args, i=i):
-                seen["a"][i] = args[0].detach().clone()
+                seen["a"][i] = args[0].clone()  # (kept in the graph: the splice's gradient)
                 if ("splice", i) in edits:
                     head, value = edits["splice", i]
                     a = args[0].clone()
@@ -122,50 +122,65 @@ class Reference:
         return norm(o) - norm(o - change)
 
 
-def logprob(logits: torch.Tensor, prompt: list[int], answer: list[int]) -> float:
+def logprob(logits: torch.Tensor, prompt: list[int], answer: list[int]) -> torch.Tensor:
     rows = logits[0, len(prompt) - 1 : len(prompt) - 1 + len(answer)].double().log_softmax(-1)
-    return float(rows[torch.arange(len(answer)), torch.tensor(answer)].sum())
+    return rows[torch.arange(len(answer)), torch.tensor(answer)].sum()
 
 
-def brute_force(family, model, tokenizer, examples, heads, ablation):
-    """effect per (edge, example) in trace_paths' edge order."""
+def prepare(family, model, tokenizer, examples, heads, ablation):
+    """The reference, each example's clean run and every chosen head's ablated value."""
     ref = Reference(family, model)
-    encoded = [split_tokens(tokenizer, p, a) for p, a in examples]
     runs = []
     with torch.no_grad():
-        for prompt, answer in encoded:
+        for prompt, answer in (split_tokens(tokenizer, p, a) for p, a in examples):
             ids = torch.tensor([prompt + answer[:-1]])
             runs.append((ids, prompt, answer, ref.run(ids, {})))
         means = {}
         for layer, head in heads:
             cut = slice(head * ref.d, (head + 1) * ref.d)
             stacked = torch.cat([seen["a"][layer][0, :, cut] for *_, seen in runs])
-            means[layer, head] = stacked.mean(0) if ablation == "mean" else torch.zeros(ref.d)
-        out = []
-        chosen = sorted(heads)
-        for sender in chosen:
-            targets = [(r, c) for r in chosen if r[0] > sender[0] for c in "qkv"]
-            for receiver, channel in [*targets, (None, "logits")]:
-                row = []
-                for ids, prompt, answer, seen in runs:
-                    delta = ref.delta(seen["a"][sender[0]], sender, means[sender])
-                    clean = logprob(seen["logits"], prompt, answer)
-                    if receiver is None:
-                        patched = ref.run(ids, {"final": delta})
-                    else:
-                        layer, head = receiver
-                        module, columns = ref.projection(layer, channel)
-                        value = module(ref.norm[layer](seen["x"][layer] - delta))
-                        shared = channel != "q" and ref.n_kv < ref.n_heads
-                        edit = ("proj", module, columns[head], value[..., columns[head]])
-                        patched = ref.run(ids, {"proj": edit[1:]})
-                        if shared:  # the group's key/value patched: keep the receiver's output
-                            cut = slice(head * ref.d, (head + 1) * ref.d)
-                            value = patched["a"][layer][..., cut]
-                            patched = ref.run(ids, {("splice", layer): (head, value)})
-                    row.append(clean - logprob(patched["logits"], prompt, answer))
-                out.append(row)
-    return np.asarray(out)
+            zero = torch.zeros(ref.d, dtype=stacked.dtype)
+            means[layer, head] = stacked.mean(0) if ablation == "mean" else zero
+    return ref, runs, means
+
+
+def patched_metric(ref, run, means, sender, receiver, channel, scale=1.0):
+    """The metric of one example with ``receiver``'s ``channel`` input (None: the final norm's)
+    read from the stream minus ``scale`` times the sender's contribution."""
+    ids, prompt, answer, seen = run
+    delta = scale * ref.delta(seen["a"][sender[0]], sender, means[sender])
+    if receiver is None:
+        return logprob(ref.run(ids, {"final": delta})["logits"], prompt, answer)
+    layer, head = receiver
+    module, columns = ref.projection(layer, channel)
+    value = module(ref.norm[layer](seen["x"][layer] - delta))
+    patched = ref.run(ids, {"proj": (module, columns[head], value[..., columns[head]])})
+    if channel != "q" and ref.n_kv < ref.n_heads:  # a shared group: keep the receiver's output
+        cut = slice(head * ref.d, (head + 1) * ref.d)
+        value = patched["a"][layer][..., cut]
+        patched = ref.run(ids, {("splice", layer): (head, value)})
+    return logprob(patched["logits"], prompt, answer)
+
+
+def reference_edges(heads):
+    """trace_paths' edge order: by sender, then receiver and channel, then the logits."""
+    chosen = sorted(heads)
+    for sender in chosen:
+        for receiver in chosen:
+            if receiver[0] > sender[0]:
+                yield from ((sender, receiver, c) for c in "qkv")
+        yield sender, None, "logits"
+
+
+def brute_force(family, model, tokenizer, examples, heads, ablation):
+    """effect per (edge, example) in trace_paths' edge order."""
+    ref, runs, means = prepare(family, model, tokenizer, examples, heads, ablation)
+    with torch.no_grad():
+        return np.asarray([
+            [float(logprob(run[3]["logits"], run[1], run[2])
+                   - patched_metric(ref, run, means, sender, receiver, channel)) for run in runs]
+            for sender, receiver, channel in reference_edges(heads)
+        ])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
