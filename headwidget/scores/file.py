@@ -113,13 +113,17 @@ not allow, from its ``.npy`` header alone, before its data is read."""
 
 
 def read_arrays(
-    path: Path, check: ArrayCheck, kind: str = "HeadScores"
+    path: Path,
+    check: ArrayCheck,
+    kind: str = "HeadScores",
+    check_header: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every array of the ``.npz`` archive at ``path`` and its parsed JSON ``header``, read with
     the same discipline as :func:`read_archive` (sizes from the zip directory and each ``.npy``
     header checked before any data is read, :data:`MAX_HEADER_BYTES`, :data:`MAX_CELLS` cells
     an array and :data:`MAX_JSON_DEPTH`), for formats other than HeadScores': ``check`` says
-    which arrays and shapes are allowed. ``kind`` names the file in errors.
+    which arrays and shapes are allowed, ``check_header`` (given the parsed header, read
+    first) which headers. ``kind`` names the file in errors.
 
     >>> arrays, header = read_arrays(Path("paths.npz"), check, "HeadPaths")  # doctest: +SKIP
     """
@@ -129,13 +133,18 @@ def read_arrays(
             members = {info.filename: info for info in archive.infolist()}
             if "header.npy" not in members:
                 raise ScoresFileError(path, "it has no 'header' array")
+            header = _parse_header(
+                _read_member(archive, members["header.npy"], path, "header"), path
+            )
+            if check_header is not None:
+                check_header(header)
             arrays = {}
             for name, info in sorted(members.items()):
                 if not name.endswith(".npy") or not name[:-4].isascii() or len(name) > 64:
                     raise ScoresFileError(path, f"unexpected member {name[:60]!r}")
-                key = name[:-4]
-                arrays[key] = _read_member(archive, info, path, key, check=check)
-        return arrays, _parse_header(arrays.pop("header"), path)
+                if name != "header.npy":
+                    arrays[name[:-4]] = _read_member(archive, info, path, name[:-4], check=check)
+        return arrays, header
 
     return _guarded(path, read, kind)
 

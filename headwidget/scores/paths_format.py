@@ -110,6 +110,26 @@ def _checker(path: Path) -> Any:
     return check
 
 
+def _header_check(path: Path) -> Any:
+    def check(header: dict[str, Any]) -> None:
+        if header.get("format") != PATHS_FORMAT:
+            shown = str(header.get("format"))[:60]
+            raise PathsFileError(path, f"its header names format {shown!r}, not {PATHS_FORMAT!r}")
+        version = header.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PathsFileError(
+                path, f"the header's 'version' must be a positive integer, got {version!r}"[:200]
+            )
+        if version > PATHS_VERSION:
+            raise PathsFileError(
+                path,
+                f"it was written by a newer headwidget (format version {version}, this one reads"
+                f" up to {PATHS_VERSION}); upgrade headwidget",
+            )
+
+    return check
+
+
 def read_paths(path: str | Path) -> tuple[Path, dict[str, Any]]:
     """The path read (``.npz`` appended when only that exists) and the keyword arguments of
     :class:`~headwidget.scores.paths.HeadPaths` read from it; never unpickles. Anything but
@@ -118,23 +138,11 @@ def read_paths(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if not path.exists() and _npz(path).exists():
         path = _npz(path)
     try:
-        arrays, header = read_arrays(path, _checker(path), "HeadPaths")
+        arrays, header = read_arrays(path, _checker(path), "HeadPaths", _header_check(path))
     except PathsFileError:
         raise
     except ScoresFileError as err:
         raise PathsFileError(path, err.problem) from None
-    if header.get("format") != PATHS_FORMAT:
-        shown = str(header.get("format"))[:60]
-        raise PathsFileError(path, f"its header names format {shown!r}, not {PATHS_FORMAT!r}")
-    version = header.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise PathsFileError(path, "the header's 'version' must be a positive integer"[:200])
-    if version > PATHS_VERSION:
-        raise PathsFileError(
-            path,
-            f"it was written by a newer headwidget (format version {version}, this one reads"
-            f" up to {PATHS_VERSION}); upgrade headwidget",
-        )
     for key in ("edges", "effect"):
         if key not in arrays:
             raise PathsFileError(path, f"it has no {key!r} array")
