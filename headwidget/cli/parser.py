@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import option_value, positive, wrap
+from .paths import add_paths_command, add_show_paths_arguments
 from .roles import add_roles_command, add_show_roles_arguments
 
 __all__ = ["build_parser"]
@@ -34,6 +35,7 @@ examples:
   headwidget show scores.npz --top 5
   headwidget show scores.npz --html scores.html --png scores.png
   headwidget show scores.npz --roles roles.npz --role-threshold 0.5
+  headwidget show scores.npz --paths paths.npz --edges 5
 """
 
 
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    score = commands.addbuild_parser(
+    score = commands.add_parser(
         "score",
         help="score every head of a model for some tasks",
         description=wrap(
@@ -185,11 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
-    merge = commands.addbuild_parser(
+    merge = commands.add_parser(
         "merge",
         help="join the part files of a sharded sweep",
         description=wrap(
-            "Join the part files of one sharded sweep into the file one run writes. Refuses"
+            "Join the part files of one sharded sweep (of 'score' or 'paths') into the file one"
+            " run writes. Refuses"
             " parts of another model, method, options or tasks, overlapping parts and missing"
             " cells, saying which part and what differs."
         ),
@@ -199,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("parts", nargs="+", metavar="PART.npz")
     merge.add_argument("-o", "--output", required=True, metavar="OUT.npz")
 
-    show = commands.addbuild_parser(
+    show = commands.add_parser(
         "show",
         help="print the top heads; write the page or a figure",
         description=wrap(
@@ -216,5 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--html", metavar="PAGE.html", help="write the standalone page")
     show.add_argument("--png", metavar="FIG.png", help="write a static figure (.png, .svg or .pdf)")
     add_show_roles_arguments(show)
+    add_show_paths_arguments(show)
     add_roles_command(commands, positive, wrap)
+    add_paths_command(commands, positive, wrap)
     return parser

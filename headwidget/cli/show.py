@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .common import UsageError, log, shown
+from .paths import show_paths
 from .roles import show_roles
 
 __all__ = ["show"]
@@ -45,6 +46,8 @@ def show(args: argparse.Namespace) -> int:
             print("  (no head scored)")
     if args.roles:
         show_roles(scores, args)
+    if args.paths:
+        show_paths(scores, args)
     if args.html:
         from ..views.widget import HeadImportanceGrid
 
