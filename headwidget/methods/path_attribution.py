@@ -198,7 +198,9 @@ class PathAttribution:
             deltas = contributions(lay, self.channels, grab.outputs, senders, fills)
         grab.outputs = {}
         index = {s: i for i, s in enumerate(senders)}
-        stacked = torch.stack([deltas[s].float() for s in senders])  # [S, B, T, hidden]
+        # [B, S, T * hidden]: every sender's contribution, laid out for one product a layer
+        stacked = torch.stack([deltas[s].float() for s in senders], dim=1).flatten(2)
+        del deltas
         estimates = np.zeros((len(edges), batch.size))
         rerun = AttentionRun(lay, self.channels, capture.calls)  # type: ignore[arg-type]
         for layer in layers:
@@ -207,15 +209,19 @@ class PathAttribution:
             gx = self._receiver_gradients(rerun, capture.calls, layer, batch, via,
                                           [r for r in receivers if r[0] == layer],
                                           g_heads[layer])  # fmt: skip
-            for i in wanted:
-                e = edges[i]
-                d = stacked[index[e.sender]]
-                estimates[i] = (d * gx[e.receiver, e.via]).sum(dim=(1, 2)).double().cpu().numpy()  # type: ignore[index]
-        g_last = grads[-1].float()
-        for i, e in enumerate(edges):
-            if e.receiver is None:
-                d = stacked[index[e.sender]]
-                estimates[i] = (d * g_last).sum(dim=(1, 2)).double().cpu().numpy()
+            keys = list(gx)
+            # every sender against every (receiver, channel) of the layer, per example: [S, K, B]
+            grad = torch.stack([gx[k] for k in keys], dim=-1).flatten(1, 2)  # [B, T * hidden, K]
+            dots = torch.bmm(stacked, grad).permute(1, 2, 0)
+            where = {k: j for j, k in enumerate(keys)}
+            rows = torch.tensor([index[edges[i].sender] for i in wanted])
+            cols = torch.tensor([where[edges[i].receiver, edges[i].via] for i in wanted])
+            estimates[wanted] = dots[rows, cols].double().cpu().numpy()
+        logits = [i for i, e in enumerate(edges) if e.receiver is None]
+        if logits:
+            dots = torch.bmm(stacked, grads[-1].float().flatten(1)[:, :, None])[..., 0].T
+            rows = torch.tensor([index[edges[i].sender] for i in logits])
+            estimates[logits] = dots[rows].double().cpu().numpy()
         return metric.detach(), estimates
 
     def _receiver_gradients(
