@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .methods.options import ScoringOptions
     from .methods.roles import detect_heads
     from .modeling.adapters import HeadLayout, UnsupportedModelError
+    from .modeling.channels import ChannelLayout
     from .modeling.session import ModelBusyError
     from .scoring import NonFiniteMetricError, score_heads
     from .scoring.paths import trace_paths
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .views.widget import HeadImportanceGrid
 
 __all__ = [
+    "ChannelLayout",
     "Example",
     "HeadImportanceGrid",
     "HeadLayout",
@@ -51,6 +53,7 @@ _LAZY = {
     "score_heads": "scoring",
     "NonFiniteMetricError": "scoring",
     "HeadLayout": "modeling.adapters",
+    "ChannelLayout": "modeling.channels",
     "UnsupportedModelError": "modeling.adapters",
     "ModelBusyError": "modeling.session",
     "ScoringOptions": "methods.options",
