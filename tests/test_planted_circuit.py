@@ -335,3 +335,45 @@ def test_top_heads_are_the_induction_and_previous_token_heads(
     assert {(layer, head) for layer, head, _ in top[:2]} == circuit, top
     # Far ahead of the six other heads, not merely first.
     assert top[2][2] < 0.1 * top[1][2], top
+
+
+# -- paths between the heads (trace_paths) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("ablation", ["mean", "zero"])
+def test_the_previous_token_head_feeds_the_induction_heads_key(
+    trained: _Trained, ablation: str
+) -> None:
+    """Among all 8 heads: the planted edge, previous-token head -> induction head's key, is the
+    strongest of every edge, the direct paths to the logits included; attribution (first order,
+    saturated here: the model is sure of its answers) is reported against it."""
+    from headwidget import trace_paths
+    from headwidget.methods.agreement import spearman
+    from headwidget.modeling.channels import ChannelLayout
+
+    p = trained.patterns
+    heads = [(layer, head) for layer in range(N_LAYERS) for head in range(N_HEADS)]
+    common = dict(
+        heads=heads, ablation=ablation, head_layout=trained.model.layout(), progress=False,
+        channel_layout=ChannelLayout("attn.q_proj", "attn.k_proj", "attn.v_proj", norm="ln"),
+    )  # fmt: skip
+    task, tokenizer = _task(64, seed=SEED + 1), _tokenizer()
+    paths = trace_paths(trained.model, tokenizer, task, **common)
+    ranked = paths.top_edges(TASK_NAME, len(paths.edges))
+    print(f"\n{ablation}: " + "; ".join(str(edge) for edge in ranked[:4]))
+    first, second = ranked[0], ranked[1]
+    assert (first.sender, first.receiver, first.via) == (
+        (0, p.previous_token_head), (1, p.induction_head), "k"
+    ), ranked[:3]  # fmt: skip
+    assert second.receiver is None and second.sender == (1, p.induction_head)  # its direct path
+    heads_only = [edge for edge in ranked[1:] if edge.receiver is not None]
+    assert abs(heads_only[0].effect) < 0.01 * first.effect, heads_only[0]
+
+    rough = trace_paths(trained.model, tokenizer, task, method="attribution", **common)
+    rank = [str(e) for e in rough.top_edges(TASK_NAME, len(rough.edges))]
+    where = next(i for i, e in enumerate(rank) if e.startswith(str(first).split(":")[0]))
+    print(
+        f"attribution: Spearman {spearman(rough.effect, paths.effect):.2f} over"
+        f" {len(paths.edges)} edges; the planted edge ranks {where + 1} by |estimate|"
+        f" ({rough.effect[np.argmax(paths.effect)]:+.3g} against {first.effect:+.3g} exact)"
+    )

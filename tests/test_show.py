@@ -73,7 +73,10 @@ def test_show_never_ranks_never_scored_heads(tmp_path) -> None:
     text = out.decode()
     assert "inf" not in text and "nan" not in text
     part = text.split("\npart")[1].split("\nnone")[0]
-    assert part.strip().splitlines() == ["1. L1H2  +0.5"]
+    assert [line.strip() for line in part.strip().splitlines()] == [
+        "reliability: no per-example effects",  # how sure the map is, then its heads
+        "1. L1H2  +0.5",
+    ]
     assert "(no head scored)" in text.split("\nnone")[1]
 
 

@@ -1,6 +1,8 @@
 """The ``headwidget`` command: score, merge and show head importance without Jupyter.
 
 ``headwidget roles`` scores every head for attention roles (:func:`headwidget.detect_heads`);
+``headwidget paths`` traces the direct paths between each task's top heads
+(:func:`headwidget.trace_paths`);
 ``headwidget score`` runs a sweep (:func:`headwidget.sweep.run_sweep`) in one process, under
 torchrun, or as one shard of a SLURM array; ``headwidget merge`` joins shard files
 (:func:`headwidget.sweep.merge_parts`); ``headwidget show`` prints the top heads and writes the
@@ -16,8 +18,9 @@ from collections.abc import Sequence
 
 from .common import UsageError
 from .parser import build_parser
+from .paths import merge_shards, run_paths
 from .roles import run_roles
-from .score import merge, score
+from .score import score
 from .show import show
 
 __all__ = ["main"]
@@ -27,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
-    handler = {"score": score, "merge": merge, "show": show, "roles": run_roles}[args.command]
+    handler = {"score": score, "merge": merge_shards, "show": show, "roles": run_roles,
+               "paths": run_paths}[args.command]  # fmt: skip
     try:
         output = getattr(args, "output", None)
         if output is not None and not output.lower().endswith(".npz"):

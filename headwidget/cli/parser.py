@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import option_value, positive, wrap
+from .paths import add_paths_command, add_show_paths_arguments
 from .roles import add_roles_command, add_show_roles_arguments
 
 __all__ = ["build_parser"]
@@ -34,6 +35,7 @@ examples:
   headwidget show scores.npz --top 5
   headwidget show scores.npz --html scores.html --png scores.png
   headwidget show scores.npz --roles roles.npz --role-threshold 0.5
+  headwidget show scores.npz --paths paths.npz --edges 5
 """
 
 
@@ -189,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "merge",
         help="join the part files of a sharded sweep",
         description=wrap(
-            "Join the part files of one sharded sweep into the file one run writes. Refuses"
+            "Join the part files of one sharded sweep (of 'score' or 'paths') into the file one"
+            " run writes. Refuses"
             " parts of another model, method, options or tasks, overlapping parts and missing"
             " cells, saying which part and what differs."
         ),
@@ -216,5 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--html", metavar="PAGE.html", help="write the standalone page")
     show.add_argument("--png", metavar="FIG.png", help="write a static figure (.png, .svg or .pdf)")
     add_show_roles_arguments(show)
+    add_show_paths_arguments(show)
     add_roles_command(commands, positive, wrap)
+    add_paths_command(commands, positive, wrap)
     return parser

@@ -10,10 +10,12 @@ from typing import Any
 
 from .common import UsageError, log
 
-__all__ = ["load_model", "merge", "score"]
+__all__ = ["load_model", "load_task_specs", "merge", "score"]
 
 
-def _load_tasks(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
+def load_task_specs(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
+    """The tasks of ``--tasks`` (suites or files), as ``--max-examples``, ``--n-shots``,
+    ``--seed`` and ``--only`` say."""
     from ..tasks import Task, available_suites, load_suite, load_tasks
 
     tasks: list[Task] = []
@@ -140,7 +142,7 @@ def score(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from None
     layout_function = _layout_function(args.head_layout) if args.head_layout else None
-    tasks = _load_tasks(args.tasks, args)
+    tasks = load_task_specs(args.tasks, args)
     check_output(args.output, shard)  # a folder, an unwritable place, a run already on it
     device = None if args.device_map else _default_device(ranks, args.device)
     if args.device is not None:

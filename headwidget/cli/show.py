@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .common import UsageError, log, shown
+from .paths import show_paths
 from .roles import load_roles, show_roles
 
 __all__ = ["show"]
@@ -48,6 +49,8 @@ def show(args: argparse.Namespace) -> int:
             print("  (no head scored)")
     if roles is not None:
         show_roles(scores, args, roles)
+    if args.paths:
+        show_paths(scores, args)
     if args.html:
         from ..views.widget import HeadImportanceGrid
 

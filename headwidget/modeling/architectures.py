@@ -16,6 +16,8 @@ or from one decoder layer (the others).
 (('ln_1',), 'attn.c_attn')
 >>> ARCHITECTURES["mixtral"].projection is None  # method="projection" cannot read it
 True
+>>> ARCHITECTURES["gpt2"].inputs.query, ARCHITECTURES["gpt2"].inputs.layout
+('attn.c_attn', 'concat')
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ARCHITECTURES", "Architecture", "ProjectionWeights"]
+__all__ = ["ARCHITECTURES", "AttentionInputs", "Architecture", "ProjectionWeights"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,32 @@ class ProjectionWeights:
 
 
 @dataclass(frozen=True)
+class AttentionInputs:
+    """Where a layer's attention computes its query, key and value from the attention norm's
+    output: what :func:`headwidget.trace_paths` patches one channel of.
+
+    Attributes:
+        query, key, value: paths inside a layer to the modules computing them (one path for a
+            fused projection). Each is called with the attention norm's output and is affine
+            in it (a ``Linear`` or ``Conv1D``).
+        layout: how the outputs are laid out, ``head_dim`` wide per slice: ``"separate"``
+            (three modules, each head-major: one slice per query head, or per key/value
+            head), ``"concat"`` (one module: every query head, then every key head, then every
+            value head: GPT-2's ``c_attn``, Phi-3's ``qkv_proj``, multi-query Falcon) or
+            ``"grouped"`` (one module, per key/value group its query heads, then its key,
+            then its value: GPT-NeoX and BLOOM, where a group is one head, and Falcon).
+        out_norm: path inside a layer to a norm on the attention's output before the residual
+            stream adds it (Gemma-2/3, OLMo-2), if there is one.
+    """
+
+    query: str
+    key: str
+    value: str
+    layout: str = "separate"
+    out_norm: str | None = None
+
+
+@dataclass(frozen=True)
 class Architecture:
     """Where the parts of one architecture's Hugging Face causal LM are.
 
@@ -75,6 +103,7 @@ class Architecture:
         after_norm: path from the model to a module between the final norm and the LM head
             (OPT's ``project_out``, ``None`` in most checkpoints), if the architecture has one.
         projection: what ``method="projection"`` reads, for the architectures it supports.
+        inputs: where the attention computes its query, key and value (path patching).
     """
 
     layers: str
@@ -84,6 +113,7 @@ class Architecture:
     final_norm: str
     after_norm: str | None = None
     projection: ProjectionWeights | None = None
+    inputs: AttentionInputs | None = None
 
     def attention_norm_in(self, layer: Any) -> Any:
         """The attention norm module of one decoder layer (``None`` where there is none).
@@ -107,12 +137,15 @@ def _at(root: Any, path: str) -> Any:
     return root
 
 
+_LLAMA_INPUTS = AttentionInputs("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
+_POST_NORM_INPUTS = replace(_LLAMA_INPUTS, out_norm="post_attention_layernorm")
 _LLAMA_LIKE = Architecture(
     layers="model.layers",
     attention="self_attn",
     attention_norms=("input_layernorm",),
     out_proj="self_attn.o_proj",
     final_norm="model.norm",
+    inputs=_LLAMA_INPUTS,
 )
 _LLAMA_VALUES = ProjectionWeights(
     value="self_attn.v_proj",
@@ -128,6 +161,7 @@ _GEMMA2_VALUES = replace(
     post_attn_norm="post_attention_layernorm",
     post_mlp_norm="post_feedforward_layernorm",
 )
+_FUSED = "self_attention.query_key_value"
 _GPT_STYLE = Architecture(  # Falcon and BLOOM
     layers="transformer.h",
     attention="self_attention",
@@ -135,6 +169,7 @@ _GPT_STYLE = Architecture(  # Falcon and BLOOM
     attention_norms=("input_layernorm", "ln_attn"),
     out_proj="self_attention.dense",
     final_norm="transformer.ln_f",
+    inputs=AttentionInputs(_FUSED, _FUSED, _FUSED, "grouped"),
 )
 
 _TABLE: dict[str, Architecture] = {
@@ -144,15 +179,21 @@ _TABLE: dict[str, Architecture] = {
     "qwen2": _LLAMA,
     "qwen3": _LLAMA,
     "gemma": replace(_LLAMA, projection=replace(_LLAMA_VALUES, embed_scale=True)),
-    "gemma2": replace(_LLAMA_LIKE, projection=_GEMMA2_VALUES),
+    "gemma2": replace(_LLAMA_LIKE, projection=_GEMMA2_VALUES, inputs=_POST_NORM_INPUTS),
     # its embedding module scales
-    "gemma3_text": replace(_LLAMA_LIKE, projection=replace(_GEMMA2_VALUES, embed_scale=False)),
+    "gemma3_text": replace(
+        _LLAMA_LIKE,
+        projection=replace(_GEMMA2_VALUES, embed_scale=False),
+        inputs=_POST_NORM_INPUTS,
+    ),
     "phi3": replace(
         _LLAMA,
         projection=replace(_LLAMA_VALUES, value="self_attn.qkv_proj", value_slice="phi3"),
+        inputs=AttentionInputs(*["self_attn.qkv_proj"] * 3, "concat"),
     ),
     "olmo": _LLAMA_LIKE,
-    "olmo2": replace(_LLAMA_LIKE, attention_norms=()),  # norms after attention and MLP
+    # norms after attention and MLP
+    "olmo2": replace(_LLAMA_LIKE, attention_norms=(), inputs=_POST_NORM_INPUTS),
     "gpt2": Architecture(
         layers="transformer.h",
         attention="attn",
@@ -162,6 +203,7 @@ _TABLE: dict[str, Architecture] = {
         projection=ProjectionWeights(
             value="attn.c_attn", value_slice="gpt2", mlp_norm="ln_2", mlp="mlp"
         ),
+        inputs=AttentionInputs("attn.c_attn", "attn.c_attn", "attn.c_attn", "concat"),
     ),
     "gpt_neox": Architecture(
         layers="gpt_neox.layers",
@@ -169,6 +211,7 @@ _TABLE: dict[str, Architecture] = {
         attention_norms=("input_layernorm",),
         out_proj="attention.dense",
         final_norm="gpt_neox.final_layer_norm",
+        inputs=AttentionInputs(*["attention.query_key_value"] * 3, "grouped"),
     ),
     "gptj": Architecture(
         layers="transformer.h",
@@ -176,6 +219,7 @@ _TABLE: dict[str, Architecture] = {
         attention_norms=("ln_1",),
         out_proj="attn.out_proj",
         final_norm="transformer.ln_f",
+        inputs=AttentionInputs("attn.q_proj", "attn.k_proj", "attn.v_proj"),
     ),
     "opt": Architecture(
         layers="model.decoder.layers",
@@ -184,6 +228,7 @@ _TABLE: dict[str, Architecture] = {
         out_proj="self_attn.out_proj",
         final_norm="model.decoder.final_layer_norm",
         after_norm="model.decoder.project_out",
+        inputs=_LLAMA_INPUTS,
     ),
     "falcon": _GPT_STYLE,
     "bloom": _GPT_STYLE,

@@ -10,7 +10,13 @@ None to leave it (reading it, or editing it in place where that is safe). The si
   default) or raw, ``[..., n_heads * head_dim]`` (``form = "tensor"``);
 - ``layer_in=``: the residual stream entering the decoder layer (its hidden-state argument,
   positional or ``hidden_states=``; ``form = "call"`` gets the whole call, a :class:`LayerCall`);
-- ``layer_out=``: the decoder layer's output hidden state.
+- ``layer_out=``: the decoder layer's output hidden state;
+- ``qkv=``: the query, key or value a layer's attention computes (``channels=``, a
+  :class:`~.channels.ResolvedChannels`, says where: a module's output or its columns of a fused
+  projection). The strategy sees a :class:`ProjectionCall` (the projection's input, the
+  channel's part of its output as ``[..., n, head_dim]``, and the channel's projection to apply
+  to another input) for each channel in its ``channels`` attribute (default all three), and
+  returns a replacement of that part; the hook puts it back into the module's output.
 
 :func:`hooks` installs them for a ``with`` block on the chosen layers. They act only in the
 thread that entered the block (forward passes other threads run meanwhile see the model as it
@@ -23,11 +29,12 @@ zero, per copy of a tiled batch: exact ablation, validation, the sink screen); a
 method lives with it (attribution's probe, which ADDs a zero leaf to read the gradient), but
 registers through :func:`hooks`: nothing outside :mod:`headwidget.modeling` registers a hook.
 
-Meant to grow by strategies, not copies: path patching needs to replace the residual stream
-(``layer_in=``) and the query/key/value input of one attention module for one receiver; that
-is one more site (a pre-hook on each layer's attention module or its input norm, the module
-found from the layout, beside ``layer_in`` in :func:`hooks`) and a strategy ``(layer, x) ->
-replacement`` that edits only the receiver's copy.
+Meant to grow by strategies, not copies. Path patching (:mod:`headwidget.methods.paths`) is
+the ``qkv=`` site and two strategies of its own: one replaces a channel with its projection of
+a patched input (every head of the layer then sees it, and the engine keeps only the receiver's
+output slice, which it splices into a clean replay with :class:`Ablate`: exact under
+grouped-query attention, where a key/value group is shared), one adds a zero probe there for
+attribution's gradient.
 
 >>> sums = HeadSums(layout.n_layers)                                        # doctest: +SKIP
 >>> with hooks(layout, heads=sums):             # read every out_proj input  # doctest: +SKIP
@@ -51,6 +58,7 @@ import torch
 from torch import nn
 
 from .adapters import ResolvedLayout
+from .channels import ResolvedChannels
 from .inputs import Batch
 from .metrics import compute_metric
 from .session import in_owner_thread, owner_thread
@@ -61,6 +69,7 @@ __all__ = [
     "Form",
     "HeadSums",
     "LayerCall",
+    "ProjectionCall",
     "Strategy",
     "add_head_sums",
     "head_means",
@@ -93,6 +102,16 @@ class LayerCall:
     hidden: torch.Tensor | None  # the replay engine drops it once its layer has been scored
 
 
+@dataclass
+class ProjectionCall:
+    """One channel of one projection call (the ``qkv=`` site)."""
+
+    channel: str  # "q", "k" or "v"
+    input: torch.Tensor  # [..., hidden]: what the projection read (the attention norm's output)
+    output: torch.Tensor  # [..., n, head_dim]: the channel's part of the projection's output
+    project: Callable[[torch.Tensor], torch.Tensor]  # [..., hidden] -> [..., n, head_dim]
+
+
 # -- the toolkit ---------------------------------------------------------------------------------
 
 
@@ -104,16 +123,26 @@ def hooks(
     layer_in: Strategy | None = None,
     layer_out: Strategy | None = None,
     layers: Iterable[int] | None = None,
+    qkv: Strategy | None = None,
+    channels: ResolvedChannels | None = None,
 ) -> Iterator[None]:
     """Inside the block, ``heads`` acts on each out_proj's input, ``layer_in`` on each decoder
-    layer's input and ``layer_out`` on its output, in ``layers`` (default: all; negative
+    layer's input, ``layer_out`` on its output and ``qkv`` on the query, key and value its
+    attention computes (where ``channels`` says), in ``layers`` (default: all; negative
     indices count from the end), in the calling thread only; all removed on exit."""
     owner = owner_thread()
     indices = range(layout.n_layers)
     chosen = list(indices) if layers is None else [indices[i] for i in layers]
+    if qkv is not None and channels is None:
+        raise ValueError("the qkv= site needs channels= (resolve_channels) to find the projections")
     handles = []
     try:
         for i in chosen:
+            if qkv is not None:
+                wanted = getattr(qkv, "channels", ("q", "k", "v"))
+                for module, parts in channels.parts(i, wanted):  # type: ignore[union-attr]
+                    hook = _qkv_hook(qkv, i, owner, module, parts, layout.head_dim)
+                    handles.append(module.register_forward_hook(hook))
             if heads is not None:
                 hook = _out_proj_hook(heads, i, owner, layout.n_heads, layout.head_dim)
                 handles.append(layout.out_projs[i].register_forward_pre_hook(hook))
@@ -198,6 +227,44 @@ def _layer_out_hook(fn: Strategy, index: int, owner: int) -> Callable:
         if out is None:
             return None
         return (out, *output[1:]) if many else out
+
+    return hook
+
+
+def _qkv_hook(
+    fn: Strategy,
+    index: int,
+    owner: int,
+    module: nn.Module,
+    parts: list[tuple[str, torch.Tensor | None, int]],
+    head_dim: int,
+) -> Callable:
+    _form(fn, "call", ("call",), "qkv=")
+    where: dict[torch.device, list[torch.Tensor | None]] = {}  # the columns on each device
+
+    def hook(mod: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> Any:
+        if not in_owner_thread(owner):
+            return None
+        columns = where.get(output.device)
+        if columns is None:
+            columns = [None if c is None else c.to(output.device) for _, c, _ in parts]
+            where[output.device] = columns
+        result = output
+        for (channel, _, n), cols in zip(parts, columns, strict=True):
+
+            def project(x: torch.Tensor, cols: torch.Tensor | None = cols, n: int = n) -> Any:
+                y = module.forward(x)  # .forward: this hook does not see it
+                y = y if cols is None else y.index_select(-1, cols)
+                return y.reshape(*y.shape[:-1], n, head_dim)
+
+            part = output if cols is None else output.index_select(-1, cols)
+            shaped = part.reshape(*part.shape[:-1], n, head_dim)
+            new = fn(index, ProjectionCall(channel, args[0], shaped, project))
+            if new is None:
+                continue
+            flat = new.reshape(part.shape).to(output.dtype)
+            result = flat if cols is None else result.index_copy(-1, cols, flat)
+        return None if result is output else result
 
     return hook
 

@@ -32,6 +32,7 @@ __all__ = [
     "ScoresFileError",
     "header_field",
     "read_archive",
+    "read_arrays",
     "write_archive",
     "write_atomic",
 ]
@@ -103,11 +104,62 @@ def read_archive(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     Raises :class:`ScoresFileError` for anything but a well-formed file, ``FileNotFoundError``
     when there is no file.
     """
+    return _guarded(path, _read, "HeadScores")
+
+
+ArrayCheck = Callable[[str, tuple[int, ...], np.dtype], None]
+"""``check(name, shape, dtype)``: raises :class:`ScoresFileError` for an array a format does
+not allow, from its ``.npy`` header alone, before its data is read."""
+
+
+def read_arrays(
+    path: Path,
+    check: ArrayCheck,
+    kind: str = "HeadScores",
+    check_header: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Every array of the ``.npz`` archive at ``path`` and its parsed JSON ``header``, read with
+    the same discipline as :func:`read_archive` (sizes from the zip directory and each ``.npy``
+    header checked before any data is read, :data:`MAX_HEADER_BYTES`, :data:`MAX_CELLS` cells
+    an array and :data:`MAX_JSON_DEPTH`), for formats other than HeadScores': ``check`` says
+    which arrays and shapes are allowed, ``check_header`` (given the parsed header, read
+    first) which headers. ``kind`` names the file in errors.
+
+    >>> arrays, header = read_arrays(Path("paths.npz"), check, "HeadPaths")  # doctest: +SKIP
+    """
+
+    def read(fh: io.BufferedReader, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        with _zip(fh, path, kind) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            if "header.npy" not in members:
+                raise ScoresFileError(path, "it has no 'header' array")
+            header = _parse_header(
+                _read_member(archive, members["header.npy"], path, "header"), path
+            )
+            if check_header is not None:
+                check_header(header)
+            arrays = {}
+            for name, info in sorted(members.items()):
+                if not name.endswith(".npy") or not name[:-4].isascii() or len(name) > 64:
+                    raise ScoresFileError(path, f"unexpected member {name[:60]!r}")
+                if name != "header.npy":
+                    arrays[name[:-4]] = _read_member(archive, info, path, name[:-4], check=check)
+        return arrays, header
+
+    return _guarded(path, read, kind)
+
+
+def _guarded(
+    path: Path,
+    read: Callable[[io.BufferedReader, Path], tuple[dict[str, np.ndarray], dict[str, Any]]],
+    kind: str,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``read(fh, path)`` on the open file, every failure of a damaged file a ScoresFileError."""
     try:
         with open(path, "rb") as fh:
-            return _read(fh, path)
+            return read(fh, path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"no HeadScores file at {str(path)!r}") from None
+        raise FileNotFoundError(f"no {kind} file at {str(path)!r}") from None
     except IsADirectoryError:
         raise ScoresFileError(path, "it is a directory") from None
     except ScoresFileError:
@@ -119,23 +171,29 @@ def read_archive(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         raise ScoresFileError(path, f"the zip archive is damaged ({err})") from None
 
 
-def _read(fh: io.BufferedReader, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _zip(fh: io.BufferedReader, path: Path, kind: str) -> zipfile.ZipFile:
+    """The open file as a zip archive, after checking that it is one."""
     start = fh.read(len(_NPY_MAGIC))
     if not start:
         raise ScoresFileError(path, "the file is empty")
     if start == _NPY_MAGIC:
+        arrays = "'values' and 'header'" if kind == "HeadScores" else "and a 'header'"
         raise ScoresFileError(
             path,
-            "it holds a single NumPy array (.npy), not the .npz archive of arrays 'values' and"
-            " 'header'; save with HeadScores.save",
+            f"it holds a single NumPy array (.npy), not the .npz archive of arrays {arrays};"
+            f" save with {kind}.save",
         )
     fh.seek(0)
     if not zipfile.is_zipfile(fh):
         raise ScoresFileError(
-            path, "it is not a .npz (zip) archive; HeadScores files are written by HeadScores.save"
+            path, f"it is not a .npz (zip) archive; {kind} files are written by {kind}.save"
         )
     fh.seek(0)
-    with zipfile.ZipFile(fh) as archive:
+    return zipfile.ZipFile(fh)
+
+
+def _read(fh: io.BufferedReader, path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    with _zip(fh, path, "HeadScores") as archive:
         members = {info.filename: info for info in archive.infolist()}
         if "header.npy" not in members or "values.npy" not in members:
             found = sorted(name.removesuffix(".npy") for name in members)
@@ -192,8 +250,10 @@ def _read_member(
     name: str,
     shape_of_values: tuple[int, ...] | None = None,
     max_cells: int = MAX_CELLS,
+    check: ArrayCheck | None = None,
 ) -> np.ndarray:
-    """One array, after checking its declared size, dtype and shape against the format."""
+    """One array, after checking its declared size, dtype and shape against the format
+    (HeadScores', or ``check``'s and the size limits)."""
     if info.flag_bits & 0x1:
         raise ScoresFileError(path, f"array {name!r} is encrypted")
     limit = (MAX_HEADER_BYTES if name == "header" else MAX_CELLS * 8) + _NPY_HEADER_LIMIT + 16
@@ -217,7 +277,14 @@ def _read_member(
             # numpy parses the header's text with ast and, for old headers, tokenize
             raise ScoresFileError(path, f"array {name!r} has a bad .npy header ({err})") from None
         offset = member.tell()
-        _check_array(path, name, shape, dtype, shape_of_values, max_cells)
+        if check is None or name == "header":
+            _check_array(path, name, shape, dtype, shape_of_values, max_cells)
+        else:
+            if dtype.hasobject or math.prod(shape) > max_cells:
+                raise ScoresFileError(
+                    path, f"{name!r} has dtype {dtype} and shape {shape}: not allowed or too big"
+                )
+            check(name, shape, dtype)
         n_bytes = math.prod(shape) * dtype.itemsize
         if offset + n_bytes != info.file_size:
             raise ScoresFileError(

@@ -41,7 +41,14 @@ import numpy as np
 from . import uncertainty
 from .file import ScoresFileError, header_field, read_archive, write_archive
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_scores", "write_scores"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "jsonable_meta",
+    "read_scores",
+    "restore_nonfinite",
+    "write_scores",
+]
 
 FORMAT_NAME = "headwidget.scores"
 FORMAT_VERSION = 4
@@ -196,3 +203,20 @@ def _restore_nonfinite(meta: Any, paths: Sequence[Sequence[str | int]]) -> None:
         if not isinstance(parent[path[-1]], str):
             raise TypeError(f"expected a string at {list(path)}")
         parent[path[-1]] = float(parent[path[-1]])
+
+
+def jsonable_meta(meta: Mapping[str, Any]) -> tuple[Any, list[list[str | int]]]:
+    """``meta`` as JSON values (as :func:`write_scores` stores it) and the paths of its
+    non-finite floats, which are written as strings; :func:`restore_nonfinite` undoes it.
+
+    >>> jsonable_meta({"r": float("nan"), "k": (1, 2)})
+    ({'r': 'nan', 'k': [1, 2]}, [['r']])
+    """
+    nonfinite: list[list[str | int]] = []
+    return _jsonable(meta, [], nonfinite), nonfinite
+
+
+def restore_nonfinite(meta: Any, paths: Sequence[Sequence[str | int]]) -> None:
+    """Turn the strings at ``paths`` (from :func:`jsonable_meta`) back into floats, in place;
+    a ``KeyError``, ``IndexError``, ``TypeError`` or ``ValueError`` for a bad path."""
+    _restore_nonfinite(meta, paths)
