@@ -50,13 +50,11 @@ the model's dtype.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
 from ..modeling.hooks import (
@@ -70,6 +68,7 @@ from ..modeling.hooks import (
     scored_logits,
 )
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
+from ..modeling.session import frozen_parameters
 from .ablation import AblationMethod
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
@@ -124,20 +123,6 @@ def _changes(acts: list[torch.Tensor], fills: list[torch.Tensor] | None) -> list
         fill = 0.0 if fills is None else fills[i].float().to(a.device)
         out.append(a.float() - fill)
     return out
-
-
-@contextlib.contextmanager
-def _frozen(model: nn.Module) -> Iterator[None]:
-    """``requires_grad`` off on every parameter inside, each flag restored after."""
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
 
 
 class AttributionMethod:
@@ -353,7 +338,7 @@ class AttributionMethod:
         dot_parts: list[torch.Tensor] = []
         grad_parts: list[torch.Tensor] = []
         correction_parts: list[torch.Tensor] = []  # [B, n_layers, n_heads] a batch
-        with _frozen(ctx.model):
+        with frozen_parameters(ctx.model):
             for batch in batches:
                 clean_acts: list[torch.Tensor] = []
                 changes: list[torch.Tensor] = []

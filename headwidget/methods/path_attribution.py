@@ -23,12 +23,11 @@ in all, so every edge among 50 heads costs a few forward passes, whatever their 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
 from ..modeling.channels import CHANNELS, ResolvedChannels
@@ -43,6 +42,7 @@ from ..modeling.hooks import (
     score_output,
 )
 from ..modeling.inputs import Batch, Encoded, make_batches
+from ..modeling.session import frozen_parameters
 from .base import ScoringContext
 from .path_edges import AttentionRun, Edge, SenderOutputs, check_input, contributions
 
@@ -79,20 +79,6 @@ class _ChannelProbes:
         leaf = torch.zeros_like(call.output, requires_grad=True)
         self.leaves[call.channel], self.project[call.channel] = leaf, call.project
         return call.output + leaf
-
-
-@contextlib.contextmanager
-def _frozen(model: nn.Module) -> Iterator[None]:
-    """``requires_grad`` off on every parameter inside, each flag restored after."""
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
 
 
 class PathAttribution:
@@ -137,7 +123,7 @@ class PathAttribution:
         estimates = np.zeros((len(edges), len(items)))
         clean_parts = []
         start = 0
-        with _frozen(ctx.model):
+        with frozen_parameters(ctx.model):
             for batch in batches:
                 clean, part = self._batch(batch, edges, senders, fills)
                 estimates[:, start : start + batch.size] = part

@@ -28,7 +28,6 @@ averages over a list of prompts).
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import warnings
 from collections.abc import Mapping
@@ -42,9 +41,9 @@ from ..modeling.adapters import HeadLayout, resolve_layout
 from ..modeling.attention import attention_weights
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
 from ..modeling.inputs import context_limit, model_device, model_dtype
+from ..modeling.provenance import model_provenance
 from ..modeling.session import model_session
 from ..scores import HeadScores
-from ..version import __version__
 from .patterns import (
     BUILTIN_ROLES,
     Role,
@@ -183,26 +182,6 @@ def _kind(role: Role, sets: Mapping[str, torch.Tensor]) -> str:
     return "given" if "given" in sets else ("repeated" if role.repeated else "random")
 
 
-def _provenance(model: nn.Module, layout: Any, device: torch.device) -> dict[str, Any]:
-    import transformers
-
-    config = getattr(model, "config", None)
-    return {
-        "model": getattr(config, "name_or_path", "") or type(model).__name__,
-        "architecture": type(model).__name__,
-        "model_type": getattr(config, "model_type", layout.name),
-        "versions": {
-            "headwidget": __version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "numpy": np.__version__,
-        },
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device),
-        "dtype": str(model_dtype(model)).replace("torch.", ""),
-    }
-
-
 def _measure(
     model: nn.Module,
     roles: list[Role],
@@ -335,7 +314,7 @@ def detect_heads(
     values, errors = _summarize(role_list, sets, per_sequence)
     units = "attention share" if error_measure == "mul" else "1 - mean L1 distance per position"
     meta = {
-        **_provenance(model, layout, device),
+        **model_provenance(model, layout, device),
         "method": "pattern", "units": units, "metric": f"attention pattern ({error_measure})",
         "ablation": None, "error_measure": error_measure, "rows": rows,
         "exclude_bos": {role.name: exclude_bos and not role.keeps_first for role in role_list},

@@ -20,7 +20,14 @@ from contextlib import contextmanager
 
 from torch import nn
 
-__all__ = ["ModelBusyError", "eval_mode", "in_owner_thread", "model_session", "owner_thread"]
+__all__ = [
+    "ModelBusyError",
+    "eval_mode",
+    "frozen_parameters",
+    "in_owner_thread",
+    "model_session",
+    "owner_thread",
+]
 
 _busy: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
 _busy_lock = threading.Lock()
@@ -72,3 +79,22 @@ def owner_thread() -> int:
 def in_owner_thread(owner: int | None) -> bool:
     """Whether the current thread is ``owner`` (hooks do nothing in any other thread)."""
     return threading.get_ident() == owner
+
+
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """``requires_grad`` off on every parameter of ``model`` inside the block (gradients flow
+    to the activations only), each parameter's flag restored after, also on an error.
+
+    >>> with frozen_parameters(model):  # doctest: +SKIP
+    ...     metric.backward()
+    """
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)

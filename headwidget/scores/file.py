@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "MAX_CELLS",
+    "json_depth",
     "MAX_HEADER_BYTES",
     "MAX_JSON_DEPTH",
     "ScoresFileError",
@@ -370,14 +371,14 @@ def _parse_header(array: np.ndarray, path: Path) -> dict[str, Any]:
         raise ScoresFileError(path, f"the header is not valid JSON ({err})") from None
     if not isinstance(header, dict):
         raise ScoresFileError(path, f"the header is a JSON {type(header).__name__}, not an object")
-    if _depth(header) > MAX_JSON_DEPTH:
+    if json_depth(header) > MAX_JSON_DEPTH:
         raise ScoresFileError(
             path, f"the header's JSON is nested deeper than {MAX_JSON_DEPTH} levels"
         )
     return header
 
 
-def _depth(value: Any) -> int:
+def json_depth(value: Any) -> int:
     """Nesting depth of lists and dicts in ``value``, without recursion."""
     deepest = 0
     stack = [(value, 1)]

@@ -15,7 +15,6 @@ the listeners), shows progress, measures clean accuracy and records provenance.
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,14 +33,13 @@ from ..modeling.inputs import (
     context_limit,
     encode_task,
     model_device,
-    model_dtype,
     pad_id,
     same_device,
 )
+from ..modeling.provenance import model_provenance
 from ..modeling.session import model_session
 from ..scores import HeadScores
 from ..tasks import Task, as_task_list
-from ..version import __version__
 from .collector import BlockReport, Collector, Listener
 
 __all__ = ["OnBlock", "OnBlockExamples", "OnLayer", "ScoringRun", "resolve_device", "score_heads"]
@@ -68,25 +66,11 @@ def resolve_device(model: nn.Module, device: str | torch.device | None) -> torch
 
 def _provenance(model: nn.Module, layout: Any, options: ScoringOptions, tasks: list[Task],
                 device: torch.device) -> dict[str, Any]:  # fmt: skip
-    import transformers
-
-    config = getattr(model, "config", None)
     return {
-        "model": getattr(config, "name_or_path", "") or type(model).__name__,
-        "architecture": type(model).__name__,
-        "model_type": getattr(config, "model_type", layout.name),
+        **model_provenance(model, layout, device),
         "ablation": options.ablation,
         "metric": options.metric,
         "examples": {t.name: len(t) for t in tasks},
-        "versions": {
-            "headwidget": __version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "numpy": np.__version__,
-        },
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device),
-        "dtype": str(model_dtype(model)).replace("torch.", ""),
     }
 
 

@@ -14,7 +14,6 @@ from each head to the logits): :mod:`headwidget.methods.paths` (exact, the defau
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import time
 from collections.abc import Sequence
@@ -32,11 +31,11 @@ from ..methods.paths import ExactPaths
 from ..methods.refinement import agreement, random_sample
 from ..modeling.adapters import HeadLayout, resolve_layout
 from ..modeling.channels import ChannelLayout, resolve_channels
-from ..modeling.inputs import check_token_ids, context_limit, encode_task, model_dtype, pad_id
+from ..modeling.inputs import check_token_ids, context_limit, encode_task, pad_id
+from ..modeling.provenance import model_provenance
 from ..modeling.session import model_session
 from ..scores import HeadPaths, HeadScores
 from ..tasks import Task, as_task_list
-from ..version import __version__
 from .driver import resolve_device
 
 __all__ = ["PATH_METHODS", "trace_paths"]
@@ -123,22 +122,6 @@ def _heads_of(
     }
 
 
-def _provenance(model: nn.Module, layout: Any, device: torch.device) -> dict[str, Any]:
-    import transformers
-
-    config = getattr(model, "config", None)
-    return {
-        "model": getattr(config, "name_or_path", "") or type(model).__name__,
-        "architecture": type(model).__name__,
-        "model_type": getattr(config, "model_type", layout.name),
-        "versions": {"headwidget": __version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__, "numpy": np.__version__},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device),
-        "dtype": str(model_dtype(model)).replace("torch.", ""),
-    }  # fmt: skip
-
-
 def trace_paths(
     model: nn.Module,
     tokenizer: Any,
@@ -213,7 +196,7 @@ def trace_paths(
                              pad_id(tokenizer, model), names, tokenizer=tokenizer,
                              task_list=task_list)  # fmt: skip
     edges = {name: edges_among(chosen[name], via) for name in names}
-    meta = {**_provenance(model, layout, target), "ablation": ablation, "metric": metric,
+    meta = {**model_provenance(model, layout, target), "ablation": ablation, "metric": metric,
             "via": list(via), "heads_from": "given" if heads is not None else f"scores top {top}",
             "examples": {t.name: len(t) for t in task_list}}  # fmt: skip
     from tqdm.auto import tqdm

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ..scores.file import write_atomic
+from ..scores.file import json_depth, write_atomic
 from .units import Unit
 
 __all__ = [
@@ -384,20 +384,6 @@ def read_json(path: Path, limit: int) -> Any:
         raise UnitFileError(path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as err:
         raise UnitFileError(path, f"not valid JSON ({_said(err)})") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    if json_depth(value) > MAX_JSON_DEPTH:
         raise UnitFileError(path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return value
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of lists and dicts in ``value``, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, level)
-            if level <= MAX_JSON_DEPTH:
-                stack.extend((child, level + 1) for child in item)
-    return deepest
