@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..scores import HeadScores
+from .cell_runs import cells_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -358,19 +359,10 @@ def _fade_cells(ax: Axes, mask: np.ndarray, orientation: str) -> None:
     """Fade the cells of ``mask`` (bool ``[layers, heads]``) toward white, keeping
     :data:`DIM_ALPHA` of their colour: one patch, the cells merged into runs along each row."""
     from matplotlib.patches import PathPatch
-    from matplotlib.path import Path as MplPath
 
-    grid = mask if orientation == "layer_y" else np.swapaxes(mask, 0, 1)
-    vertices: list[tuple[float, float]] = []
-    for y, row in enumerate(np.asarray(grid, bool)):
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], row.astype(np.int8), [0]))))
-        for start, stop in zip(edges[::2], edges[1::2], strict=True):
-            x0, x1, y0, y1 = start - 0.5, stop - 0.5, y - 0.5, y + 0.5
-            vertices += [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
-    if not vertices:
+    path = cells_path(mask, orientation)
+    if path is None:
         return
-    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
-    path = MplPath(vertices, codes * (len(vertices) // 5))
     fade = (1.0, 1.0, 1.0, 1 - DIM_ALPHA)
     ax.add_patch(PathPatch(path, facecolor=fade, linewidth=0, zorder=1.6, gid="role-faded"))
 
