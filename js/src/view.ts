@@ -7,6 +7,7 @@ import { drawAll, drawPanel } from "./draw";
 import { buildDrilldown } from "./drilldown";
 import { buildExamples } from "./examples";
 import { buildRoleControls } from "./role-controls";
+import { EMPTY_PATHS, readPaths } from "./paths";
 import { EMPTY_ROLES, readRoles, resolveViewTab } from "./roles";
 import { buildWrites } from "./writes";
 import { buildKey } from "./key";
@@ -15,7 +16,7 @@ import { buildPanels, panelSpecs } from "./panels";
 import { attachPanelEvents, hideTooltip } from "./pointer";
 import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData } from "./state";
 import { detectDark, readTheme } from "./theme";
-import { CONTROLS, DATA, DRAW, HOVER, ROLES, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
+import { CONTROLS, DATA, DRAW, HOVER, PATHS, ROLES, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
 import { countedTasks } from "./uncertainty";
 
 /** Render the widget into `el`; returns the cleanup function. */
@@ -48,6 +49,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     scale: EMPTY_SCALE,
     thresh: EMPTY_THRESHOLD,
     roles: EMPTY_ROLES,
+    paths: EMPTY_PATHS,
     panels: [],
     layout: null,
     activeTab: "all",
@@ -181,7 +183,12 @@ export function createView(model: Model, el: HTMLElement): () => void {
       });
       message.textContent = v.data.error;
       message.hidden = !v.data.error;
-      f |= SCALE | THRESH | STRUCT | CONTROLS | ROLES;
+      f |= SCALE | THRESH | STRUCT | CONTROLS | ROLES | PATHS;
+    }
+    if (f & PATHS) {
+      const [nT, nL, nH] = v.data.shape;
+      v.paths = readPaths(model.get("path_data"), model.get("path_effect"), model.get("path_sem"), model.get("path_edges"), nT, nL, nH);
+      f |= DRAW | CONTROLS;
     }
     if (f & ROLES) {
       const [, nL, nH] = v.data.shape;
