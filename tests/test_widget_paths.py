@@ -147,3 +147,22 @@ def test_images_and_the_page_carry_the_arrows(tmp_path) -> None:
     raw = re.search(r'id="headwidget-path_data">(.*?)</script>', text, re.S).group(1)
     edges = np.frombuffer(base64.b64decode(raw), "<i4").reshape(-1, 6)
     np.testing.assert_array_equal(edges[:, 0], [1, 1, 1, 2])
+
+
+def test_trace_paths_on_the_held_model() -> None:
+    from test_projection import PAIRS, operation
+    from tiny_models import tiny_model, word_tokenizer
+
+    from headwidget import trace_paths
+
+    tok = word_tokenizer()
+    model = tiny_model("llama", vocab_size=len(tok))
+    tasks = [operation(PAIRS[:6])]
+    grid = HeadImportanceGrid(model, tok, tasks=tasks)
+    grid.compute()
+    paths = grid.trace_paths(top=3)
+    assert grid.paths is paths and len(grid.path_arrays()[0]) == len(paths.edges) > 0
+    # the grid's scores chose the heads, as trace_paths(scores=...) does
+    direct = trace_paths(model, tok, tasks, top=3, scores=grid.scores, progress=False)
+    np.testing.assert_array_equal(paths.edges, direct.edges)
+    np.testing.assert_allclose(paths.effect, direct.effect, atol=1e-6)
