@@ -38,9 +38,11 @@ export interface PathState {
   /** per grid task, its drawn edges, strongest first */
   byTask: Map<number, PathEdge[]>;
   count: number;
+  /** the most edges any task has (the slider's end) */
+  available: number;
 }
 
-export const EMPTY_PATHS: PathState = { byTask: new Map(), count: 0 };
+export const EMPTY_PATHS: PathState = { byTask: new Map(), count: 0, available: 0 };
 
 function toInt32(raw: unknown): Int32Array {
   if (raw instanceof Int32Array) return raw;
@@ -66,7 +68,7 @@ export function readPaths(rawEdges: unknown, rawEffect: unknown, rawSem: unknown
   }
   const n = Math.floor(edges.length / 6);
   const k = typeof perTask === "number" && Number.isFinite(perTask) ? Math.max(0, Math.floor(perTask)) : 10;
-  if (!n || effect.length !== n || !k) return EMPTY_PATHS;
+  if (!n || effect.length !== n) return EMPTY_PATHS;
   const all = new Map<number, PathEdge[]>();
   for (let r = 0; r < n; r++) {
     const [task, sl, sh, rl, rh, via] = edges.subarray(r * 6, r * 6 + 6);
@@ -78,12 +80,14 @@ export function readPaths(rawEdges: unknown, rawEffect: unknown, rawSem: unknown
     all.get(task)!.push(edge);
   }
   let count = 0;
+  let available = 0;
   for (const [task, list] of all) {
+    available = Math.max(available, list.length);
     list.sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect) || a.row - b.row);
     all.set(task, list.slice(0, k));
     count += Math.min(k, list.length);
   }
-  return { byTask: all, count };
+  return { byTask: all, count, available };
 }
 
 /** The centre of head (layer, head)'s cell in a plot showing window `w`, or null outside it. */

@@ -6,6 +6,7 @@ import { h, resolveColor, throttle } from "./dom";
 import { drawAll, drawPanel } from "./draw";
 import { buildDrilldown } from "./drilldown";
 import { buildExamples } from "./examples";
+import { buildPathControls } from "./path-controls";
 import { buildRoleControls } from "./role-controls";
 import { EMPTY_PATHS, readPaths } from "./paths";
 import { EMPTY_ROLES, readRoles, resolveViewTab } from "./roles";
@@ -77,10 +78,11 @@ export function createView(model: Model, el: HTMLElement): () => void {
   const examples = buildExamples(v);
   cleanups.push(examples.destroy);
   const roleControls = buildRoleControls(v);
+  const pathControls = buildPathControls(v);
   const writes = buildWrites(v);
   cleanups.push(writes.destroy);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tabbar, controls.row, roleControls.el, message, v.info, key.el, v.grid, drill.el, writes.el, examples.el, v.tooltip, v.live);
+  root.append(controls.header, controls.tabbar, controls.row, roleControls.el, pathControls.el, message, v.info, key.el, v.grid, drill.el, writes.el, examples.el, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -221,6 +223,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     if (f & CONTROLS) {
       controls.sync();
       roleControls.sync();
+      pathControls.sync();
     }
     if (f) key.sync();
     if (f & (DRAW | CONTROLS)) {

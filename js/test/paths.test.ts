@@ -131,6 +131,15 @@ describe("the widget with paths", () => {
     expect(keys.some((t) => t!.startsWith("paths: orange helps, blue hurts"))).toBe(true);
     // (happy-dom has no 2d context: the panels' arrows in an export are checked above and in
     // tests/browser/test_paths_browser.py)
+    // the paths bar: a slider to the most edges a task has, setting path_edges
+    const slider = root.querySelector<HTMLInputElement>("input.hw-path-edges")!;
+    expect(root.querySelector<HTMLElement>(".hw-paths")!.hidden).toBe(false);
+    expect(slider.max).toBe("3");
+    expect(slider.value).toBe("3");
+    slider.value = "1";
+    slider.dispatchEvent(new Event("input"));
+    slider.dispatchEvent(new Event("change"));
+    expect(state.path_edges).toBe(1);
     model.set("path_edges", 0);
     await tick();
     expect(Array.from(root.querySelectorAll(".hw-key-item")).some((i) => i.textContent!.startsWith("paths:"))).toBe(false);
