@@ -1,6 +1,7 @@
 """Paths between heads on the map, in a real JupyterLab: the arrows drawn between the right
 cells in their colours, the logits' marker below the last layer, an edge's values on hover, and
-clicking a head fading the edges that do not touch it.
+clicking a head fading the edges that do not touch it, the paths bar's slider setting
+path_edges in the kernel.
 
 A grid of made-up scores (one task, 4 layers x 4 heads, all cells alike) and made-up HeadPaths:
 L0H1 -> L2H3 via k (+0.5), L1H0 -> L3H2 via q (-0.3), L3H2 -> logits (+0.8).
@@ -34,7 +35,7 @@ ORANGE, BLUE = (255, 159, 28), (46, 196, 255)
 @pytest.fixture(scope="module")
 def paths_page(browser, jupyter_server):
     name = "paths-lab.ipynb"
-    write_notebook(jupyter_server.root_dir / name, [SOURCE])
+    write_notebook(jupyter_server.root_dir / name, [SOURCE, "print('EDGES', grid.path_edges)"])
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -95,4 +96,14 @@ def test_arrows_on_the_right_cells_hover_and_selection(paths_page: NotebookPage,
     kept = nb.pixels(widget, TASK, along(info, (0, 1), (2, 3), 15))
     assert sum(rgb_close(p, ORANGE, tol=40) for p in kept) >= 5, kept
     save_screenshot(widget, artifacts, "lab-paths-selected")
+
+    # the paths bar's slider: one edge per task (the logits edge, the strongest) reaches Python
+    widget.locator("input.hw-path-edges").evaluate(
+        "(s) => { s.value = '1'; s.dispatchEvent(new Event('input'));"
+        " s.dispatchEvent(new Event('change')); }"
+    )
+    assert "EDGES 1" in nb.run_cell(1)
+    nb.page.wait_for_timeout(250)
+    kept = nb.pixels(widget, TASK, along(info, (0, 1), (2, 3), 15))
+    assert not any(rgb_close(p, ORANGE, tol=40) for p in kept), kept
     assert not nb.page_errors  # type: ignore[attr-defined]
