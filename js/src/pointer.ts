@@ -206,6 +206,7 @@ export function attachPanelEvents(v: View, p: Panel): void {
     const cell = panelCell(v, p, e);
     if (!cell) {
       if (v.hover?.panel === p) leave();
+      else hideTooltip(v); // off an arrow that ends outside the cells (the logits' marker)
       return;
     }
     const prev = v.hover;
