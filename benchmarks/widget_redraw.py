@@ -8,7 +8,7 @@ are not significant striped, about 85 % of them here; reliability in the titles;
 "significant" threshold mode, whose pass test reads the significance codes), then with the head
 roles' glyphs on (5 made-up role maps like detect_heads': four roles on ~1 % of the heads each,
 drawn; "first token" on ~40 %, not drawn, as by default), then with the role filter fading every
-head without induction:
+head without induction, then with each task's 10 strongest paths between heads drawn as arrows:
 
 - ``redraw``: the widget's own ``data-last-redraw-ms`` (one full redraw, performance.now());
 - ``input→frame``: from dispatching the slider's ``input`` event to the next animation frame,
@@ -113,7 +113,40 @@ CASES = [
     # two columns: cells of about 8 px, where every glyph is drawn
     ("All tasks, glyphs, 2 columns", "All tasks", {**GLYPHS, "grid_columns": 2}),
     ("Categories, glyphs, 2 columns", "Categories", {**GLYPHS, "grid_columns": 2}),
+    # paths between heads: each task's 10 strongest edges as arrows (30 made-up edges a task)
+    ("All tasks, arrows", "All tasks", {**PLAIN, "path_edges": 10}),
+    ("All tasks, arrows, 2 columns", "All tasks", {**PLAIN, "path_edges": 10, "grid_columns": 2}),
 ]
+# the cases before the arrows draw none
+for _, _, _marks in CASES:
+    _marks.setdefault("path_edges", 0)
+
+
+def made_up_paths(values: np.ndarray, tasks: list[str], seed: int = 0):
+    """HeadPaths like trace_paths': among each task's 8 top heads, 30 edges (q / k / v to a later
+    layer, or the logits), effects of both signs with per-example effects (so a sem)."""
+    from headwidget import HeadPaths
+
+    rng = np.random.default_rng(seed)
+    n_layers, n_heads = values.shape[1:]
+    rows, effects = [], {}
+    for t, name in enumerate(tasks):
+        flat = np.argsort(values[t].ravel())[::-1][:8]
+        heads = sorted((int(i // n_heads), int(i % n_heads)) for i in flat)
+        task_rows = []
+        for a, (sl, sh) in enumerate(heads):
+            for rl, rh in heads[a + 1 :]:
+                if rl > sl:
+                    task_rows.append([t, sl, sh, rl, rh, int(rng.integers(3))])
+            task_rows.append([t, sl, sh, -1, -1, 3])
+        task_rows = task_rows[:30]
+        rows += task_rows
+        effects[name] = rng.normal(
+            rng.normal(0, 0.3, (len(task_rows), 1)), 0.1, (len(task_rows), 8)
+        )
+    effect = np.concatenate([effects[name].mean(1) for name in tasks])
+    return HeadPaths(tasks=list(tasks), n_layers=n_layers, n_heads=n_heads,
+                     heads={}, edges=np.array(rows), effect=effect, effects=effects)  # fmt: skip
 
 
 def role_maps(n_layers: int, n_heads: int, seed: int = 0):
@@ -198,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         tasks,
         categories,
         roles=role_maps(args.layers, args.heads, args.seed),
+        paths=made_up_paths(values, tasks, args.seed),
         **uncertainty_for(values, tasks, args.seed),
     )
     rows: list[tuple[str, str, tuple[float, float, float]]] = []
@@ -278,6 +312,9 @@ def run(args: argparse.Namespace) -> int:
                 glyphs = page.evaluate(GLYPH_COUNT_JS)
                 drawn = "not drawn: cells under 4 px" if "zoom in" in key else "drawn"
                 notes.append(f"{label}: glyphs {drawn}, {glyphs} heads with a glyph per panel")
+            if marks.get("path_edges"):
+                shown = page.locator('.hw-key-item[data-mark="paths"]').count()
+                notes.append(f"{label}: arrows {'drawn' if shown else 'NOT drawn'} (key line)")
             if args.screenshot:
                 slug = label.lower().replace(" ", "-").replace(",", "").replace("+", "")
                 path = args.screenshot.with_name(f"{args.screenshot.stem}-{slug}.png")

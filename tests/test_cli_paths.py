@@ -55,6 +55,14 @@ def test_paths_equals_trace_paths_and_show_prints_the_edges(folder, tmp_path, ca
     assert f"    1. {best}" in printed and "paths (" in printed
     section = printed.split("\npaths (")[1]
     assert section.count("\n    2. ") == 2 and "\n    3. " not in section
+    # --html / --png draw the arrows: the page carries the edges, the figure differs with them
+    page, png, plain = tmp_path / "p.html", tmp_path / "p.png", tmp_path / "plain.png"
+    argv = ["show", str(folder / "scores.npz"), "--paths", str(out), "--edges", "2"]
+    assert main([*argv, "--html", str(page), "--png", str(png)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert 'id="headwidget-path_data"' in text and '"path_edges": 2' in text
+    assert main(["show", str(folder / "scores.npz"), "--png", str(plain)]) == 0
+    assert png.read_bytes() != plain.read_bytes()
 
 
 def test_shards_merge_into_the_whole(folder, tmp_path, capsys):

@@ -97,7 +97,8 @@ def test_state_serializes_with_values_as_a_binary_buffer() -> None:
 
     grid = HeadImportanceGrid(make_scores())
     state, buffer_paths, buffers = _remove_buffers(grid.get_state())
-    binary = [["exact"], ["role_values"], ["sem"], ["significant"], ["values"]]
+    binary = [["exact"], ["path_data"], ["path_effect"], ["path_sem"], ["role_values"], ["sem"]]
+    binary += [["significant"], ["values"]]
     assert sorted(buffer_paths) == binary
     assert bytes(buffers[buffer_paths.index(["values"])]) == grid.values
     json.dumps(state, allow_nan=False)  # NaN baselines went out as null
@@ -615,9 +616,10 @@ def test_save_html_escapes_every_angle_bracket_in_the_state(tmp_path) -> None:
     page = grid.save(tmp_path / "grid.html").read_text(encoding="utf-8")
     texts = html_script_texts(page)
     # the state element ends where it should: the values and the bundle still follow it
-    assert list(texts)[:7] == [
+    assert list(texts)[:10] == [
         "headwidget-state", "headwidget-values", "headwidget-exact", "headwidget-sem",
-        "headwidget-significant", "headwidget-role_values", "headwidget-bundle",
+        "headwidget-significant", "headwidget-role_values", "headwidget-path_data",
+        "headwidget-path_effect", "headwidget-path_sem", "headwidget-bundle",
     ]  # fmt: skip
     text = texts["headwidget-state"]
     assert not set("<>&") & set(text)

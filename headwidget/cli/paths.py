@@ -191,9 +191,10 @@ def merge_shards(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_paths(scores: Any, args: argparse.Namespace) -> None:
+def show_paths(scores: Any, args: argparse.Namespace) -> Any:
     """``show --paths``: each task's ``--edges`` strongest edges (by size), with the standard
-    error where per-example effects were kept; ``~`` marks a first-order estimate."""
+    error where per-example effects were kept; ``~`` marks a first-order estimate. Returns the
+    HeadPaths (``--html`` / ``--png`` draw them)."""
     from ..scores import HeadPaths
 
     if args.edges < 0:
@@ -220,3 +221,4 @@ def show_paths(scores: Any, args: argparse.Namespace) -> None:
             record = meta["agreement"][name]
             print(f"  attribution vs exact on {record.get('exact_cells')} refined edges:"
                   f" Spearman {record.get('spearman', float('nan')):.2f}")  # fmt: skip
+    return paths

@@ -49,12 +49,13 @@ def show(args: argparse.Namespace) -> int:
             print("  (no head scored)")
     if roles is not None:
         show_roles(scores, args, roles)
-    if args.paths:
-        show_paths(scores, args)
+    # the page and the figure draw each task's --edges strongest paths as arrows
+    paths = show_paths(scores, args) if args.paths else None
     if args.html:
         from ..views.widget import HeadImportanceGrid
 
-        path = HeadImportanceGrid(scores, roles=roles, **threshold).save(args.html)
+        drawn = {} if paths is None else {"paths": paths, "path_edges": args.edges}
+        path = HeadImportanceGrid(scores, roles=roles, **threshold, **drawn).save(args.html)
         log(f"wrote {path}")
     if args.png:
         from ..views.plotting import plot_scores
@@ -62,7 +63,10 @@ def show(args: argparse.Namespace) -> int:
 
         cut = threshold.get("role_threshold", ROLE_THRESHOLD)
         marks = None if roles is None else RoleMarks(roles, cut)
-        figure = plot_scores(scores, roles=marks)
+        from ..views.path_marks import PathMarks
+
+        arrows = None if paths is None else PathMarks(paths, args.edges)
+        figure = plot_scores(scores, roles=marks, paths=arrows)
         figure.savefig(args.png, dpi=150, bbox_inches="tight")
         log(f"wrote {args.png}")
     return 0

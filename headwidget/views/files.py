@@ -29,7 +29,9 @@ from .uncertainty import UNTESTED, MapUncertainty
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 #: The binary traits a page inlines, each as base64 in the element ``headwidget-<name>``
 #: (js/src/page.ts reads them by these names).
-BINARY_TRAITS = ("values", "exact", "sem", "significant", "role_values")
+BINARY_TRAITS = (
+    "values", "exact", "sem", "significant", "role_values", "path_data", "path_effect", "path_sem",
+)  # fmt: skip
 # state key (not a trait) of the automatic thresholds {"share": ..., "raw": ...} of a saved page
 # (js/src/page.ts reads it by this name)
 _DEFAULT_THRESHOLDS = "_default_thresholds"
@@ -162,6 +164,7 @@ def write_image(
     *,
     scale: float = 2.0,
     roles: RoleMarks | None = None,
+    paths: Any = None,
 ) -> Path:
     """Draw the view as a PNG, SVG or PDF (by ``path``'s suffix) with matplotlib.
 
@@ -173,7 +176,7 @@ def write_image(
     threshold are outlined; approximate cells are not marked (the interactive widget and its
     export show them). ``roles`` draws the heads' role glyphs (:mod:`headwidget.views.roles`);
     the "roles" tab draws the role maps themselves, heads at or above the role threshold
-    outlined.
+    outlined. ``paths`` (:class:`~headwidget.views.path_marks.PathMarks`) draws the arrows.
     """
     from .plotting import plot_scores
 
@@ -220,6 +223,7 @@ def write_image(
             categories_from=view.get("categories_from", "all"),
             uncertainty=uncertainty,
             roles=roles,
+            paths=paths,
             **mode,
         )
     line = provenance_line(provenance)

@@ -84,7 +84,10 @@ class GridFiles:
         )
         view = {name: getattr(self, name) for name in self._view_traits}
         roles = self.role_marks()  # type: ignore[attr-defined]
-        return view_files.write_image(path, shown, view, uncertainty, scale=scale, roles=roles)
+        paths = self.path_marks()  # type: ignore[attr-defined]
+        return view_files.write_image(
+            path, shown, view, uncertainty, scale=scale, roles=roles, paths=paths
+        )
 
     def _save_html(self, path: Path) -> Path:
         ensure_bundle(type(self))

@@ -26,6 +26,7 @@ import numpy as np
 from ..scores import HeadScores
 from . import categories as cat
 from . import uncertainty as unc
+from .path_marks import PathMarks, mark_paths
 from .roles import RoleMarks, mark_figure
 from .ticks import axis_ticks, colorbar_ticks, decimals_for
 
@@ -175,6 +176,7 @@ def plot_scores(
     categories_from: Literal["all", "reliable"] = "all",
     uncertainty: unc.MapUncertainty | None = None,
     roles: RoleMarks | None = None,
+    paths: PathMarks | None = None,
 ) -> Figure:
     """A matplotlib figure of ``scores`` in the published style.
 
@@ -199,8 +201,8 @@ def plot_scores(
     counted tasks), the other cells keep their colour-bar colour; ``significant_only`` lets only
     significant cells pass (and, with ``threshold`` / ``top_percent``, only those that also pass
     it); ``categories_from="reliable"`` leaves the tasks marked noisy or failing out of the
-    categories (:func:`headwidget.views.uncertainty.counted_tasks`). ``roles`` (a
-    :class:`headwidget.views.roles.RoleMarks`) draws the heads' role glyphs, with their legend.
+    categories (:func:`headwidget.views.uncertainty.counted_tasks`). ``roles`` / ``paths`` (a
+    :class:`.roles.RoleMarks` / :class:`.path_marks.PathMarks`) draw role glyphs / arrows.
 
     Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot, so it is not shown
     twice in notebooks): ``fig.savefig("heads.png", dpi=150)``.
@@ -227,10 +229,8 @@ def plot_scores(
     names = [scores.tasks[i] for i in order]
     marks = unc.FigureMarks.of(scores, order, uncertainty, mark_insignificant, significant_only)
     accuracy = [scores.accuracy.get(name) for name in names]
-    headings = [
-        _heading(figure_text(name), acc, min_accuracy, r, min_reliability)
-        for name, acc, r in zip(names, accuracy, marks.reliability, strict=True)
-    ]
+    headings = [_heading(figure_text(n), a, min_accuracy, r, min_reliability)
+                for n, a, r in zip(names, accuracy, marks.reliability, strict=True)]  # fmt: skip
     task_categories = [scores.categories.get(name) for name in names]
     if kind == "tasks":
         fig = _plot_tasks(
@@ -271,6 +271,7 @@ def plot_scores(
     if title:
         fig.suptitle(figure_text(title, width=80, lines=2), **_LITERAL)
     mark_figure(fig, roles, orientation)
+    mark_paths(fig, paths if kind == "tasks" else None, orientation, names)
     return fig
 
 

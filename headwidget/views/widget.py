@@ -28,6 +28,7 @@ from . import uncertainty as unc
 from .bundle import ensure_bundle
 from .compare import compare_scores
 from .grid_files import GridFiles
+from .grid_paths import PATH_OPTIONS, GridPaths
 from .grid_roles import ROLE_OPTIONS, GridRoles
 from .grid_state import GridState
 from .live import LiveScoring
@@ -68,6 +69,7 @@ TRAIT_OPTIONS = (
     "min_reliability",
     "categories_from",
     *ROLE_OPTIONS,
+    *PATH_OPTIONS,
 )
 
 
@@ -76,7 +78,7 @@ _VIEW_TRAITS = ("shape", "tasks", "provenance", "role_info", "writes", *TRAIT_OP
 
 
 class HeadImportanceGrid(
-    GridState, LiveScoring, HeadProfiles, GridFiles, GridRoles, anywidget.AnyWidget
+    GridState, LiveScoring, HeadProfiles, GridFiles, GridRoles, GridPaths, anywidget.AnyWidget
 ):
     """Interactive grid of head importance: one heatmap per task, a categories view, a threshold.
 
@@ -135,7 +137,9 @@ class HeadImportanceGrid(
     (default all but "first token"); ``role_filter`` (a role name, "" none) fades every head
     without that role; the "roles" tab shows each role's map; ``role_values`` / ``role_info``
     carry them, ``writes`` what heads write, precomputed for a saved page
-    (:mod:`headwidget.views.grid_roles`).
+    (:mod:`headwidget.views.grid_roles`). ``paths=trace_paths(...)`` (a HeadPaths or its file;
+    same layers x heads, tasks among the grid's) draws each task's ``path_edges`` (default 10)
+    strongest edges as arrows on its panel (:mod:`headwidget.views.grid_paths`).
 
     >>> grid = HeadImportanceGrid(scores, threshold_mode="top_percent")  # doctest: +SKIP
     >>> grid.top_percent = 2                                              # doctest: +SKIP
@@ -193,6 +197,7 @@ class HeadImportanceGrid(
         compare: HeadScores | str | Path | None = None,
         compare_mode: Literal["side_by_side", "difference"] = "side_by_side",
         roles: HeadScores | str | Path | None = None,
+        paths: Any = None,
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - set(TRAIT_OPTIONS) - set(SCORING_OPTIONS))
@@ -215,6 +220,7 @@ class HeadImportanceGrid(
         self._constructing = True
         self._init_profiles()
         self._init_roles(trait_options)
+        self._init_paths(trait_options)
         self.on_msg(self._on_message)
 
         if isinstance(source, (str, Path)):
@@ -260,6 +266,8 @@ class HeadImportanceGrid(
             self._prepare_model(source, tokenizer, tasks, scoring)
         if roles is not None:
             self.set_roles(roles)
+        if paths is not None:
+            self.set_paths(paths)
         # after the data, so that tab / selection options are checked against the tasks; a
         # threshold given here is in the units of the normalization given with it
         with self.hold_trait_notifications():
@@ -405,6 +413,7 @@ class HeadImportanceGrid(
         self._hold_only_for(scores)
         self._show(scores)
         self._roles_follow(previous, scores)
+        self._paths_follow(scores)
 
     def _show(self, scores: HeadScores) -> None:
         self._scores = scores

@@ -1,6 +1,7 @@
 // What the view's parts share: the DOM skeleton, the derived state and the panels on screen.
 import type { CellWindow, GridLayout, PanelBox } from "./layout";
 import type { CellMask } from "./overlays";
+import type { PathState } from "./paths";
 import type { RoleState } from "./roles";
 import type { Tick } from "./scale";
 import type { DataState, ScaleState, ThresholdState } from "./state";
@@ -72,6 +73,8 @@ export interface View {
   thresh: ThresholdState;
   /** the head roles (roles.ts): role maps, glyphs, filter */
   roles: RoleState;
+  /** the paths between heads drawn as arrows (paths.ts) */
+  paths: PathState;
   panels: Panel[];
   layout: GridLayout | null;
   activeTab: string;

@@ -6,6 +6,7 @@ import { drawColorbar, drawMiniBar } from "./legend";
 import { axisNames, cellRect, gridShape, headToCell, rowOfTick, type CellWindow } from "./layout";
 import { drawMarks, fillApprox, fillInsignificant } from "./overlays";
 import { categoryPanelTasks } from "./panels";
+import { drawArrows } from "./path-draw";
 import { drawGlyphs, drawRolePassing, fillRoleBuffer } from "./role-draw";
 import { intTicks, intTicksRange } from "./scale";
 import { codeRgbIndex } from "./state";
@@ -212,6 +213,7 @@ export function drawPanel(v: View, p: Panel, target?: PanelTarget): void {
   if (p.kind === "task") drawPassing(v, p, ctx, w);
   if (p.kind === "role") drawRolePassing(v, p, ctx, w);
   drawGlyphs(v, p, ctx, target ? target.scale : null);
+  if (p.kind === "task") drawArrows(v, p, ctx);
   if (target) return;
 
   // the hovered head, in every panel (the hovered panel's mark is the stronger)

@@ -8,6 +8,7 @@ import { MIN_GLYPH_CELL, roleKeyItems } from "./roles";
 import { failing } from "./state";
 import { ALPHA, countedTasks } from "./uncertainty";
 import { percentText } from "./units";
+import { PATH_LEGEND } from "./paths";
 
 export interface KeyItem {
   /** swatch class: outline, colour, faded, dotted, striped, zoom (no swatch), fails, noisy, hatched */
@@ -99,6 +100,7 @@ export function keyItems(v: View): KeyItem[] {
   }
   items.push(...uncertaintyItems(v, taskPanels));
   items.push(...roleKeyItems(v.roles, (v.layout?.cell ?? 0) < MIN_GLYPH_CELL));
+  if (v.paths.count && taskPanels) items.push({ mark: "paths", text: `${PATH_LEGEND} (top ${v.traits.pathEdges} per task)` });
   const shown = data.stats.sorted.reduce((n, s) => n + s.length, 0);
   if (shown < data.norm.length) items.push({ mark: "hatched", text: data.exactOnly ? "hatched: no exact value" : "hatched: no value (not scored yet)" });
   return items;

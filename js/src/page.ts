@@ -87,7 +87,7 @@ const defaults = state._default_thresholds;
 delete state._default_thresholds;
 // the binary traits (headwidget/views/files.py BINARY_TRAITS); a page saved before sem,
 // significant and role_values existed has no element for them
-for (const name of ["values", "exact", "sem", "significant", "role_values"]) {
+for (const name of ["values", "exact", "sem", "significant", "role_values", "path_data", "path_effect", "path_sem"]) {
   state[name] = new DataView(document.getElementById(`headwidget-${name}`) ? bytes(`headwidget-${name}`).buffer : new ArrayBuffer(0));
 }
 const model = new Model(state, defaults);

@@ -3,6 +3,8 @@ import type { Panel, View } from "./context";
 import { h } from "./dom";
 import { drawPanel } from "./draw";
 import { boxWindow, cellAt, cellRect, cellSpanRect, cellToHead, clampedCell, gridShape, headToCell, windowShowing, zoomWindow } from "./layout";
+import { edgeAt } from "./path-draw";
+import { edgeLines, type PathEdge } from "./paths";
 import { announcement, tooltipLines } from "./tooltip";
 import { DRAW, HOVER } from "./traits";
 
@@ -142,10 +144,23 @@ function dragMove(v: View, p: Panel, e: PointerEvent): boolean {
   return true;
 }
 
+/** The arrow under the pointer on a task panel, if any. */
+function pointerEdge(v: View, p: Panel, e: MouseEvent): PathEdge | null {
+  if (!v.paths.count || p.kind !== "task") return null;
+  const r = p.canvas.getBoundingClientRect();
+  const sx = r.width ? p.box.canvasWidth / r.width : 1;
+  const sy = r.height ? p.box.canvasHeight / r.height : 1;
+  return edgeAt(v, p, (e.clientX - r.left) * sx, (e.clientY - r.top) * sy);
+}
+
 function showTooltip(v: View, p: Panel, layer: number, head: number, x: number, y: number) {
-  const { tooltip, root, doc } = v;
   const { metric, method } = v.traits.provenance;
   const lines = tooltipLines(v.data, v.thresh.classes, p, layer, head, { metric, method, minAccuracy: v.traits.minAccuracy, normalization: v.traits.normalization, roles: v.roles });
+  showLines(v, lines, x, y);
+}
+
+function showLines(v: View, lines: string[], x: number, y: number) {
+  const { tooltip, root, doc } = v;
   tooltip.replaceChildren(...lines.map((line, k) => h(doc, "div", { class: k === 0 ? "hw-tooltip-title" : "" }, line)));
   tooltip.hidden = false;
   tooltip.style.display = "";
@@ -183,9 +198,15 @@ export function attachPanelEvents(v: View, p: Panel): void {
   if (p.kind === "task" && v.activeTab.startsWith("task:")) attachBoxZoom(v, p);
   c.addEventListener("pointermove", (e: PointerEvent) => {
     if (dragMove(v, p, e)) return;
+    const edge = pointerEdge(v, p, e);
+    if (edge) {
+      showLines(v, edgeLines(edge), e.clientX, e.clientY);
+      return;
+    }
     const cell = panelCell(v, p, e);
     if (!cell) {
       if (v.hover?.panel === p) leave();
+      else hideTooltip(v); // off an arrow that ends outside the cells (the logits' marker)
       return;
     }
     const prev = v.hover;

@@ -26,6 +26,8 @@ export const CONTROLS = 32;
 export const HOVER = 64;
 /** the role maps or what of them is shown changed (roles.ts) */
 export const ROLES = 128;
+/** the paths between heads or how many are drawn changed (paths.ts) */
+export const PATHS = 256;
 
 /** The stages each trait's change invalidates. */
 export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
@@ -65,6 +67,11 @@ export const TRAIT_FLAGS: Readonly<Record<string, number>> = {
   role_threshold: ROLES | STRUCT | CONTROLS,
   role_filter: ROLES | DRAW | CONTROLS,
   writes: CONTROLS,
+  // paths between heads: the arrows
+  path_data: PATHS | DRAW,
+  path_effect: PATHS | DRAW,
+  path_sem: PATHS | DRAW,
+  path_edges: PATHS | DRAW,
 };
 
 export function num(v: unknown, fallback: number): number {
@@ -143,6 +150,10 @@ export class Traits {
   }
   get title(): string {
     return String(this.raw("title") ?? "");
+  }
+  /** edges drawn per task (path_edges) */
+  get pathEdges(): number {
+    return Math.max(0, Math.floor(num(this.raw("path_edges"), 10)));
   }
   get selectedTask(): string {
     return String(this.raw("selected_task") ?? "");

@@ -6,7 +6,9 @@ import { h, resolveColor, throttle } from "./dom";
 import { drawAll, drawPanel } from "./draw";
 import { buildDrilldown } from "./drilldown";
 import { buildExamples } from "./examples";
+import { buildPathControls } from "./path-controls";
 import { buildRoleControls } from "./role-controls";
+import { EMPTY_PATHS, readPaths } from "./paths";
 import { EMPTY_ROLES, readRoles, resolveViewTab } from "./roles";
 import { buildWrites } from "./writes";
 import { buildKey } from "./key";
@@ -15,7 +17,7 @@ import { buildPanels, panelSpecs } from "./panels";
 import { attachPanelEvents, hideTooltip } from "./pointer";
 import { countText, deriveScale, deriveThreshold, EMPTY_DATA, EMPTY_SCALE, EMPTY_THRESHOLD, readData } from "./state";
 import { detectDark, readTheme } from "./theme";
-import { CONTROLS, DATA, DRAW, HOVER, ROLES, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
+import { CONTROLS, DATA, DRAW, HOVER, PATHS, ROLES, SCALE, STRUCT, THRESH, TRAIT_FLAGS, Traits, type Model } from "./traits";
 import { countedTasks } from "./uncertainty";
 
 /** Render the widget into `el`; returns the cleanup function. */
@@ -48,6 +50,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     scale: EMPTY_SCALE,
     thresh: EMPTY_THRESHOLD,
     roles: EMPTY_ROLES,
+    paths: EMPTY_PATHS,
     panels: [],
     layout: null,
     activeTab: "all",
@@ -75,10 +78,11 @@ export function createView(model: Model, el: HTMLElement): () => void {
   const examples = buildExamples(v);
   cleanups.push(examples.destroy);
   const roleControls = buildRoleControls(v);
+  const pathControls = buildPathControls(v);
   const writes = buildWrites(v);
   cleanups.push(writes.destroy);
   v.tooltip.hidden = true;
-  root.append(controls.header, controls.tabbar, controls.row, roleControls.el, message, v.info, key.el, v.grid, drill.el, writes.el, examples.el, v.tooltip, v.live);
+  root.append(controls.header, controls.tabbar, controls.row, roleControls.el, pathControls.el, message, v.info, key.el, v.grid, drill.el, writes.el, examples.el, v.tooltip, v.live);
   // JupyterLab (Lumino) skips its command-mode shortcuts (arrows, "d d", "a", "b") for key
   // events from inside an element with this attribute, so arrow keys move the selected head
   // instead of the notebook's active cell.
@@ -181,7 +185,12 @@ export function createView(model: Model, el: HTMLElement): () => void {
       });
       message.textContent = v.data.error;
       message.hidden = !v.data.error;
-      f |= SCALE | THRESH | STRUCT | CONTROLS | ROLES;
+      f |= SCALE | THRESH | STRUCT | CONTROLS | ROLES | PATHS;
+    }
+    if (f & PATHS) {
+      const [nT, nL, nH] = v.data.shape;
+      v.paths = readPaths(model.get("path_data"), model.get("path_effect"), model.get("path_sem"), model.get("path_edges"), nT, nL, nH);
+      f |= DRAW | CONTROLS;
     }
     if (f & ROLES) {
       const [, nL, nH] = v.data.shape;
@@ -214,6 +223,7 @@ export function createView(model: Model, el: HTMLElement): () => void {
     if (f & CONTROLS) {
       controls.sync();
       roleControls.sync();
+      pathControls.sync();
     }
     if (f) key.sync();
     if (f & (DRAW | CONTROLS)) {

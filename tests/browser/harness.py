@@ -92,7 +92,8 @@ try {
   const traits = await (await fetch("traits.json")).json();
   const buffer = await (await fetch("values.bin")).arrayBuffer();
   traits.values = new DataView(buffer);
-  for (const name of ["exact", "sem", "significant", "role_values"]) {
+  const binary = ["exact", "sem", "significant", "role_values", "path_data", "path_effect"];
+  for (const name of [...binary, "path_sem"]) {
     traits[name] = new DataView(await (await fetch(`${name}.bin`)).arrayBuffer());
   }
   const model = new FakeModel(traits);
@@ -124,6 +125,7 @@ def traits_for(
     significant: np.ndarray | None = None,
     reliability: dict[str, float] | None = None,
     roles: Any = None,
+    paths: Any = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """The synced traits of the BRIEF's widget contract, with the contract's defaults.
@@ -134,7 +136,8 @@ def traits_for(
     ``significant.bin`` (None: no per-example effects); the page turns them into the DataViews
     the real model would hand over. ``reliability`` goes into the task records. ``roles`` (a
     HeadScores of role maps) goes into ``role_values.bin`` and ``role_info``, its roles shown
-    as the grid shows them by default.
+    as the grid shows them by default. ``paths`` (a HeadPaths) goes into ``path_data.bin``,
+    ``path_effect.bin`` and ``path_sem.bin``.
     """
     values = np.asarray(values, dtype="<f4")
     categories = categories or {}
@@ -185,6 +188,10 @@ def traits_for(
         "role_filter": "",
         "writes": {},
         "_role_values": b"",
+        "path_edges": 10,
+        "_path_data": b"",
+        "_path_effect": b"",
+        "_path_sem": b"",
     }
     if roles is not None:
         from headwidget.views import roles as rl
@@ -192,6 +199,11 @@ def traits_for(
         traits["role_info"] = rl.role_info(roles)
         traits["roles_shown"] = rl.default_shown(roles.tasks)
         traits["_role_values"] = rl.encode_roles(roles)
+    if paths is not None:
+        from headwidget.views.grid_paths import encode_paths
+
+        encoded = encode_paths(paths, list(tasks))
+        traits["_path_data"], traits["_path_effect"], traits["_path_sem"] = encoded
     unknown = set(overrides) - set(traits)
     if unknown:
         raise ValueError(
@@ -215,7 +227,15 @@ def write_page(directory: Path, traits: dict[str, Any], static: Path = STATIC) -
     traits = dict(traits)
     values = np.ascontiguousarray(traits.pop("_values"), dtype="<f4")
     (directory / "values.bin").write_bytes(values.tobytes())
-    for name in ("exact", "sem", "significant", "role_values"):
+    for name in (
+        "exact",
+        "sem",
+        "significant",
+        "role_values",
+        "path_data",
+        "path_effect",
+        "path_sem",
+    ):
         (directory / f"{name}.bin").write_bytes(traits.pop(f"_{name}"))
     # allow_nan: vmax/threshold are finite here; NaN only lives in values.bin.
     (directory / "traits.json").write_text(json.dumps(traits, allow_nan=False))
