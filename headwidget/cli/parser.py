@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    score = commands.addbuild_parser(
+    score = commands.add_parser(
         "score",
         help="score every head of a model for some tasks",
         description=wrap(
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
-    merge = commands.addbuild_parser(
+    merge = commands.add_parser(
         "merge",
         help="join the part files of a sharded sweep",
         description=wrap(
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("parts", nargs="+", metavar="PART.npz")
     merge.add_argument("-o", "--output", required=True, metavar="OUT.npz")
 
-    show = commands.addbuild_parser(
+    show = commands.add_parser(
         "show",
         help="print the top heads; write the page or a figure",
         description=wrap(
