@@ -77,6 +77,7 @@ def _provenance(model: nn.Module, layout: Any, options: ScoringOptions, tasks: l
         "model_type": getattr(config, "model_type", layout.name),
         "ablation": options.ablation,
         "metric": options.metric,
+        **({} if options.add_bos is None else {"add_bos": options.add_bos}),
         "examples": {t.name: len(t) for t in tasks},
         "versions": {
             "headwidget": __version__,
@@ -108,7 +109,7 @@ def callbacks(
 
 _DEFAULTS = dict(
     method="ablation", ablation="mean", metric="logprob", batch_size=None, device=None,
-    head_layout=None, keep_examples=None,
+    head_layout=None, keep_examples=None, add_bos=None,
 )  # fmt: skip
 """``score_heads``' scoring keywords at their defaults (which ``options=`` excludes)."""
 
@@ -139,7 +140,10 @@ class ScoringRun:
         self.layout = resolve_layout(model, options.head_layout)
         self.device = resolve_device(model, options.device)
         limit = context_limit(model)
-        self.encoded = [encode_task(t, tokenizer, options.metric, limit) for t in self.tasks]
+        self.encoded = [
+            encode_task(t, tokenizer, options.metric, limit, add_bos=options.add_bos, model=model)
+            for t in self.tasks
+        ]
         for task, items in zip(self.tasks, self.encoded, strict=True):
             check_token_ids(items, task, tokenizer, model)
         lay, sizes = self.layout, [len(t) for t in self.tasks]
@@ -209,6 +213,7 @@ class ScoringRun:
                         "accuracy",
                         16,
                         self.device,
+                        add_bos=options.add_bos,
                     )  # fmt: skip
                 )
         return collector.result(partial=False)
@@ -229,6 +234,7 @@ def score_heads(
     on_block: OnBlock | None = None,
     head_layout: HeadLayout | None = None,
     keep_examples: bool | None = None,
+    add_bos: bool | None = None,
     on_block_examples: OnBlockExamples | None = None,
     options: ScoringOptions | None = None,
     listeners: Sequence[Listener] = (),
@@ -247,7 +253,7 @@ def score_heads(
         model, tokenizer: a Hugging Face causal LM of a supported architecture (or one
             described by ``head_layout``) and its tokenizer.
         tasks: a :class:`~headwidget.Task` or a list of them (unique names).
-        method, ablation, metric, batch_size, device, head_layout, keep_examples,
+        method, ablation, metric, batch_size, device, head_layout, keep_examples, add_bos,
             **method_options: how to score, checked into one
             :class:`~headwidget.methods.options.ScoringOptions` (its docstring says what each
             means and its default); the method's own options are listed in
@@ -287,7 +293,7 @@ def score_heads(
     """
     given = dict(
         method=method, ablation=ablation, metric=metric, batch_size=batch_size, device=device,
-        head_layout=head_layout, keep_examples=keep_examples,
+        head_layout=head_layout, keep_examples=keep_examples, add_bos=add_bos,
     )  # fmt: skip
     if options is None:
         options = ScoringOptions.from_keywords(**given, **method_options)
