@@ -6,8 +6,8 @@ checked once, its default is written once (here, or in the method's ``check_opti
 keep-examples policy is one function (:meth:`ScoringOptions.keeps_examples`).
 
 >>> options = ScoringOptions(method="ablation", ablation="zero", metric="logit_diff")
->>> options.method_options, options.entry.unit
-({'heads': None}, 'layer')
+>>> dict(options.method_options), options.entry.unit
+({'heads': None, 'replay': 'float32'}, 'layer')
 >>> ScoringOptions(ablation="half")
 Traceback (most recent call last):
 ...
