@@ -121,3 +121,14 @@ def test_float32_compute_is_of_this_thread_only():
         (x.float() @ layer.weight.float().T + layer.bias.float()).detach().numpy(),
         rtol=1e-6,
     )
+
+
+def test_a_sweep_of_a_16_bit_model_is_not_resumed_from_the_old_replay(tok):
+    from headwidget.sweep.runner import fingerprint
+
+    model = tiny_model("llama", vocab_size=len(tok))
+    assert "replay" not in fingerprint(model, "m", [TASK])  # float32: the fingerprint of old
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    assert fingerprint(half, "m", [TASK])["replay"] == "float32"
+    assert "replay" not in fingerprint(half, "m", [TASK], method_options={"replay": "model"})
+    assert "replay" not in fingerprint(half, "m", [TASK], method="projection")
