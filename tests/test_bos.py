@@ -15,7 +15,7 @@ from tiny_models import MIXED_EXAMPLES, tiny_model, word_tokenizer
 
 from headwidget import Task, score_heads
 from headwidget.cli.parser import build_parser
-from headwidget.methods.options import ScoringOptions
+from headwidget.methods.options import SCORING_OPTIONS, ScoringOptions
 from headwidget.methods.roles import detect_heads
 from headwidget.methods.validation import evaluate_tasks, validate_scores
 from headwidget.modeling.inputs import MissingBosWarning, encode_task, needs_bos
@@ -114,6 +114,7 @@ def test_add_bos_is_an_option_of_the_record_the_sweep_and_the_command():
     assert ScoringOptions(add_bos=True).fingerprint()["add_bos"] is True
     assert ScoringOptions(add_bos=False).fingerprint()["add_bos"] is False
     assert ScoringOptions.from_keywords(add_bos=True).keywords()["add_bos"] is True
+    assert "add_bos" in SCORING_OPTIONS  # the widget takes it among its scoring options
     with pytest.raises(TypeError, match="add_bos must be True, False or None"):
         ScoringOptions(add_bos="yes")
     parse = build_parser().parse_args
