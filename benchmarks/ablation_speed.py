@@ -7,6 +7,7 @@ i.e. what one head's ablation costs in units of one clean forward over the same 
 
     python benchmarks/ablation_speed.py                       # CPU, float32, the default model
     python benchmarks/ablation_speed.py --device cuda --dtype bfloat16 --layers 24 --prompts 256
+    python benchmarks/ablation_speed.py --dtype bfloat16 --replay model   # bfloat16 replay
 
 The brute-force loop (one full forward of the data per head, with a hook replacing the head's
 slice of o_proj's input) and nnsight's batched patching (one trace per layer, one invoke per head)
@@ -110,6 +111,13 @@ def main() -> None:
         "--subset-layers", type=int, default=2, help="layers timed for the loop and nnsight"
     )
     parser.add_argument("--skip-nnsight", action="store_true")
+    parser.add_argument(
+        "--replay",
+        choices=("float32", "model"),
+        default="float32",
+        help="score_heads replay: float32 (default; for a 16-bit model the layers after the"
+        " ablated head run in float32) or model (the model's dtype)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -134,11 +142,11 @@ def main() -> None:
     rows: list[tuple[str, float, str]] = [("clean forward (all prompts)", t_clean, "")]
 
     warm = Task("warm-up", task.examples[:2])
-    score_heads(model, tokenizer, warm, ablation=args.ablation, progress=False)
+    # add_bos=False: the random model has no BOS to miss (and the warning would say it does)
+    common = dict(ablation=args.ablation, replay=args.replay, add_bos=False, progress=False)
+    score_heads(model, tokenizer, warm, **common)
     start = time.perf_counter()
-    scores = score_heads(
-        model, tokenizer, task, ablation=args.ablation, progress=False, batch_size=args.batch_size
-    )
+    scores = score_heads(model, tokenizer, task, batch_size=args.batch_size, **common)
     _sync(device)
     t_sweep = time.perf_counter() - start
     rows.append(("headwidget score_heads (full sweep)", t_sweep, "measured"))

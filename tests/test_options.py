@@ -27,7 +27,7 @@ def test_the_record_is_checked_once_with_the_methods_defaults_filled_in() -> Non
     with pytest.raises(TypeError, match="keep_examples must be True, False or None"):
         ScoringOptions(keep_examples="yes")
     # switching method forgets the other method's options
-    assert options.replace(method="ablation").method_options == {"heads": None}
+    assert options.replace(method="ablation").method_options == {"heads": None, "replay": "float32"}
 
 
 def test_the_fingerprint_holds_what_decides_the_numbers() -> None:

@@ -238,13 +238,19 @@ def tiny_model(
 
 
 def word_tokenizer(
-    *, bos: bool = True, pad: bool = True, eos: bool = False, words: tuple[str, ...] = ()
+    *,
+    bos: bool = True,
+    pad: bool = True,
+    eos: bool = False,
+    words: tuple[str, ...] = (),
+    adds_bos: bool = True,
 ) -> Any:
     """A whitespace word-level ``PreTrainedTokenizerFast`` over :data:`WORDS` (plus ``words``).
 
-    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``eos`` appends ``</s>`` (like
-    tokenizers set up with ``add_eos_token``); ``pad=False`` gives a tokenizer with no pad token
-    (like GPT-2).
+    ``bos`` prepends ``<s>`` to every encoding (like Llama); ``adds_bos=False`` keeps ``<s>``
+    as the BOS token but does not add it (like Gemma-3 loaded from GGUF in transformers 5);
+    ``eos`` appends ``</s>`` (like tokenizers set up with ``add_eos_token``); ``pad=False``
+    gives a tokenizer with no pad token (like GPT-2).
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -253,8 +259,8 @@ def word_tokenizer(
     vocab = {token: i for i, token in enumerate(specials + list(WORDS) + list(words))}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    if bos or eos:
-        first, last = ("<s> " if bos else ""), (" </s>" if eos else "")
+    if (bos and adds_bos) or eos:
+        first, last = ("<s> " if bos and adds_bos else ""), (" </s>" if eos else "")
         backend.post_processor = processors.TemplateProcessing(
             single=f"{first}$A{last}",
             pair=f"{first}$A{last} {first}$B{last}",

@@ -180,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         " task in OUT and in OUT.units/ (default: kept unless all tasks need over 256 MiB)",
     )
     score.add_argument(
+        "--add-bos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start every prompt with the tokenizer's BOS token (--add-bos) or with none"
+        " (--no-add-bos); default: as the tokenizer encodes, with a warning when it drops a BOS"
+        " the model needs",
+    )
+    score.add_argument(
         "--head-layout",
         metavar="MODULE:NAME",
         help="for an architecture headwidget does not know: NAME in the importable MODULE, a"

@@ -136,7 +136,7 @@ def score(args: argparse.Namespace) -> int:
     try:
         options = ScoringOptions(
             method=args.method, ablation=args.ablation, metric=args.metric,
-            batch_size=args.batch_size, keep_examples=args.examples,
+            batch_size=args.batch_size, keep_examples=args.examples, add_bos=args.add_bos,
             method_options=dict(args.option),
         )  # fmt: skip
     except (TypeError, ValueError) as err:

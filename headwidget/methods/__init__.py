@@ -61,7 +61,7 @@ def gradient_sums_bytes(n_layers: int, n_heads: int, head_dim: int, ablation: st
 METHODS: dict[str, MethodEntry] = {
     "ablation": MethodEntry(
         "ablation",
-        ("heads",),
+        ("heads", "replay"),
         "exact: the metric's drop with one head ablated, about 1/2 forward a head",
         unit="layer",
     ),
@@ -71,6 +71,7 @@ METHODS: dict[str, MethodEntry] = {
             "steps",
             "competitors",
             "exact_layers",
+            "replay",
             "screen",
             "refine",
             "refine_random",

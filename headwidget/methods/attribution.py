@@ -69,7 +69,7 @@ from ..modeling.hooks import (
 )
 from ..modeling.inputs import Batch, Encoded, make_batches, model_dtype
 from ..modeling.session import frozen_parameters
-from .ablation import AblationMethod
+from .ablation import DEFAULT_REPLAY, AblationMethod, check_replay
 from .base import Block, Clean, ScoringContext, is_whole
 from .output_softmax import CORRECTED_METRICS, softmax_correction
 from .refinement import agreement, pick_refined, random_sample, ranking
@@ -141,6 +141,7 @@ class AttributionMethod:
         screen: int = DEFAULT_SCREEN,
         competitors: int = DEFAULT_COMPETITORS,
         exact_layers: int = DEFAULT_EXACT_LAYERS,
+        replay: str = DEFAULT_REPLAY,
     ) -> dict[str, Any]:
         if not is_whole(steps) or steps < 1:
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
@@ -190,6 +191,7 @@ class AttributionMethod:
             "refine_sensitive": int(refine_sensitive),
             "seed": int(seed),
             "screen": int(screen),
+            "replay": check_replay(replay),
         }
 
     def __init__(self, context: ScoringContext, **options: Any) -> None:
@@ -206,7 +208,7 @@ class AttributionMethod:
         self.exact_layers: int = min(checked["exact_layers"], self.layout.n_layers)
         # the output correction applies to the log-softmax metrics only (logit_diff is linear)
         self.corrects = bool(self.competitors) and context.metric in CORRECTED_METRICS
-        self.exact = AblationMethod(context)
+        self.exact = AblationMethod(context, replay=checked["replay"])
         self.agreement: dict[str, dict[str, float]] = {}
 
     def blocks_per_task(self) -> int:
@@ -222,6 +224,7 @@ class AttributionMethod:
             "screen": self.screen,
             "exact_layers": self.exact_layers,
             "competitors": self.competitors if self.corrects else 0,
+            "replay": self.exact.meta()["replay"],
         }
         if self.refine:
             out.update(

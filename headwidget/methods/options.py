@@ -6,8 +6,8 @@ checked once, its default is written once (here, or in the method's ``check_opti
 keep-examples policy is one function (:meth:`ScoringOptions.keeps_examples`).
 
 >>> options = ScoringOptions(method="ablation", ablation="zero", metric="logit_diff")
->>> options.method_options, options.entry.unit
-({'heads': None}, 'layer')
+>>> dict(options.method_options), options.entry.unit
+({'heads': None, 'replay': 'float32'}, 'layer')
 >>> ScoringOptions(ablation="half")
 Traceback (most recent call last):
 ...
@@ -55,6 +55,7 @@ KEEP_EXAMPLES_BYTES = 256 * 2**20
 
 _COMMON = (
     "method", "ablation", "metric", "batch_size", "device", "head_layout", "keep_examples",
+    "add_bos",
 )  # fmt: skip
 
 SCORING_OPTIONS: tuple[str, ...] = _COMMON + tuple(
@@ -106,6 +107,9 @@ class ScoringOptions:
     against the model when scoring starts); ``head_layout``: a
     :class:`~headwidget.HeadLayout` for an architecture headwidget does not know;
     ``keep_examples``: keep per-example effects (None: :meth:`keeps_examples` decides);
+    ``add_bos``: True makes every prompt start with the tokenizer's BOS token, False with none
+    the tokenizer adds, None leaves the tokenizer's tokens as they are and warns (once per
+    model) when it drops a BOS the model needs (:func:`headwidget.modeling.inputs.encode_task`);
     ``method_options``: the method's own keywords, returned with every default filled in (a
     read-only mapping). Build one from keywords as ``score_heads`` takes them with
     :meth:`from_keywords`; change one with :meth:`replace` (checked again).
@@ -122,6 +126,7 @@ class ScoringOptions:
     device: Any = None
     head_layout: Any = None
     keep_examples: bool | None = None
+    add_bos: bool | None = None
     method_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,6 +142,8 @@ class ScoringOptions:
         if self.keep_examples is not None and not isinstance(self.keep_examples, bool):
             keep = self.keep_examples
             raise TypeError(f"keep_examples must be True, False or None, got {keep!r}")
+        if self.add_bos is not None and not isinstance(self.add_bos, bool):
+            raise TypeError(f"add_bos must be True, False or None, got {self.add_bos!r}")
         given = dict(self.method_options)
         unknown = sorted(set(given) - set(self.entry.options))
         if unknown:
@@ -190,15 +197,19 @@ class ScoringOptions:
     def fingerprint(self) -> dict[str, Any]:
         """What of these options decides the numbers a sweep computes (not ``batch_size``,
         ``device``), as JSON values: the method's options with their defaults filled in, or
-        ``{}`` when they are all the defaults."""
+        ``{}`` when they are all the defaults; ``add_bos`` only when given (so the fingerprints
+        of sweeps made before it existed stay equal)."""
         defaults = load_method(self.method).check_options()
         own = {} if dict(self.method_options) == defaults else dict(self.method_options)
-        return {
+        out = {
             "method": self.method,
             "ablation": self.ablation,
             "metric": self.metric,
             "options": json.loads(json.dumps(own, sort_keys=True, default=str)),
         }
+        if self.add_bos is not None:
+            out["add_bos"] = self.add_bos
+        return out
 
 
 def check_options(**keywords: Any) -> dict[str, Any]:

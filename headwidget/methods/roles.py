@@ -40,7 +40,7 @@ from torch import nn
 from ..modeling.adapters import HeadLayout, resolve_layout
 from ..modeling.attention import attention_weights
 from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
-from ..modeling.inputs import context_limit, model_device, model_dtype
+from ..modeling.inputs import bos_token_id, context_limit, model_device, model_dtype
 from ..modeling.provenance import model_provenance
 from ..modeling.session import model_session
 from ..scores import HeadScores
@@ -121,9 +121,24 @@ def random_sequences(
     return torch.stack(rows).long()
 
 
-def _first_token(tokenizer: Any, size: int) -> int | None:
-    bos = getattr(tokenizer, "bos_token_id", None)
-    return bos if isinstance(bos, int) and 0 <= bos < size else None
+def _first_token(model: nn.Module, tokenizer: Any, size: int, add_bos: bool | None) -> int | None:
+    """The token the random sequences start with: the tokenizer's BOS where it has one (None),
+    the tokenizer's or else the config's BOS (True, an error without one), none (False)."""
+    if add_bos is False:
+        return None
+    bos = (
+        getattr(tokenizer, "bos_token_id", None)
+        if add_bos is None
+        else bos_token_id(tokenizer, model)
+    )
+    if isinstance(bos, int) and 0 <= bos < size:
+        return bos
+    if add_bos:
+        raise ValueError(
+            "add_bos=True, but neither the tokenizer nor the model's config names a BOS token"
+            " inside the vocabulary; leave add_bos at None"
+        )
+    return None
 
 
 # -- scoring -----------------------------------------------------------------------------------
@@ -163,7 +178,8 @@ def _sequence_sets(
             raise ValueError(f"sequences must be [n, T] token ids, T >= 2, got {list(ids.shape)}")
         return {"given": ids}
     size = _vocabulary(model, tokenizer)
-    pool, first = _token_pool(size, tokenizer), _first_token(tokenizer, size)
+    first = _first_token(model, tokenizer, size, options["add_bos"])
+    pool = _token_pool(size, tokenizer)
     kinds = {"repeated" if role.repeated else "random" for role in roles}
     return {
         kind: random_sequences(
@@ -264,6 +280,7 @@ def detect_heads(
     rows: str = "pattern",
     sequences: Any = None,
     head_layout: HeadLayout | None = None,
+    add_bos: bool | None = None,
 ) -> HeadScores:
     """Score every (layer, head) for each role by its attention pattern (module docstring).
 
@@ -279,7 +296,13 @@ def detect_heads(
         exclude_bos, exclude_current_token, error_measure, rows: as TransformerLens's
             ``detect_head`` (``rows="all"``) or counting only the positions where the pattern
             has a target (``rows="pattern"``, default).
-        sequences: your own token ids ``[n, T]`` for every role instead of random ones.
+        sequences: your own token ids ``[n, T]`` for every role instead of random ones (used
+            as given: no BOS is put before them).
+        add_bos: whether the random sequences start with a BOS token. None (default): the
+            tokenizer's BOS token where it has one, whether or not its encoding adds it (a
+            model trained with one reads nonsense without it; the patterns of the first-token
+            role depend on it); True: the tokenizer's BOS, else the config's, an error if
+            neither names one; False: random tokens only.
         head_layout: for an architecture headwidget does not know (see ``score_heads``).
 
     Returns:
@@ -301,7 +324,10 @@ def detect_heads(
     role_list = as_roles(roles)
     layout = resolve_layout(model, head_layout)
     device = model_device(model)
-    options = {"n_sequences": int(n_sequences), "seq_len": int(seq_len), "seed": int(seed)}
+    if add_bos is not None and not isinstance(add_bos, bool):
+        raise ValueError(f"add_bos must be True, False or None, got {add_bos!r}")
+    options = {"n_sequences": int(n_sequences), "seq_len": int(seq_len), "seed": int(seed),
+               "add_bos": add_bos}  # fmt: skip
     sets = _sequence_sets(model, tokenizer, role_list, sequences, options)
     limit = context_limit(model)
     longest = max(ids.shape[1] for ids in sets.values())
@@ -325,6 +351,7 @@ def detect_heads(
         "n_sequences": {kind: len(ids) for kind, ids in sets.items()},
         "seq_len": {kind: int(ids.shape[1]) for kind, ids in sets.items()},
         "seed": None if sequences is not None else int(seed),
+        "add_bos": add_bos,
         "threshold": ROLE_THRESHOLD, "standard_error": errors,
     }  # fmt: skip
     return HeadScores(

@@ -150,6 +150,7 @@ def validate_scores(
     batch_size: int = 16,
     head_layout: HeadLayout | None = None,
     progress: Any = True,
+    add_bos: bool | None = None,
 ) -> ValidationResult:
     """Ablate each task's top-k heads together, and k random heads, and measure the task.
 
@@ -165,6 +166,9 @@ def validate_scores(
         ablation: ``"mean"`` or ``"zero"``; default: the ablation the scores were made with.
         batch_size: examples per forward pass.
         head_layout: as for :func:`~headwidget.score_heads`.
+        add_bos: as for :func:`~headwidget.score_heads` (True: a BOS token first, False:
+            none); default: as the scores were made (``meta["add_bos"]``, else the tokenizer's
+            tokens, with its warning when it drops a BOS the model needs).
         progress: ``True`` (default) shows a tqdm bar over the measurements (one per clean,
             top-k and random-k set: ``len(tasks) * (1 + len(k) * (1 + n_random))``), ``False``
             none; a :class:`~headwidget.HeadImportanceGrid` also shows it on the grid's
@@ -179,6 +183,10 @@ def validate_scores(
         ablation = str(scores.meta.get("ablation", "mean"))
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+    if add_bos is None and isinstance(scores.meta.get("add_bos"), bool):
+        add_bos = scores.meta["add_bos"]
+    if add_bos is not None and not isinstance(add_bos, bool):
+        raise TypeError(f"add_bos must be True, False or None, got {add_bos!r}")
     ks = (k,) if is_whole(k) else tuple(k)
     total_heads = scores.n_layers * scores.n_heads
     if not ks or any(not is_whole(v) or not 1 <= v <= total_heads for v in ks):
@@ -216,7 +224,9 @@ def validate_scores(
     with model_session(model, "validate"), torch.inference_mode():
         try:
             for t, task in enumerate(task_list):
-                batches = task_batches(model, layout, tokenizer, task, metric, batch_size)
+                batches = task_batches(
+                    model, layout, tokenizer, task, metric, batch_size, add_bos=add_bos
+                )
                 measure = report.wrap(
                     partial(_mean_metric, model, layout, batches, metric),
                     f"task {t + 1}/{len(task_list)} {task.name}",
@@ -255,8 +265,10 @@ def evaluate_tasks(
     metric: str = "accuracy",
     batch_size: int = 16,
     head_layout: HeadLayout | None = None,
+    add_bos: bool | None = None,
 ) -> dict[str, float]:
-    """The model's mean ``metric`` per task, nothing ablated (e.g. accuracy on held-out tasks).
+    """The model's mean ``metric`` per task, nothing ablated (e.g. accuracy on held-out tasks);
+    ``add_bos`` as for :func:`~headwidget.score_heads`.
 
     >>> evaluate_tasks(model, tokenizer, load_suite("operations"))   # doctest: +SKIP
     {'copying': 0.755..., 'first letter': 0.666..., ...}
@@ -266,7 +278,9 @@ def evaluate_tasks(
         raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
     layout = resolve_layout(model, head_layout)
     with model_session(model, "evaluate_tasks"):
-        return clean_metrics(model, layout, tokenizer, as_task_list(tasks), metric, batch_size)
+        return clean_metrics(
+            model, layout, tokenizer, as_task_list(tasks), metric, batch_size, add_bos=add_bos
+        )
 
 
 def _mean_metric(

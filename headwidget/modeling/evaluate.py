@@ -38,10 +38,14 @@ def task_batches(
     metric: str,
     batch_size: int,
     device: torch.device | None = None,
+    *,
+    add_bos: bool | None = None,
 ) -> list[Batch]:
-    """``task``'s examples tokenised for ``metric`` and cut into batches of ``batch_size``
-    (sorted by length), on ``device`` (default: the model's input device)."""
-    items = encode_task(task, tokenizer, metric, context_limit(model))
+    """``task``'s examples tokenised for ``metric`` (``add_bos`` as
+    :func:`~headwidget.modeling.inputs.encode_task` takes it) and cut into batches of
+    ``batch_size`` (sorted by length), on ``device`` (default: the model's input device)."""
+    limit = context_limit(model)
+    items = encode_task(task, tokenizer, metric, limit, add_bos=add_bos, model=model)
     check_token_ids(items, task, tokenizer, model)
     device = model_device(model) if device is None else device
     pad = pad_id(tokenizer, model)
@@ -69,13 +73,17 @@ def clean_metrics(
     metric: str,
     batch_size: int,
     device: torch.device | None = None,
+    *,
+    add_bos: bool | None = None,
 ) -> dict[str, float]:
     """Each task's mean ``metric`` with nothing ablated: one forward per example. The caller
     holds the model's session (:func:`~headwidget.modeling.session.model_session`)."""
     out = {}
     with torch.inference_mode():
         for task in tasks:
-            batches = task_batches(model, layout, tokenizer, task, metric, batch_size, device)
+            batches = task_batches(
+                model, layout, tokenizer, task, metric, batch_size, device, add_bos=add_bos
+            )
             sums = [float(batch_metric(model, layout, b, metric).double().sum()) for b in batches]
             out[task.name] = sum(sums) / sum(b.size for b in batches)
     return out

@@ -3,14 +3,24 @@
 Every method reads the model the same way: teacher forcing over ``prompt + answer[:-1]``, the
 metric read only at the positions that predict answer tokens.
 
+A model trained with a BOS token first reads nonsense without it, and some tokenizers drop it
+(Gemma-3 loaded from GGUF in transformers 5 gets ``add_bos_token=False``): :func:`encode_task`
+warns once per model (:class:`MissingBosWarning`, naming the fix) when the tokenizer has a BOS
+token it does not add and the model is known to need it (:func:`needs_bos`); ``add_bos=True``
+puts it first, ``add_bos=False`` leaves it out and says nothing.
+
 >>> from headwidget import Task
 >>> task = Task("sum", [("2 + 2 =", " 4")])
 >>> items = encode_task(task, tokenizer, "logprob", limit=None)         # doctest: +SKIP
+>>> items = encode_task(task, tokenizer, "logprob", None, add_bos=True)  # doctest: +SKIP
 >>> batch = make_batch(items, "logprob", 0, 9, torch.device("cpu"))     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +30,11 @@ from torch import nn
 from ..tasks import Task
 
 __all__ = [
+    "BOS_FAMILIES",
     "Batch",
     "Encoded",
+    "MissingBosWarning",
+    "bos_token_id",
     "check_token_ids",
     "context_limit",
     "encode_task",
@@ -29,6 +42,7 @@ __all__ = [
     "make_batches",
     "model_device",
     "model_dtype",
+    "needs_bos",
     "pad_id",
     "same_device",
     "split_tokens",
@@ -104,8 +118,122 @@ def context_limit(model: nn.Module) -> int | None:
     return None
 
 
-def encode_task(task: Task, tokenizer: Any, metric: str, limit: int | None) -> list[Encoded]:
-    """Tokenise every example of ``task``; a clear ValueError for one the metric cannot use."""
+# -- the BOS token ----------------------------------------------------------------------------
+
+BOS_FAMILIES: Mapping[str, tuple[str, ...]] = {
+    "gemma": (),  # every Gemma (gemma, gemma2, gemma3, gemma3_text, ...): whatever its BOS token
+    "recurrent_gemma": (),
+    "paligemma": (),
+    "llama": ("<s>", "<|begin_of_text|>"),  # Llama 1-2, Llama 3 (not SmolLM's <|im_start|>)
+    "mistral": ("<s>",),
+    "mixtral": ("<s>",),
+}
+"""The start of a ``model_type`` (``gemma`` covers ``gemma3_text``) -> the BOS tokens the family
+is trained with first (empty: any). A Llama-architecture model with another BOS token (SmolLM2's
+``<|im_start|>``) is not known to need it."""
+
+
+class MissingBosWarning(UserWarning):
+    """The tokenizer does not add the BOS token the model was trained with: every map is of a
+    model reading text it never saw (pass ``add_bos=True``, or ``add_bos=False`` to say so)."""
+
+
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()  # models warned about their BOS token
+
+
+def _known_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def bos_token_id(tokenizer: Any, model: nn.Module | None = None) -> int | None:
+    """The BOS token's id: the tokenizer's, else the model's config or generation config's."""
+    found = _known_id(getattr(tokenizer, "bos_token_id", None))
+    for source in ("config", "generation_config"):
+        if found is None and model is not None:
+            found = _known_id(getattr(getattr(model, source, None), "bos_token_id", None))
+    return found
+
+
+def _adds_bos(tokenizer: Any, bos: int) -> bool:
+    """Whether the tokenizer puts ``bos`` first in what it encodes (probed on a short text)."""
+    ids = _token_ids(tokenizer, "The")
+    return bool(ids) and ids[0] == bos
+
+
+def needs_bos(model: nn.Module, tokenizer: Any) -> str | None:
+    """Why ``model`` needs a BOS token that ``tokenizer`` (which has one) does not add, as a
+    phrase; None when the tokenizer adds it, has none, or the model is not known to need it:
+    its family (:data:`BOS_FAMILIES`), or a chat template that starts from ``bos_token``. (A
+    config's ``bos_token_id`` alone says nothing: SmolLM2 and GPT-2 name one, trained without.)
+    """
+    bos = _known_id(getattr(tokenizer, "bos_token_id", None))
+    if bos is None or _adds_bos(tokenizer, bos):
+        return None
+    kind = str(getattr(getattr(model, "config", None), "model_type", "") or "")
+    token = getattr(tokenizer, "bos_token", None)
+    family = next((f for f in BOS_FAMILIES if kind.startswith(f)), None)
+    if family is not None and (not BOS_FAMILIES[family] or token in BOS_FAMILIES[family]):
+        return f"{kind} models are trained with the BOS token {token!r} first"
+    template = getattr(tokenizer, "chat_template", None)
+    texts = template.values() if isinstance(template, Mapping) else [template]
+    if any(isinstance(t, str) and "bos_token" in t for t in texts):
+        return f"the tokenizer's chat template starts from its BOS token {token!r}"
+    return None
+
+
+def warn_missing_bos(model: nn.Module, tokenizer: Any) -> None:
+    """:class:`MissingBosWarning` (once per model) when :func:`needs_bos` finds a reason."""
+    if model in _warned:
+        return
+    why = needs_bos(model, tokenizer)
+    if why is None:
+        return
+    _warned.add(model)
+    name = getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__
+    warnings.warn(
+        f"{name}: the tokenizer does not add its BOS token {tokenizer.bos_token!r}, but {why};"
+        " without it the model reads text it never saw and the maps are of a broken model."
+        " Pass add_bos=True (headwidget score --add-bos) to put it first, or add_bos=False"
+        " (--no-add-bos) to score without it and silence this warning",
+        MissingBosWarning,
+        stacklevel=3,
+    )
+
+
+def _with_bos(prompt: list[int], text: str, tokenizer: Any, add_bos: bool, bos: int) -> list[int]:
+    """``prompt`` starting with ``bos`` (``add_bos``), or without one the tokenizer added."""
+    if add_bos:
+        return prompt if prompt[:1] == [bos] else [bos, *prompt]
+    if prompt[:1] == [bos] and _token_ids(tokenizer, text, special=False)[:1] != [bos]:
+        return prompt[1:]  # the tokenizer's; a BOS written in the text itself stays
+    return prompt
+
+
+def encode_task(
+    task: Task,
+    tokenizer: Any,
+    metric: str,
+    limit: int | None,
+    *,
+    add_bos: bool | None = None,
+    model: nn.Module | None = None,
+) -> list[Encoded]:
+    """Tokenise every example of ``task``; a clear ValueError for one the metric cannot use.
+
+    ``add_bos``: True makes every prompt start with the BOS token (:func:`bos_token_id`; one
+    the tokenizer adds is not doubled), False takes off a BOS the tokenizer adds, None keeps
+    the tokenizer's tokens and, given the ``model``, warns once per model when the tokenizer
+    drops a BOS the model needs (:func:`warn_missing_bos`)."""
+    bos = None
+    if add_bos is None and model is not None:
+        warn_missing_bos(model, tokenizer)
+    elif add_bos is not None:
+        bos = bos_token_id(tokenizer, model)
+        if bos is None and add_bos:
+            raise ValueError(
+                "add_bos=True, but neither the tokenizer nor the model's config names a BOS"
+                " token; set tokenizer.bos_token, or leave add_bos at None"
+            )
     if len(task) == 0:
         raise ValueError(f"task {task.name!r} has no examples; give it at least one")
     if metric == "logit_diff":
@@ -121,6 +249,8 @@ def encode_task(task: Task, tokenizer: Any, metric: str, limit: int | None) -> l
     for i, ex in enumerate(task.examples):
         where = f"task {task.name!r}, example {i}"
         prompt, answer = split_tokens(tokenizer, ex.prompt, ex.answer)
+        if bos is not None and prompt:
+            prompt = _with_bos(prompt, ex.prompt, tokenizer, bool(add_bos), bos)
         if not answer:
             raise ValueError(
                 f"{where}: the answer {ex.answer!r} tokenizes to no tokens; give an answer the"

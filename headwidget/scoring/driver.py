@@ -70,6 +70,7 @@ def _provenance(model: nn.Module, layout: Any, options: ScoringOptions, tasks: l
         **model_provenance(model, layout, device),
         "ablation": options.ablation,
         "metric": options.metric,
+        **({} if options.add_bos is None else {"add_bos": options.add_bos}),
         "examples": {t.name: len(t) for t in tasks},
     }
 
@@ -92,7 +93,7 @@ def callbacks(
 
 _DEFAULTS = dict(
     method="ablation", ablation="mean", metric="logprob", batch_size=None, device=None,
-    head_layout=None, keep_examples=None,
+    head_layout=None, keep_examples=None, add_bos=None,
 )  # fmt: skip
 """``score_heads``' scoring keywords at their defaults (which ``options=`` excludes)."""
 
@@ -123,7 +124,10 @@ class ScoringRun:
         self.layout = resolve_layout(model, options.head_layout)
         self.device = resolve_device(model, options.device)
         limit = context_limit(model)
-        self.encoded = [encode_task(t, tokenizer, options.metric, limit) for t in self.tasks]
+        self.encoded = [
+            encode_task(t, tokenizer, options.metric, limit, add_bos=options.add_bos, model=model)
+            for t in self.tasks
+        ]
         for task, items in zip(self.tasks, self.encoded, strict=True):
             check_token_ids(items, task, tokenizer, model)
         lay, sizes = self.layout, [len(t) for t in self.tasks]
@@ -193,6 +197,7 @@ class ScoringRun:
                         "accuracy",
                         16,
                         self.device,
+                        add_bos=options.add_bos,
                     )  # fmt: skip
                 )
         return collector.result(partial=False)
@@ -213,6 +218,7 @@ def score_heads(
     on_block: OnBlock | None = None,
     head_layout: HeadLayout | None = None,
     keep_examples: bool | None = None,
+    add_bos: bool | None = None,
     on_block_examples: OnBlockExamples | None = None,
     options: ScoringOptions | None = None,
     listeners: Sequence[Listener] = (),
@@ -231,7 +237,7 @@ def score_heads(
         model, tokenizer: a Hugging Face causal LM of a supported architecture (or one
             described by ``head_layout``) and its tokenizer.
         tasks: a :class:`~headwidget.Task` or a list of them (unique names).
-        method, ablation, metric, batch_size, device, head_layout, keep_examples,
+        method, ablation, metric, batch_size, device, head_layout, keep_examples, add_bos,
             **method_options: how to score, checked into one
             :class:`~headwidget.methods.options.ScoringOptions` (its docstring says what each
             means and its default); the method's own options are listed in
@@ -271,7 +277,7 @@ def score_heads(
     """
     given = dict(
         method=method, ablation=ablation, metric=metric, batch_size=batch_size, device=device,
-        head_layout=head_layout, keep_examples=keep_examples,
+        head_layout=head_layout, keep_examples=keep_examples, add_bos=add_bos,
     )  # fmt: skip
     if options is None:
         options = ScoringOptions.from_keywords(**given, **method_options)

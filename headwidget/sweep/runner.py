@@ -117,6 +117,10 @@ def fingerprint(
         ),
         "format": UNITS_FORMAT,
     }
+    if stamp["dtype"] in ("bfloat16", "float16") and options.method_options.get("replay") == (
+        "float32"
+    ):  # a 16-bit model's exact cells replayed in float32: not those of earlier versions
+        stamp["replay"] = "float32"
     if options.head_layout is not None:
         stamp["head_layout"] = [layout.name, layout.n_heads, layout.head_dim]
     return stamp
