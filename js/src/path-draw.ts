@@ -3,7 +3,7 @@
 // edges that do not touch it faded. The same code draws into an export (PNG or SVG).
 import type { Panel, View } from "./context";
 import { gridShape, type CellWindow } from "./layout";
-import { arrowEnds, CHANNEL_STYLES, edgeColor, edgeWidth, HALO, logitsPoint, segmentDistance, touches, type PathEdge } from "./paths";
+import { arrowEnds, CHANNEL_STYLES, edgeColor, edgeWidth, HALO, logitsPoint, segmentDistance, touches, type ArrowEnds, type PathEdge } from "./paths";
 
 const FADED = 0.18;
 
@@ -22,8 +22,9 @@ function windowOf(v: View, p: Panel): CellWindow {
   return p.window ?? { r0: 0, c0: 0, rows: full.rows, cols: full.cols };
 }
 
-/** The panel's drawn edges with their arrows, strongest first. */
-export function panelArrows(v: View, p: Panel): { edge: PathEdge; ends: { x0: number; y0: number; x1: number; y1: number }; width: number }[] {
+/** The panel's drawn edges with their arrows, strongest first (in a zoomed view, those with a
+ * part inside it, cut at its border). */
+export function panelArrows(v: View, p: Panel): { edge: PathEdge; ends: ArrowEnds; width: number }[] {
   if (p.kind !== "task") return [];
   const edges = v.paths.byTask.get(p.task);
   if (!edges?.length) return [];
@@ -50,10 +51,12 @@ export function drawArrows(v: View, p: Panel, ctx: CanvasRenderingContext2D): nu
     const { x0, y0, x1, y1 } = ends;
     const style = CHANNEL_STYLES[edge.via];
     const head = Math.max(5, Math.min(cell * 0.45, 4 + 2 * width));
-    // stop the line at the head's base, the head's tip at the receiver's centre
+    // stop the line at the head's base, the head's tip at the receiver's centre; an arrow
+    // leaving a zoomed view ends at its border without a head
     const len = Math.hypot(x1 - x0, y1 - y0) || 1;
-    const bx = x1 - ((x1 - x0) * head * 0.8) / len;
-    const by = y1 - ((y1 - y0) * head * 0.8) / len;
+    const back = ends.head ? Math.min(head * 0.8, len) : 0;
+    const bx = x1 - ((x1 - x0) * back) / len;
+    const by = y1 - ((y1 - y0) * back) / len;
     ctx.globalAlpha = sel && !touches(edge, sel.layer, sel.head) ? FADED : 1;
     for (const [color, lw] of [[HALO, width + 2], [edgeColor(edge.effect), width]] as const) {
       ctx.strokeStyle = color;
@@ -64,6 +67,7 @@ export function drawArrows(v: View, p: Panel, ctx: CanvasRenderingContext2D): nu
       ctx.lineTo(bx, by);
       ctx.stroke();
       ctx.setLineDash([]);
+      if (!ends.head) continue;
       arrowHead(ctx, x0, y0, x1, y1, head);
       if (style.head === "filled" || color === HALO) {
         ctx.fillStyle = color;

@@ -90,10 +90,10 @@ export function readPaths(rawEdges: unknown, rawEffect: unknown, rawSem: unknown
   return { byTask: all, count, available };
 }
 
-/** The centre of head (layer, head)'s cell in a plot showing window `w`, or null outside it. */
-export function cellCentre(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, layer: number, head: number): { x: number; y: number } | null {
+/** The centre of head (layer, head)'s cell in a plot showing window `w` (outside the plot when
+ * the head is outside the window). */
+export function cellCentre(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, layer: number, head: number): { x: number; y: number } {
   const { row, col } = headToCell(orient, layer, head, nHeads);
-  if (row < w.r0 || row >= w.r0 + w.rows || col < w.c0 || col >= w.c0 + w.cols) return null;
   return { x: plot.left + ((col - w.c0 + 0.5) * plot.width) / w.cols, y: plot.top + ((row - w.r0 + 0.5) * plot.height) / w.rows };
 }
 
@@ -103,12 +103,48 @@ export function logitsPoint(orient: Orientation, plot: Rect): { x: number; y: nu
   return orient === "layer_x" ? { x: plot.left + plot.width, y: plot.top + plot.height / 2 } : { x: plot.left + plot.width / 2, y: plot.top + plot.height };
 }
 
-/** An edge's arrow: from the sender's cell centre to the receiver's (or the logits' marker);
- * null when a head is outside the window shown. */
-export function arrowEnds(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, e: PathEdge): { x0: number; y0: number; x1: number; y1: number } | null {
+export interface ArrowEnds {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  /** whether (x1, y1) is the receiver itself (draw the head), not where the arrow leaves the plot */
+  head: boolean;
+}
+
+/** The part of the segment (x0, y0)-(x1, y1) inside `plot` as fractions [t0, t1] of it
+ * (Liang-Barsky), or null when it misses the plot. */
+export function clipToPlot(x0: number, y0: number, x1: number, y1: number, plot: Rect): [number, number] | null {
+  const dx = x1 - x0;
+  const dy = y1 - y0;
+  let t0 = 0;
+  let t1 = 1;
+  const sides: [number, number][] = [[-dx, x0 - plot.left], [dx, plot.left + plot.width - x0], [-dy, y0 - plot.top], [dy, plot.top + plot.height - y0]];
+  for (const [p, q] of sides) {
+    if (p === 0) {
+      if (q < 0) return null;
+      continue;
+    }
+    const t = q / p;
+    if (p < 0) t0 = Math.max(t0, t);
+    else t1 = Math.min(t1, t);
+    if (t0 > t1) return null;
+  }
+  return [t0, t1];
+}
+
+/** An edge's arrow: from the sender's cell centre to the receiver's (or the logits' marker),
+ * cut to the plot where a zoomed view shows only part of it; null when none of it shows. */
+export function arrowEnds(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, e: PathEdge): ArrowEnds | null {
   const a = cellCentre(orient, plot, w, nHeads, e.sender[0], e.sender[1]);
   const b = e.receiver ? cellCentre(orient, plot, w, nHeads, e.receiver[0], e.receiver[1]) : logitsPoint(orient, plot);
-  return a && b ? { x0: a.x, y0: a.y, x1: b.x, y1: b.y } : null;
+  const cut = clipToPlot(a.x, a.y, b.x, b.y, plot);
+  if (!cut) return null;
+  const [t0, t1] = cut;
+  const dx = b.x - a.x;
+  const dy = b.y - a.y;
+  if ((t1 - t0) * Math.hypot(dx, dy) < 1) return null; // a corner or a point of it: nothing to see
+  return { x0: a.x + t0 * dx, y0: a.y + t0 * dy, x1: a.x + t1 * dx, y1: a.y + t1 * dy, head: t1 >= 1 - 1e-9 };
 }
 
 /** An edge's width (CSS px) from its |effect| over the largest drawn on its panel. */

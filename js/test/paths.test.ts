@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/index";
 import type { Panel, View } from "../src/context";
 import { drawArrows, edgeAt } from "../src/path-draw";
-import { arrowEnds, CHANNEL_STYLES, edgeColor, edgeLines, edgeWidth, logitsPoint, MAX_WIDTH, MIN_WIDTH, NEGATIVE, POSITIVE, readPaths, segmentDistance, touches } from "../src/paths";
+import { arrowEnds, CHANNEL_STYLES, clipToPlot, edgeColor, edgeLines, edgeWidth, logitsPoint, MAX_WIDTH, MIN_WIDTH, NEGATIVE, POSITIVE, readPaths, segmentDistance, touches } from "../src/paths";
 import { SvgContext } from "../src/svg";
 import { standInModel, traitState } from "./fake-model";
 
@@ -35,7 +35,7 @@ describe("paths", () => {
   it("goes from the sender's cell centre to the receiver's, in both orientations", () => {
     const e = readPaths(EDGES, EFFECT, SEM, 10, 2, 3, 4).byTask.get(1)![1]; // L0H1 -> L2H3
     // layers down: cells 20 x 20; L0H1 at col 1 row 0, L2H3 at col 3 row 2
-    expect(arrowEnds("layer_y", plot, whole, 4, e)).toEqual({ x0: 40, y0: 30, x1: 80, y1: 70 });
+    expect(arrowEnds("layer_y", plot, whole, 4, e)).toEqual({ x0: 40, y0: 30, x1: 80, y1: 70, head: true });
     // layers along x (3 cols x 4 rows, head 0 at the bottom): cells 80/3 x 15
     const ends = arrowEnds("layer_x", plot, { r0: 0, c0: 0, rows: 4, cols: 3 }, 4, e)!;
     expect(ends.x0).toBeCloseTo(10 + 0.5 * (80 / 3));
@@ -45,8 +45,20 @@ describe("paths", () => {
     // the logits: below the last layer, or right of it
     expect(logitsPoint("layer_y", plot)).toEqual({ x: 50, y: 80 });
     expect(logitsPoint("layer_x", plot)).toEqual({ x: 90, y: 50 });
-    // zoomed to a window without the sender: not drawn
-    expect(arrowEnds("layer_y", plot, { r0: 1, c0: 0, rows: 2, cols: 4 }, 4, e)).toBeNull();
+    // zoomed to layers 1-2 (cells 20 x 30): the sender L0H1 is above the view, at (40, 5); the
+    // arrow enters at the top, (50, 20), and keeps its head at the receiver
+    expect(arrowEnds("layer_y", plot, { r0: 1, c0: 0, rows: 2, cols: 4 }, 4, e)).toEqual({ x0: 50, y0: 20, x1: 80, y1: 65, head: true });
+    // zoomed to layers 0-1: it leaves at the bottom, (60, 80), without a head
+    const out = arrowEnds("layer_y", plot, { r0: 0, c0: 0, rows: 2, cols: 4 }, 4, e)!;
+    expect(out.head).toBe(false);
+    expect(out.x0).toBeCloseTo(40);
+    expect(out.y0).toBeCloseTo(35);
+    expect(out.y1).toBeCloseTo(80);
+    expect(out.x1).toBeCloseTo(70);
+    // zoomed to head 0 of layer 0 only: the arrow passes nowhere near, not drawn
+    expect(arrowEnds("layer_y", plot, { r0: 0, c0: 0, rows: 1, cols: 1 }, 4, e)).toBeNull();
+    expect(clipToPlot(0, 0, 5, 5, plot)).toBeNull();
+    expect(clipToPlot(20, 30, 30, 40, plot)).toEqual([0, 1]);
   });
 
   it("maps |effect| to width, sign to colour and the channel to a style", () => {
@@ -89,6 +101,11 @@ describe("paths", () => {
     expect(text).toContain(NEGATIVE);
     expect(text).toContain("stroke-dasharray");
     expect(text).toContain("M50 75L55 80L50 85L45 80");
+    // zoomed to layers 0-1: both head-to-head arrows leave at the bottom, drawn without heads;
+    // L2H3 -> logits (outside but for a point on the border) is not drawn
+    const zoomed = new SvgContext(100, 100);
+    expect(drawArrows(v, { ...p, window: { r0: 0, c0: 0, rows: 2, cols: 4 } } as Panel, zoomed as unknown as CanvasRenderingContext2D)).toBe(2);
+    expect(zoomed.toString()).not.toContain("Z"); // no closed arrowhead, no logits marker
     const selected = { ...base, traits: { orientation: "layer_y", selection: () => ({ layer: 1, head: 0 }), selectedTask: "" } } as unknown as View;
     const faded = new SvgContext(100, 100);
     drawArrows(selected, p, faded as unknown as CanvasRenderingContext2D);
