@@ -131,6 +131,24 @@ def _open_notebook(browser, server, ui: str, path: str):
 
 
 @pytest.fixture(scope="module")
+def open_notebook(browser, jupyter_server):
+    """``open_notebook(ui, name)``: the server's notebook ``name`` open in JupyterLab
+    (``ui="lab"``) or the Notebook 7 UI (``"notebook"``) with its kernel idle; closed with the
+    module."""
+    contexts = []
+
+    def open_(ui: str, name: str):
+        path = f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}"
+        context, nb = _open_notebook(browser, jupyter_server, ui, path)
+        contexts.append(context)
+        return nb
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
 def lab(browser, jupyter_server):
     """lab.ipynb open in JupyterLab with its kernel idle (one kernel for the module)."""
     context, nb = _open_notebook(browser, jupyter_server, "lab", "lab/tree/lab.ipynb?reset")

@@ -1,7 +1,7 @@
-"""Paths between heads on the map, in a real JupyterLab: the arrows drawn between the right
-cells in their colours, the logits' marker below the last layer, an edge's values on hover, and
-clicking a head fading the edges that do not touch it, the paths bar's slider setting
-path_edges in the kernel.
+"""Paths between heads on the map, in a real JupyterLab and Notebook 7: the arrows drawn
+between the right cells in their colours, the logits' marker below the last layer, an edge's
+values on hover, and clicking a head fading the edges that do not touch it, the paths bar's
+slider setting path_edges in the kernel.
 
 A grid of made-up scores (one task, 4 layers x 4 heads, all cells alike) and made-up HeadPaths:
 L0H1 -> L2H3 via k (+0.5), L1H0 -> L3H2 via q (-0.3), L3H2 -> logits (+0.8).
@@ -32,20 +32,12 @@ grid
 ORANGE, BLUE = (255, 159, 28), (46, 196, 255)
 
 
-@pytest.fixture(scope="module")
-def paths_page(browser, jupyter_server):
-    name = "paths-lab.ipynb"
+@pytest.fixture(scope="module", params=["lab", "notebook"])
+def paths_page(request, jupyter_server, open_notebook):
+    """The notebook in JupyterLab, then in Notebook 7."""
+    name = f"paths-{request.param}.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SOURCE, "print('EDGES', grid.path_edges)"])
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    nb = NotebookPage(page, "lab")
-    nb.open(jupyter_server.url(f"lab/tree/{name}?reset"))
-    nb.page_errors = errors  # type: ignore[attr-defined]
-    yield nb
-    context.close()
+    return open_notebook(request.param, name)
 
 
 def along(info, a: tuple[int, int], b: tuple[int, int], n: int = 9):
@@ -59,6 +51,7 @@ def along(info, a: tuple[int, int], b: tuple[int, int], n: int = 9):
 
 def test_arrows_on_the_right_cells_hover_and_selection(paths_page: NotebookPage, artifacts):
     nb = paths_page
+    nb.page_errors.clear()  # type: ignore[attr-defined]  # Notebook 7's own, raised as it loads
     widget = nb.show_widget(0)
     nb.move_mouse_away()
     nb.page.wait_for_timeout(200)
@@ -77,7 +70,7 @@ def test_arrows_on_the_right_cells_hover_and_selection(paths_page: NotebookPage,
     (marker,) = nb.pixels(widget, TASK, [bottom])
     assert rgb_close(marker, (255, 255, 255), tol=30), marker
     expect(widget.locator('.hw-key-item[data-mark="paths"]')).to_contain_text("orange helps")
-    save_screenshot(widget, artifacts, "lab-paths-arrows")
+    save_screenshot(widget, artifacts, f"{nb.ui}-paths-arrows")
 
     # hovering the q edge shows its values: sem 0.02 / √3, times 1.96
     x, y = along(info, (1, 0), (3, 2))[4]
@@ -95,7 +88,7 @@ def test_arrows_on_the_right_cells_hover_and_selection(paths_page: NotebookPage,
     assert not any(rgb_close(p, BLUE, tol=40) for p in faded), faded
     kept = nb.pixels(widget, TASK, along(info, (0, 1), (2, 3), 15))
     assert sum(rgb_close(p, ORANGE, tol=40) for p in kept) >= 5, kept
-    save_screenshot(widget, artifacts, "lab-paths-selected")
+    save_screenshot(widget, artifacts, f"{nb.ui}-paths-selected")
 
     # the paths bar's slider: one edge per task (the logits edge, the strongest) reaches Python
     widget.locator("input.hw-path-edges").evaluate(
