@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
+from ..modeling.batching import backward_sequences
 from ..modeling.channels import CHANNELS, ResolvedChannels
 from ..modeling.hooks import (
     CaptureCalls,
@@ -96,14 +96,9 @@ class PathAttribution:
         ctx = self.context
         if ctx.batch_size is not None:
             return ctx.batch_size
-        longest = max(len(e.prompt) + len(e.answer) for e in items)
-        answer = 1 if ctx.metric == "logit_diff" else max(len(e.answer) for e in items)
-        per_seq = bytes_per_sequence(ctx.model, self.layout, longest, answer, 4)
-        per_seq = per_seq * max(1, self.layout.n_layers) // 2 + 1  # a backward keeps every layer
-        n = memory_budget(ctx.device) // max(per_seq, 1)
-        if ctx.device.type == "cpu":
-            n = min(n, max(1, CPU_MAX_TOKENS // max(longest, 1)))
-        return max(1, int(n))
+        return backward_sequences(
+            ctx.model, self.layout, ctx.device, items, ctx.metric, extra_bytes=1
+        )
 
     capacity = 1  # sequences in one gradient pass (set by run)
 
