@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from lab_server import write_notebook
-from notebook_page import NotebookPage, rgb_close, save_screenshot
+from notebook_page import NotebookPage, open_notebook, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -36,14 +36,7 @@ ORANGE, BLUE = (255, 159, 28), (46, 196, 255)
 def paths_page(browser, jupyter_server):
     name = "paths-lab.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SOURCE, "print('EDGES', grid.path_edges)"])
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    nb = NotebookPage(page, "lab")
-    nb.open(jupyter_server.url(f"lab/tree/{name}?reset"))
-    nb.page_errors = errors  # type: ignore[attr-defined]
+    context, nb = open_notebook(browser, jupyter_server.url(f"lab/tree/{name}?reset"), "lab")
     yield nb
     context.close()
 
