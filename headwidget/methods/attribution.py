@@ -59,10 +59,10 @@ import torch
 from ..modeling.batching import backward_sequences
 from ..modeling.hooks import (
     Form,
-    HeadSums,
     add_head_sums,
     head_means,
     hooks,
+    mean_head_outputs,
     metric_of_logits,
     run_to_last_layer,
     scored_logits,
@@ -257,13 +257,7 @@ class AttributionMethod:
 
     def _means(self, batches: list[Batch]) -> list[torch.Tensor]:
         """Every head's mean output over the task (mean ablation's fill), one forward a batch."""
-        lay = self.layout
-        sums = HeadSums(lay.n_layers)
-        with hooks(lay, heads=sums), torch.inference_mode():
-            for batch in batches:
-                sums.token_mask = batch.attention_mask.reshape(-1).bool()
-                run_to_last_layer(self.context.model, lay, batch)
-        return sums.means(lay.n_heads, lay.head_dim)
+        return mean_head_outputs(self.context.model, self.layout, batches)
 
     def _gradient_pass(
         self, batch: Batch, fills: list[torch.Tensor] | None, alpha: float, correct: bool

@@ -34,10 +34,10 @@ from ..modeling.channels import CHANNELS, ResolvedChannels
 from ..modeling.hooks import (
     CaptureCalls,
     Form,
-    HeadSums,
     ProjectionCall,
     head_means,
     hooks,
+    mean_head_outputs,
     run_to_last_layer,
     score_output,
 )
@@ -133,13 +133,7 @@ class PathAttribution:
         self, batches: list[Batch], senders: list[tuple[int, int]]
     ) -> dict[tuple[int, int], torch.Tensor | float]:
         """The senders' mean outputs over every batch (one forward each)."""
-        lay = self.layout
-        sums = HeadSums(lay.n_layers)
-        with hooks(lay, heads=sums), torch.inference_mode():
-            for batch in batches:
-                sums.token_mask = batch.attention_mask.reshape(-1).bool()
-                run_to_last_layer(self.context.model, lay, batch)
-        means = sums.means(lay.n_heads, lay.head_dim)
+        means = mean_head_outputs(self.context.model, self.layout, batches)
         return {s: means[s[0]][s[1]].clone() for s in senders}
 
     def _batch(
