@@ -35,6 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import forward_seconds  # noqa: E402
+
 from headwidget import load_suite  # noqa: E402
 from headwidget.methods.agreement import spearman  # noqa: E402
 from headwidget.methods.attribution import DEFAULT_COMPETITORS, DEFAULT_EXACT_LAYERS  # noqa: E402
@@ -76,23 +78,6 @@ def _load(name: str):
 
     model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).eval()
     return model, AutoTokenizer.from_pretrained(name)
-
-
-def _forward_seconds(model, tokenizer, task, repeat: int = 3) -> float:
-    """Fastest of ``repeat`` clean forwards over the task's examples (one padded batch)."""
-    texts = [ex.prompt + ex.answer for ex in task.examples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = [tokenizer(t)["input_ids"] for t in texts]
-    length = max(map(len, ids))
-    input_ids = torch.tensor([i + [pad] * (length - len(i)) for i in ids])
-    mask = torch.tensor([[1] * len(i) + [0] * (length - len(i)) for i in ids])
-    times = []
-    with torch.inference_mode():
-        for _ in range(repeat):
-            start = time.perf_counter()
-            model(input_ids=input_ids, attention_mask=mask, use_cache=False)
-            times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _run(model, tokenizer, task, **options):
@@ -138,7 +123,7 @@ def main() -> None:
     )
     rows = []
     for task in tasks:
-        fwd = _forward_seconds(model, tokenizer, task)
+        fwd = forward_seconds(model, tokenizer, task)
         exact, t_exact = _run(model, tokenizer, task)
         e = exact.values[0].ravel()
         row = {"task": task.name, "fwd": fwd, "exact": t_exact, "settings": {}}

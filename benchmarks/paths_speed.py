@@ -32,26 +32,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import forward_seconds  # noqa: E402
+
 from headwidget import load_suite, trace_paths  # noqa: E402
 from headwidget.demo import load_demo_model, load_demo_scores  # noqa: E402
 from headwidget.methods.agreement import spearman  # noqa: E402
-
-
-def forward_seconds(model, tokenizer, task, repeat: int = 3) -> float:
-    """Fastest of ``repeat`` clean forwards over the task's examples (one padded batch), as
-    benchmarks/attribution_speed.py measures it."""
-    ids = [tokenizer(ex.prompt + ex.answer)["input_ids"] for ex in task.examples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    length = max(map(len, ids))
-    input_ids = torch.tensor([i + [pad] * (length - len(i)) for i in ids])
-    mask = torch.tensor([[1] * len(i) + [0] * (length - len(i)) for i in ids])
-    times = []
-    with torch.inference_mode():
-        for _ in range(repeat):
-            start = time.perf_counter()
-            model(input_ids=input_ids, attention_mask=mask, use_cache=False)
-            times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def timed(*args, **kwargs):

@@ -3,6 +3,8 @@
 
     with chromium() as browser:
         screenshot_grid(browser, grid, Path("docs/grid.png"), width=1100)
+        tooltip = screenshot_hovered(browser, grid, Path("docs/hover.png"), "copying", (3, 2),
+                                     width=1100, height=900)
 """
 
 from __future__ import annotations
@@ -15,6 +17,22 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+# the page point of a head's cell in a panel: layer on x and head on y (the last head at the top)
+# where the panel is wider in cells than tall (the Categories view), else layer on y
+HEAD_POINT_JS = """
+([panel, layer, head]) => {
+  const c = [...document.querySelectorAll('canvas.hw-canvas')]
+    .find((e) => e.dataset.panel === panel);
+  c.scrollIntoView({block: 'nearest'});
+  const b = c.getBoundingClientRect(), d = c.dataset;
+  const pw = Number(d.plotWidth), ph = Number(d.plotHeight);
+  const rows = Number(d.rows), cols = Number(d.cols);
+  const [row, col] = cols > rows ? [rows - 1 - head, layer] : [layer, head];
+  return [b.left + Number(d.plotLeft) + (col + 0.5) * pw / cols,
+          b.top + Number(d.plotTop) + (row + 0.5) * ph / rows];
+}
+"""
 
 
 @contextmanager
@@ -78,3 +96,37 @@ def screenshot_grid(
                 widget.screenshot(path=str(out))
         finally:
             page.close()
+
+
+def screenshot_hovered(
+    browser: Any,
+    grid: Any,
+    out: Path,
+    panel: str,
+    head: tuple[int, int],
+    *,
+    width: int,
+    height: int,
+) -> str:
+    """Screenshot ``grid`` into ``out`` (:func:`screenshot_grid`, once the widget is ready) with
+    the mouse on ``head`` (layer, head) of ``panel`` (:data:`HEAD_POINT_JS`); returns the
+    tooltip's text."""
+    tooltip: list[str] = []
+
+    def hover(page: Any) -> None:
+        x, y = page.evaluate(HEAD_POINT_JS, [panel, *head])
+        page.mouse.move(x, y)
+        page.locator(".hw-tooltip").wait_for(state="visible")
+        tooltip.append(page.locator(".hw-tooltip").inner_text())
+
+    screenshot_grid(
+        browser,
+        grid,
+        out,
+        width=width,
+        height=height,
+        ready='.headwidget[data-ready="true"] canvas',
+        act=hover,
+        settle_ms=150,
+    )
+    return tooltip[0]

@@ -22,7 +22,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from grid_page import CHROMIUM, chromium, screenshot_grid
+from grid_page import CHROMIUM, chromium, screenshot_hovered
 
 from headwidget import HeadImportanceGrid, HeadScores
 from headwidget.demo import load_demo_scores
@@ -31,21 +31,6 @@ from headwidget.views.roles import ROLE_THRESHOLD, default_shown
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 START, END = "<!-- roles-picture:start -->", "<!-- roles-picture:end -->"
-
-# the page point of a head's cell in a panel, layer on x and head on y (the Categories view)
-CELL_POINT_JS = """
-([panel, layer, head]) => {
-  const c = [...document.querySelectorAll('canvas.hw-canvas')]
-    .find((e) => e.dataset.panel === panel);
-  c.scrollIntoView({block: 'nearest'});
-  const b = c.getBoundingClientRect(), d = c.dataset;
-  const pw = Number(d.plotWidth), ph = Number(d.plotHeight);
-  const rows = Number(d.rows), cols = Number(d.cols);
-  const [row, col] = cols > rows ? [rows - 1 - head, layer] : [layer, head];
-  return [b.left + Number(d.plotLeft) + (col + 0.5) * pw / cols,
-          b.top + Number(d.plotTop) + (row + 0.5) * ph / rows];
-}
-"""
 
 
 def detect_roles() -> HeadScores:
@@ -97,25 +82,7 @@ def write_caption(text: str, readme: Path = README) -> None:
 def draw(browser: Any, grid: HeadImportanceGrid, head: tuple[int, int], out: Path) -> str:
     """Screenshot the grid's Categories view with ``head`` hovered in "All Categories"; returns
     the tooltip's text."""
-    tooltip: list[str] = []
-
-    def hover(page: Any) -> None:
-        x, y = page.evaluate(CELL_POINT_JS, ["All Categories", *head])
-        page.mouse.move(x, y)
-        page.locator(".hw-tooltip").wait_for(state="visible")
-        tooltip.append(page.locator(".hw-tooltip").inner_text())
-
-    screenshot_grid(
-        browser,
-        grid,
-        out,
-        width=1100,
-        height=900,
-        ready='.headwidget[data-ready="true"] canvas',
-        act=hover,
-        settle_ms=150,
-    )
-    return tooltip[0]
+    return screenshot_hovered(browser, grid, out, "All Categories", head, width=1100, height=900)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,26 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from grid_page import CHROMIUM, chromium, screenshot_grid
+from grid_page import CHROMIUM, chromium, screenshot_hovered
 
 from headwidget import HeadImportanceGrid, HeadScores
 from headwidget.demo import load_demo_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-
-# the page point of a head's cell in a panel (as view_pictures.py finds cells)
-CELL_POINT_JS = """
-([panel, layer, head]) => {
-  const c = [...document.querySelectorAll('canvas.hw-canvas')]
-    .find((e) => e.dataset.panel === panel);
-  c.scrollIntoView({block: 'nearest'});
-  const b = c.getBoundingClientRect(), d = c.dataset;
-  const pw = Number(d.plotWidth), ph = Number(d.plotHeight);
-  return [b.left + Number(d.plotLeft) + (head + 0.5) * pw / Number(d.cols),
-          b.top + Number(d.plotTop) + (layer + 0.5) * ph / Number(d.rows)];
-}
-"""
 
 
 def synthetic_scores(seed: int = 0) -> HeadScores:
@@ -94,25 +81,7 @@ def draw(
     check_effects(scores)
     grid = HeadImportanceGrid(scores, mark_insignificant=True)
     panel, layer, head = hovered_head(scores, task)
-    tooltip: list[str] = []
-
-    def hover(page: Any) -> None:
-        x, y = page.evaluate(CELL_POINT_JS, [panel, layer, head])
-        page.mouse.move(x, y)
-        page.locator(".hw-tooltip").wait_for(state="visible")
-        tooltip.append(page.locator(".hw-tooltip").inner_text())
-
-    screenshot_grid(
-        browser,
-        grid,
-        out,
-        width=width,
-        height=1000,
-        ready='.headwidget[data-ready="true"] canvas',
-        act=hover,
-        settle_ms=150,
-    )
-    return tooltip[0]
+    return screenshot_hovered(browser, grid, out, panel, (layer, head), width=width, height=1000)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -277,14 +277,22 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path, capsys) -> None:
-    out = tmp_path / "killed.npz"
-    folder = units_folder(out)
+def start_slow_run(files: Path, out: Path) -> tuple[subprocess.Popen, list[str]]:
+    """``headwidget score`` of the tiny model's tasks into ``out`` on the CPU in a child process,
+    slowed after each unit (:data:`_SLOW_RUN`; its stderr discarded), and its arguments, to run
+    the same sweep again here."""
     argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
     argv += ["--device", "cpu"]
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
     )
+    return child, argv
+
+
+def test_sigkill_then_resume_recomputes_no_finished_unit(files, single, tmp_path, capsys) -> None:
+    out = tmp_path / "killed.npz"
+    folder = units_folder(out)
+    child, argv = start_slow_run(files, out)
     deadline = time.monotonic() + 120
     while len(list(folder.glob("t*-l*.npz"))) < 4 and time.monotonic() < deadline:
         assert child.poll() is None, "the run ended before it could be killed"
@@ -627,11 +635,7 @@ def test_a_second_run_on_the_same_output_fails_at_once_naming_the_first(
     stale and --resume takes it over."""
     out = tmp_path / "busy.npz"
     folder = units_folder(out)
-    argv = ["score", str(files / "model"), "--tasks", str(files / "tasks.jsonl"), "-o", str(out)]
-    argv += ["--device", "cpu"]
-    child = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_RUN, *argv], env=_env(), stderr=subprocess.DEVNULL
-    )
+    child, argv = start_slow_run(files, out)
     try:
         deadline = time.monotonic() + 120
         while not list(folder.glob("t*-l*.npz")) and time.monotonic() < deadline:

@@ -137,13 +137,17 @@ def apply(data: bytes, edit: tuple) -> bytes:
     return data[:at] + chunk + data[at:]
 
 
+def edited(data: bytes, edits: list[tuple]) -> bytes:
+    """``data`` with each of ``edits`` applied in turn (:func:`apply`)."""
+    for edit in edits:
+        data = apply(data, edit)
+    return data
+
+
 @FUZZ
 @given(st.lists(mutations(len(VALID)), min_size=1, max_size=3))
 def test_damaged_score_files_raise_only_scores_file_error(edits):
-    data = VALID
-    for edit in edits:
-        data = apply(data, edit)
-    check_scores_outcome(bounded(HeadScores.load, data, ".npz"))
+    check_scores_outcome(bounded(HeadScores.load, edited(VALID, edits), ".npz"))
 
 
 @FUZZ
@@ -152,8 +156,7 @@ def test_damaged_members_with_valid_checksums_raise_only_scores_file_error(name,
     # Edits inside one member, re-zipped with correct CRCs, so that they reach the .npy and JSON
     # parsers instead of failing zip's checksum test.
     member = MEMBERS[name]
-    for edit in data.draw(st.lists(mutations(len(member)), min_size=1, max_size=3)):
-        member = apply(member, edit)
+    member = edited(member, data.draw(st.lists(mutations(len(member)), min_size=1, max_size=3)))
     check_scores_outcome(bounded(HeadScores.load, rezip({**MEMBERS, name: member}), ".npz"))
 
 
@@ -337,8 +340,7 @@ def resume(files: dict[str, bytes]) -> tuple[Exception | None, list[str], dict]:
 @given(st.sampled_from(sorted(n for n in GOOD if n != "fingerprint.json")), st.data())
 def test_damaged_unit_and_clean_files_are_set_aside_never_raise(name, data):
     damaged = GOOD[name]
-    for edit in data.draw(st.lists(mutations(len(damaged)), min_size=1, max_size=3)):
-        damaged = apply(damaged, edit)
+    damaged = edited(damaged, data.draw(st.lists(mutations(len(damaged)), min_size=1, max_size=3)))
     error, lines, loaded = resume({**GOOD, name: damaged})
     assert error is None
     key = name.split(".")[0]
@@ -350,8 +352,7 @@ def test_damaged_unit_and_clean_files_are_set_aside_never_raise(name, data):
 @given(st.sampled_from(sorted(n for n in FOREIGN if n != "fingerprint.json")), st.data())
 def test_a_foreign_unit_is_never_adopted_damaged_or_not(name, data):
     foreign = FOREIGN[name]
-    for edit in data.draw(st.lists(mutations(len(foreign)), max_size=2)):
-        foreign = apply(foreign, edit)
+    foreign = edited(foreign, data.draw(st.lists(mutations(len(foreign)), max_size=2)))
     error, lines, loaded = resume({**GOOD, name: foreign})
     assert error is None and len(lines) == 1, lines
     assert len(loaded) == 2  # the two files of this sweep, not the foreign one

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz_loaders import FUZZ, apply, bounded, mutations, npy, rezip
+from test_fuzz_loaders import FUZZ, bounded, edited, mutations, npy, rezip
 
 from headwidget import HeadPaths, HeadScores
 from headwidget.scores import PathsFileError
@@ -172,18 +172,14 @@ def check_outcome(outcome) -> None:
 @FUZZ
 @given(st.lists(mutations(len(VALID)), min_size=1, max_size=3))
 def test_damaged_paths_files_raise_only_paths_file_error(edits):
-    data = VALID
-    for edit in edits:
-        data = apply(data, edit)
-    check_outcome(bounded(HeadPaths.load, data, ".npz"))
+    check_outcome(bounded(HeadPaths.load, edited(VALID, edits), ".npz"))
 
 
 @FUZZ
 @given(st.sampled_from(sorted(MEMBERS)), st.data())
 def test_damaged_members_with_valid_checksums_raise_only_paths_file_error(name, data):
     member = MEMBERS[name]
-    for edit in data.draw(st.lists(mutations(len(member)), min_size=1, max_size=3)):
-        member = apply(member, edit)
+    member = edited(member, data.draw(st.lists(mutations(len(member)), min_size=1, max_size=3)))
     check_outcome(bounded(HeadPaths.load, rezip({**MEMBERS, name: member}), ".npz"))
 
 

@@ -5,7 +5,6 @@ README claims about its maps holds."""
 from __future__ import annotations
 
 import importlib.metadata
-import os
 
 import numpy as np
 import pytest
@@ -19,16 +18,6 @@ from headwidget.demo import (
     load_demo_model,
     load_demo_scores,
 )
-
-
-@pytest.fixture(scope="module")
-def demo():
-    try:
-        return load_demo_model()
-    except DemoModelMissingError as err:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(str(err))
 
 
 def _out_projs(model):

@@ -3,23 +3,9 @@ previous-token heads come out on top, and the model comes back as it was."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
 import torch
 
 from headwidget import detect_heads
-from headwidget.demo import DemoModelMissingError, load_demo_model
-
-
-@pytest.fixture(scope="module")
-def demo():
-    try:
-        return load_demo_model()
-    except DemoModelMissingError as err:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(str(err))
 
 
 def test_the_demo_models_induction_and_previous_token_heads(demo):

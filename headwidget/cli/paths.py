@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import UsageError, log, shown
-from .score import load_model, load_task_specs, merge
+from .score import add_one_device_arguments, load_model_on_one_device, load_task_specs, merge
 
 __all__ = ["add_paths_command", "add_show_paths_arguments", "merge_shards", "run_paths",
            "show_paths"]  # fmt: skip
@@ -94,11 +94,7 @@ def add_paths_command(
     add("--batch-size", type=positive, metavar="N", help="sequences per forward pass")
     add("--shard", metavar="I/N", help="trace share I (0-based) of N of the tasks, in order,"
         " into OUT.part-I-of-N.npz")  # fmt: skip
-    add("--device", metavar="D", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    add("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="float32",
-        help="weights' dtype (default float32; auto: the checkpoint's)")  # fmt: skip
-    add("-q", "--quiet", action="store_true", help="no progress lines")
-    paths.set_defaults(device_map=None, offload_dir=None)
+    add_one_device_arguments(paths)
 
 
 def add_show_paths_arguments(show: argparse.ArgumentParser) -> None:
@@ -128,8 +124,6 @@ def _shard(args: argparse.Namespace, tasks: list[Any]) -> tuple[list[Any], str]:
 def run_paths(args: argparse.Namespace) -> int:
     """``headwidget paths``: the tasks and heads checked, the model loaded as ``score`` loads
     it, the paths traced and saved."""
-    import torch
-
     from ..scores import HeadScores
     from ..scoring.paths import trace_paths
 
@@ -143,10 +137,7 @@ def run_paths(args: argparse.Namespace) -> int:
         missing = [t.name for t in tasks if t.name not in scores.tasks]
         if missing:
             raise UsageError(f"--scores {args.scores} has no task {shown(missing[0])!s}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    say = (lambda line: None) if args.quiet else log
-    say(f"loading {args.model} ...")
-    model, tokenizer, model_id = load_model(args, device)
+    model, tokenizer, model_id = load_model_on_one_device(args)
     paths = trace_paths(
         model, tokenizer, tasks, heads=args.heads, top=args.top, scores=scores, via=args.via,
         ablation=args.ablation, metric=args.metric, method=args.method,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .common import log
-from .score import load_model
+from .score import add_one_device_arguments, load_model_on_one_device
 
 __all__ = [
     "ROLE_NAMES",
@@ -77,11 +77,7 @@ def add_roles_command(
     add("--rows", choices=("pattern", "all"), default="pattern",
         help="positions counted: where the pattern has a target (default), or all of them,"
         " as TransformerLens")  # fmt: skip
-    add("--device", metavar="D", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    add("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="float32",
-        help="weights' dtype (default float32; auto: the checkpoint's)")  # fmt: skip
-    add("-q", "--quiet", action="store_true", help="no progress lines")
-    roles.set_defaults(device_map=None, offload_dir=None)
+    add_one_device_arguments(roles)
 
 
 def add_show_roles_arguments(show: argparse.ArgumentParser) -> None:
@@ -103,14 +99,9 @@ def add_show_roles_arguments(show: argparse.ArgumentParser) -> None:
 
 def run_roles(args: argparse.Namespace) -> int:
     """``headwidget roles``: load the model as ``score`` does, score every head, save."""
-    import torch
-
     from ..methods.roles import detect_heads
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if not args.quiet:
-        log(f"loading {args.model} ...")
-    model, tokenizer, model_id = load_model(args, device)
+    model, tokenizer, model_id = load_model_on_one_device(args)
     roles = [name.replace("-", " ") for name in args.roles] if args.roles else None
     scores = detect_heads(
         model, tokenizer, roles, n_sequences=args.n_sequences, seq_len=args.seq_len,

@@ -10,7 +10,14 @@ from typing import Any
 
 from .common import UsageError, log
 
-__all__ = ["load_model", "load_task_specs", "merge", "score"]
+__all__ = [
+    "add_one_device_arguments",
+    "load_model",
+    "load_model_on_one_device",
+    "load_task_specs",
+    "merge",
+    "score",
+]
 
 
 def load_task_specs(specs: Sequence[str], args: argparse.Namespace) -> list[Any]:
@@ -84,6 +91,28 @@ def load_model(args: argparse.Namespace, device: str | None) -> tuple[Any, Any, 
     if not args.device_map:
         model = model.to(device)
     return model.eval(), tokenizer, source
+
+
+def add_one_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--dtype`` and ``-q`` of a command whose model sits on one device (no
+    ``--device-map``): what :func:`load_model_on_one_device` reads."""
+    add = parser.add_argument
+    add("--device", metavar="D", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    add("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="float32",
+        help="weights' dtype (default float32; auto: the checkpoint's)")  # fmt: skip
+    add("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(device_map=None, offload_dir=None)
+
+
+def load_model_on_one_device(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """:func:`load_model` for a command of :func:`add_one_device_arguments`: on ``--device``
+    (default: cuda when available), saying so unless ``--quiet``."""
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not args.quiet:
+        log(f"loading {args.model} ...")
+    return load_model(args, device)
 
 
 def _check_device(device: str) -> None:

@@ -226,50 +226,38 @@ class AblationMethod:
         ``clean_copy``, [1 + len(heads), B], copy 0 replayed with nothing ablated. In float32
         when :attr:`upcast` (:func:`~headwidget.modeling.precision.float32_compute`)."""
         with float32_compute() if self.upcast else contextlib.nullcontext():
-            return self._replay(calls, batch, layer, heads, values, tiled_cache, clean_copy)
-
-    def _replay(
-        self,
-        calls: list[LayerCall],
-        batch: Batch,
-        layer: int,
-        heads: torch.Tensor,
-        values: torch.Tensor | float,
-        tiled_cache: dict[int, list[tuple[tuple[Any, ...], dict[str, Any]]]],
-        clean_copy: bool,
-    ) -> torch.Tensor:
-        n = len(heads) + int(clean_copy)
-        size = batch.size
-        lay = self.layout
-        per_layer = tiled_cache.get(n)
-        if per_layer is None:
-            memo: dict[int, Any] = {}
-            per_layer = []
-            for call in calls:
-                per_layer.append(
-                    (
-                        tile(call.args, n, size, lay.n_heads, memo),
-                        tile(call.kwargs, n, size, lay.n_heads, memo),
+            n = len(heads) + int(clean_copy)
+            size = batch.size
+            lay = self.layout
+            per_layer = tiled_cache.get(n)
+            if per_layer is None:
+                memo: dict[int, Any] = {}
+                per_layer = []
+                for call in calls:
+                    per_layer.append(
+                        (
+                            tile(call.args, n, size, lay.n_heads, memo),
+                            tile(call.kwargs, n, size, lay.n_heads, memo),
+                        )
                     )
-                )
-            tiled_cache[n] = per_layer
-        recorded = calls[layer].hidden
-        assert recorded is not None, "hidden state already released"
-        hidden_in = recorded.to(self.device)
-        hidden = hidden_in.repeat(n, *([1] * (hidden_in.ndim - 1)))
-        copies, heads, values = Ablate.tiled(heads, values)
-        if clean_copy:  # copy 0 keeps every head
-            copies = copies + 1
-        ablate = Ablate(lay, {layer: (copies, heads, values)}, n_copies=n)
-        with hooks(lay, heads=ablate, layers=[layer]):
-            for k in range(layer, lay.n_layers):
-                args, kwargs = per_layer[k]
-                if calls[k].hidden_in_kwargs:
-                    out = lay.layers[k](*args, hidden_states=hidden, **kwargs)
-                else:
-                    out = lay.layers[k](hidden, *args, **kwargs)
-                hidden = out[0] if isinstance(out, (tuple, list)) else out
-        return score_output(self.layout, self.metric, hidden, batch, n_copies=n)
+                tiled_cache[n] = per_layer
+            recorded = calls[layer].hidden
+            assert recorded is not None, "hidden state already released"
+            hidden_in = recorded.to(self.device)
+            hidden = hidden_in.repeat(n, *([1] * (hidden_in.ndim - 1)))
+            copies, heads, values = Ablate.tiled(heads, values)
+            if clean_copy:  # copy 0 keeps every head
+                copies = copies + 1
+            ablate = Ablate(lay, {layer: (copies, heads, values)}, n_copies=n)
+            with hooks(lay, heads=ablate, layers=[layer]):
+                for k in range(layer, lay.n_layers):
+                    args, kwargs = per_layer[k]
+                    if calls[k].hidden_in_kwargs:
+                        out = lay.layers[k](*args, hidden_states=hidden, **kwargs)
+                    else:
+                        out = lay.layers[k](hidden, *args, **kwargs)
+                    hidden = out[0] if isinstance(out, (tuple, list)) else out
+            return score_output(self.layout, self.metric, hidden, batch, n_copies=n)
 
     def score_task(
         self,

@@ -56,13 +56,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
+from ..modeling.batching import backward_sequences
 from ..modeling.hooks import (
     Form,
-    HeadSums,
     add_head_sums,
     head_means,
     hooks,
+    mean_head_outputs,
     metric_of_logits,
     run_to_last_layer,
     scored_logits,
@@ -250,26 +250,14 @@ class AttributionMethod:
         ctx = self.context
         if ctx.batch_size is not None:
             return ctx.batch_size
-        longest = max(len(e.prompt) + len(e.answer) for e in items)
-        answer = 1 if ctx.metric == "logit_diff" else max(len(e.answer) for e in items)
         dtype_bytes = torch.finfo(model_dtype(ctx.model)).bits // 8
-        # a backward pass keeps every layer's activations: about n_layers times one replay's
-        per_seq = bytes_per_sequence(ctx.model, self.layout, longest, answer, 4)
-        per_seq = per_seq * max(1, self.layout.n_layers) // 2 + dtype_bytes
-        n = memory_budget(ctx.device) // max(per_seq, 1)
-        if ctx.device.type == "cpu":
-            n = min(n, max(1, CPU_MAX_TOKENS // max(longest, 1)))
-        return max(1, int(n))
+        return backward_sequences(
+            ctx.model, self.layout, ctx.device, items, ctx.metric, extra_bytes=dtype_bytes
+        )
 
     def _means(self, batches: list[Batch]) -> list[torch.Tensor]:
         """Every head's mean output over the task (mean ablation's fill), one forward a batch."""
-        lay = self.layout
-        sums = HeadSums(lay.n_layers)
-        with hooks(lay, heads=sums), torch.inference_mode():
-            for batch in batches:
-                sums.token_mask = batch.attention_mask.reshape(-1).bool()
-                run_to_last_layer(self.context.model, lay, batch)
-        return sums.means(lay.n_heads, lay.head_dim)
+        return mean_head_outputs(self.context.model, self.layout, batches)
 
     def _gradient_pass(
         self, batch: Batch, fills: list[torch.Tensor] | None, alpha: float, correct: bool

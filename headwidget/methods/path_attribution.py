@@ -29,15 +29,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..modeling.batching import CPU_MAX_TOKENS, bytes_per_sequence, memory_budget
+from ..modeling.batching import backward_sequences
 from ..modeling.channels import CHANNELS, ResolvedChannels
 from ..modeling.hooks import (
     CaptureCalls,
     Form,
-    HeadSums,
     ProjectionCall,
     head_means,
     hooks,
+    mean_head_outputs,
     run_to_last_layer,
     score_output,
 )
@@ -96,14 +96,9 @@ class PathAttribution:
         ctx = self.context
         if ctx.batch_size is not None:
             return ctx.batch_size
-        longest = max(len(e.prompt) + len(e.answer) for e in items)
-        answer = 1 if ctx.metric == "logit_diff" else max(len(e.answer) for e in items)
-        per_seq = bytes_per_sequence(ctx.model, self.layout, longest, answer, 4)
-        per_seq = per_seq * max(1, self.layout.n_layers) // 2 + 1  # a backward keeps every layer
-        n = memory_budget(ctx.device) // max(per_seq, 1)
-        if ctx.device.type == "cpu":
-            n = min(n, max(1, CPU_MAX_TOKENS // max(longest, 1)))
-        return max(1, int(n))
+        return backward_sequences(
+            ctx.model, self.layout, ctx.device, items, ctx.metric, extra_bytes=1
+        )
 
     capacity = 1  # sequences in one gradient pass (set by run)
 
@@ -138,13 +133,7 @@ class PathAttribution:
         self, batches: list[Batch], senders: list[tuple[int, int]]
     ) -> dict[tuple[int, int], torch.Tensor | float]:
         """The senders' mean outputs over every batch (one forward each)."""
-        lay = self.layout
-        sums = HeadSums(lay.n_layers)
-        with hooks(lay, heads=sums), torch.inference_mode():
-            for batch in batches:
-                sums.token_mask = batch.attention_mask.reshape(-1).bool()
-                run_to_last_layer(self.context.model, lay, batch)
-        means = sums.means(lay.n_heads, lay.head_dim)
+        means = mean_head_outputs(self.context.model, self.layout, batches)
         return {s: means[s[0]][s[1]].clone() for s in senders}
 
     def _batch(

@@ -14,14 +14,25 @@ import contextlib
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from .adapters import ResolvedLayout
 
-__all__ = ["bytes_per_sequence", "hidden_size", "memory_budget", "plan", "tile", "CPU_MAX_TOKENS"]
+if TYPE_CHECKING:
+    from .inputs import Encoded
+
+__all__ = [
+    "backward_sequences",
+    "bytes_per_sequence",
+    "hidden_size",
+    "memory_budget",
+    "plan",
+    "tile",
+    "CPU_MAX_TOKENS",
+]
 
 # CPU replay batches: measured on a 12-layer, 768-wide Llama, the time per sequence is flat from
 # about 16 to 128 sequences of 36 tokens and grows beyond (1.2x at 384, 1.5x at 768: the
@@ -107,6 +118,30 @@ def memory_budget(device: torch.device) -> int:
     if available:
         return int(min(_CPU_BUDGET_BYTES, available // 4))
     return _CPU_BUDGET_BYTES
+
+
+def backward_sequences(
+    model: nn.Module,
+    layout: ResolvedLayout,
+    device: torch.device,
+    items: Sequence[Encoded],
+    metric: str,
+    extra_bytes: int,
+) -> int:
+    """Sequences of ``items`` per float32 gradient pass (a forward and its backward).
+
+    A backward keeps every layer's activations: about ``n_layers / 2`` times one replayed
+    sequence's :func:`bytes_per_sequence`, plus ``extra_bytes`` a sequence; on CPU the tokens
+    of one pass are capped at :data:`CPU_MAX_TOKENS`. ``metric`` decides the answer tokens
+    scored (one for ``logit_diff``)."""
+    longest = max(len(e.prompt) + len(e.answer) for e in items)
+    answer = 1 if metric == "logit_diff" else max(len(e.answer) for e in items)
+    per_seq = bytes_per_sequence(model, layout, longest, answer, 4)
+    per_seq = per_seq * max(1, layout.n_layers) // 2 + extra_bytes
+    n = memory_budget(device) // max(per_seq, 1)
+    if device.type == "cpu":
+        n = min(n, max(1, CPU_MAX_TOKENS // max(longest, 1)))
+    return max(1, int(n))
 
 
 def plan(n_examples: int, n_heads: int, max_sequences: int) -> tuple[int, int]:

@@ -49,7 +49,7 @@ attribution's gradient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -74,6 +74,7 @@ __all__ = [
     "add_head_sums",
     "head_means",
     "hooks",
+    "mean_head_outputs",
     "metric_of_logits",
     "run_to_last_layer",
     "score_output",
@@ -404,6 +405,19 @@ def run_to_last_layer(
     with hooks(layout, layer_out=stop, layers=[-1]), suppress(_StopForward):
         model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
     return captured[0] if captured else None
+
+
+def mean_head_outputs(
+    model: nn.Module, layout: ResolvedLayout, batches: Sequence[Batch]
+) -> list[torch.Tensor]:
+    """Each head's mean output over the non-pad positions of ``batches`` (one forward each, up
+    to the last decoder layer): ``[n_heads, head_dim]`` per layer, mean ablation's fill."""
+    sums = HeadSums(layout.n_layers)
+    with hooks(layout, heads=sums), torch.inference_mode():
+        for batch in batches:
+            sums.token_mask = batch.attention_mask.reshape(-1).bool()
+            run_to_last_layer(model, layout, batch)
+    return sums.means(layout.n_heads, layout.head_dim)
 
 
 # -- reading the output --------------------------------------------------------------------------

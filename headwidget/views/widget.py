@@ -237,8 +237,6 @@ class HeadImportanceGrid(
         if compare is None and compare_mode != "side_by_side":
             raise TypeError("compare_mode= applies with compare=other_scores only")
         if compare is not None:
-            if isinstance(source, (str, Path)):
-                source = HeadScores.load(source)
             if not isinstance(source, HeadScores):
                 raise TypeError(
                     "compare= shows two score sets: give HeadScores (or saved .npz paths) for"

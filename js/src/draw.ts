@@ -355,6 +355,48 @@ export const OUTLINE_ON_DARK = "rgba(255, 255, 255, 0.95)";
 export const MIN_OUTLINE_CELL = 4;
 
 /**
+ * Outlines of cells cw x ch (CSS px), collected by the colour under each (its relative
+ * luminance picks {@link OUTLINE_ON_LIGHT} or {@link OUTLINE_ON_DARK}), then stroked in one
+ * path per colour: the threshold's passing heads and a role's.
+ */
+export class CellOutlines {
+  readonly lw: number;
+  private readonly cw: number;
+  private readonly ch: number;
+  // top-left corners, inset by half the line width, of the outlines on light and on dark colours
+  private readonly onLight: number[] = [];
+  private readonly onDark: number[] = [];
+
+  constructor(cw: number, ch: number) {
+    this.cw = cw;
+    this.ch = ch;
+    this.lw = Math.min(2, Math.max(1, Math.min(cw, ch) / 6));
+  }
+
+  /** Outline the cell at (left, top) whose colour starts at byte k of the colour table. */
+  add(table: Uint8Array, k: number, left: number, top: number): void {
+    const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
+    (lum > 0.45 ? this.onLight : this.onDark).push(left + this.lw / 2, top + this.lw / 2);
+  }
+
+  stroke(ctx: CanvasRenderingContext2D): void {
+    const { cw, ch, lw } = this;
+    ctx.lineWidth = lw;
+    for (const [corners, color] of [
+      [this.onLight, OUTLINE_ON_LIGHT],
+      [this.onDark, OUTLINE_ON_DARK],
+    ] as const) {
+      if (!corners.length) continue;
+      ctx.strokeStyle = color;
+      ctx.beginPath();
+      for (let j = 0; j < corners.length; j += 2) ctx.rect(corners[j], corners[j + 1], cw - lw, ch - lw);
+      ctx.stroke();
+    }
+    ctx.lineWidth = 1;
+  }
+}
+
+/**
  * Outline the heads that pass the threshold, dark on light colours and light on dark ones, so
  * that the cells keep their colour map colour.
  */
@@ -372,10 +414,7 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWi
   const idx = v.scale.lutIdx[t];
   const table = lut(v.traits.colormap);
   const layerX = v.traits.orientation === "layer_x";
-  const lw = Math.min(2, Math.max(1, Math.min(cw, ch) / 6));
-  // top-left corners of the outlined cells, on dark and on light colours
-  const dark: number[] = [];
-  const light: number[] = [];
+  const outlines = new CellOutlines(cw, ch);
   for (let i = 0; i < size; i++) {
     if (!(v.data.norm[t * size + i] >= cut) || (gate !== null && gate[t * size + i] !== 1)) continue;
     const l = (i / nH) | 0;
@@ -383,23 +422,9 @@ function drawPassing(v: View, p: Panel, ctx: CanvasRenderingContext2D, w: CellWi
     const row = (layerX ? nH - 1 - hh : l) - w.r0;
     const col = (layerX ? l : hh) - w.c0;
     if (row < 0 || row >= rows || col < 0 || col >= cols) continue;
-    const k = idx[i] * 3;
-    // relative luminance of the cell's colour picks the outline that shows on it
-    const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
-    (lum > 0.45 ? dark : light).push(plot.left + col * cw + lw / 2, plot.top + row * ch + lw / 2);
+    outlines.add(table, idx[i] * 3, plot.left + col * cw, plot.top + row * ch);
   }
-  ctx.lineWidth = lw;
-  for (const [corners, color] of [
-    [dark, OUTLINE_ON_LIGHT],
-    [light, OUTLINE_ON_DARK],
-  ] as const) {
-    if (!corners.length) continue;
-    ctx.strokeStyle = color;
-    ctx.beginPath();
-    for (let j = 0; j < corners.length; j += 2) ctx.rect(corners[j], corners[j + 1], cw - lw, ch - lw);
-    ctx.stroke();
-  }
-  ctx.lineWidth = 1;
+  outlines.stroke(ctx);
 }
 
 export function drawAll(v: View): void {

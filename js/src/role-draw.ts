@@ -5,7 +5,7 @@
 // copied: a redraw costs one drawImage per panel. An export draws them as vectors.
 import { dimmedLut, lut, lutIndex } from "./colormap";
 import type { Panel, View } from "./context";
-import { DIM_ALPHA, lutWords } from "./draw";
+import { CellOutlines, DIM_ALPHA, lutWords } from "./draw";
 import { cellRect, gridShape, headToCell, type CellWindow } from "./layout";
 import { glyphPolygon, glyphSlots, headGlyphs, MIN_GLYPH_CELL, roleScale, type GlyphShape, type RoleState } from "./roles";
 
@@ -124,28 +124,17 @@ export function drawRolePassing(v: View, p: Panel, ctx: CanvasRenderingContext2D
   const [, nL, nH] = v.data.shape;
   const table = lut(v.traits.colormap);
   const { vmin, vmax } = roleScale(roles);
-  const lw = Math.min(2, Math.max(1, Math.min(cw, ch) / 6));
-  const byColor: Record<string, number[]> = { "rgba(0, 0, 0, 0.9)": [], "rgba(255, 255, 255, 0.95)": [] };
+  const outlines = new CellOutlines(cw, ch);
   for (let i = 0; i < nL * nH; i++) {
     const value = roles.values[r * roles.size + i];
     if (!(value >= roles.threshold)) continue;
     const layer = (i / nH) | 0;
     const { row, col } = headToCell(v.traits.orientation, layer, i - layer * nH, nH);
     if (row < w.r0 || row >= w.r0 + w.rows || col < w.c0 || col >= w.c0 + w.cols) continue;
-    const k = Math.max(0, lutIndex(value, vmin, vmax)) * 3;
-    const lum = (0.2126 * table[k] + 0.7152 * table[k + 1] + 0.0722 * table[k + 2]) / 255;
     const rect = cellRect(plot, w.rows, w.cols, row - w.r0, col - w.c0);
-    byColor[lum > 0.45 ? "rgba(0, 0, 0, 0.9)" : "rgba(255, 255, 255, 0.95)"].push(rect.left + lw / 2, rect.top + lw / 2);
+    outlines.add(table, Math.max(0, lutIndex(value, vmin, vmax)) * 3, rect.left, rect.top);
   }
-  ctx.lineWidth = lw;
-  for (const [color, corners] of Object.entries(byColor)) {
-    if (!corners.length) continue;
-    ctx.strokeStyle = color;
-    ctx.beginPath();
-    for (let j = 0; j < corners.length; j += 2) ctx.rect(corners[j], corners[j + 1], cw - lw, ch - lw);
-    ctx.stroke();
-  }
-  ctx.lineWidth = 1;
+  outlines.stroke(ctx);
 }
 
 /** A small canvas with a role's glyph on a neutral cell, for the roles bar and legend. */

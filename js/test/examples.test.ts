@@ -3,8 +3,7 @@
 // stand-in model that answers the kernel's messages.
 import { afterEach, describe, expect, it } from "vitest";
 import { chooseTask, float32Of, histogram, shorten } from "../src/examples";
-import widget from "../src/index";
-import { standInModel, traitState } from "./fake-model";
+import { renderView, standInModel, traitState, unmountViews } from "./fake-model";
 
 describe("helpers", () => {
   it("reads float32 from a DataView at an offset", () => {
@@ -35,12 +34,7 @@ describe("helpers", () => {
   });
 });
 
-let cleanup: (() => void) | null = null;
-afterEach(() => {
-  cleanup?.();
-  cleanup = null;
-  document.body.replaceChildren();
-});
+afterEach(unmountViews);
 
 function mount() {
   const values = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => ((i * 7) % 10) / 10);
@@ -56,13 +50,11 @@ function mount() {
   const { model, listeners } = standInModel(state);
   const sent: Record<string, any>[] = [];
   model.send = ((msg: Record<string, any>) => sent.push(msg)) as never;
-  const el = document.createElement("div");
-  document.body.append(el);
-  cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
+  const { root } = renderView(model);
   const reply = (msg: unknown, buffers: unknown[] = []) => {
     for (const f of listeners.get("msg:custom") ?? []) (f as (m: unknown, b: unknown[]) => void)(msg, buffers);
   };
-  return { root: el.querySelector<HTMLElement>(".headwidget")!, model, sent, reply };
+  return { root, model, sent, reply };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 40));

@@ -1,5 +1,8 @@
 // A stand-in for anywidget's model, shared by the view tests: traits in a plain object, change
-// events on set, and a count of save_changes() calls.
+// events on set, and a count of save_changes() calls; and the view rendered on it, unmounted
+// after each test, and its SVG export.
+import { expect, vi } from "vitest";
+import widget from "../src/index";
 
 type Listener = () => void;
 
@@ -53,4 +56,35 @@ export function traitState(data: Record<string, unknown>): Record<string, unknow
     fade_below: false,
     ...data,
   };
+}
+
+const unmounts: (() => void)[] = [];
+
+/** Render the widget on `model` into a new element of the document: the element and the view's
+ * root (`.headwidget`). {@link unmountViews} (in an `afterEach`) takes it down. */
+export function renderView(model: unknown): { el: HTMLElement; root: HTMLElement } {
+  const el = document.createElement("div");
+  document.body.append(el);
+  unmounts.push((widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el }));
+  return { el, root: el.querySelector<HTMLElement>(".headwidget")! };
+}
+
+/** Clean up every view {@link renderView} rendered and empty the document. */
+export function unmountViews(): void {
+  for (const cleanup of unmounts.splice(0)) cleanup();
+  document.body.replaceChildren();
+}
+
+/** The view's SVG export at 1x (its export control clicked, the download caught), parsed. */
+export async function exportSvg(root: HTMLElement): Promise<Document> {
+  let blob: Blob | null = null;
+  vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
+    blob = b as Blob;
+    return "blob:x";
+  });
+  vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
+  root.querySelector<HTMLSelectElement>("select.hw-export-format")!.value = "svg:1";
+  root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
+  expect(blob).not.toBeNull();
+  return new DOMParser().parseFromString(await blob!.text(), "image/svg+xml");
 }

@@ -2,12 +2,11 @@
 // Paths between heads on the map: decoding the edges, arrow geometry in both orientations,
 // width / colour / channel styles, hit testing and the tooltip, the arrows in an SVG export.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import widget from "../src/index";
 import type { Panel, View } from "../src/context";
 import { drawArrows, edgeAt } from "../src/path-draw";
 import { arrowEnds, CHANNEL_STYLES, clipToPlot, edgeColor, edgeLines, edgeWidth, logitsPoint, MAX_WIDTH, MIN_WIDTH, NEGATIVE, POSITIVE, readPaths, segmentDistance, touches } from "../src/paths";
 import { SvgContext } from "../src/svg";
-import { standInModel, traitState } from "./fake-model";
+import { renderView, standInModel, traitState, unmountViews } from "./fake-model";
 
 /** grid of 2 tasks x 3 layers x 4 heads; task 1: L0H1 -> L2H3 via k (+0.5), L1H0 -> L2H2 via q
  * (-0.2), L2H3 -> logits (+0.8), L0H0 -> L1H1 via v (NaN, never drawn); task 0: L0H2 -> L1H3 via v. */
@@ -113,11 +112,8 @@ describe("paths", () => {
   });
 });
 
-let cleanup: (() => void) | undefined;
 afterEach(() => {
-  cleanup?.();
-  cleanup = undefined;
-  document.body.replaceChildren();
+  unmountViews();
   vi.restoreAllMocks();
 });
 const tick = () => new Promise((r) => setTimeout(r, 30));
@@ -139,11 +135,8 @@ describe("the widget with paths", () => {
       path_edges: 10,
     });
     const { model } = standInModel(state);
-    const el = document.createElement("div");
-    document.body.append(el);
-    cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
+    const { root } = renderView(model);
     await tick();
-    const root = el.querySelector<HTMLElement>(".headwidget")!;
     const keys = Array.from(root.querySelectorAll(".hw-key-item")).map((i) => i.textContent);
     expect(keys.some((t) => t!.startsWith("paths: orange helps, blue hurts"))).toBe(true);
     // (happy-dom has no 2d context: the panels' arrows in an export are checked above and in

@@ -2,7 +2,6 @@
 // Head roles on the map: decoding the role maps, where the glyphs go, the filter, the texts, the
 // glyphs drawn as vectors, the roles bar, the Roles tab, and the drill-down "what a head writes".
 import { afterEach, describe, expect, it, vi } from "vitest";
-import widget from "../src/index";
 import type { Panel, View } from "../src/context";
 import { drawGlyphs } from "../src/role-draw";
 import {
@@ -22,7 +21,7 @@ import {
 } from "../src/roles";
 import { SvgContext } from "../src/svg";
 import { fractionText, pairText, precomputed } from "../src/writes";
-import { standInModel, traitState } from "./fake-model";
+import { exportSvg, renderView, standInModel, traitState, unmountViews } from "./fake-model";
 
 const NAMES = ["previous token", "induction", "first token"];
 const INFO = { names: NAMES, shapes: ["triangle", "diamond", "circle"], descriptions: ["", "", ""], units: "attention share" };
@@ -140,11 +139,8 @@ describe("what a head writes", () => {
 // -- the widget with roles ------------------------------------------------------------------
 
 const tick = () => new Promise((r) => setTimeout(r, 40));
-let cleanup: (() => void) | null = null;
 afterEach(() => {
-  cleanup?.();
-  cleanup = null;
-  document.body.replaceChildren();
+  unmountViews();
   vi.restoreAllMocks();
 });
 
@@ -172,11 +168,9 @@ function mount(overrides: Record<string, unknown> = {}) {
   const handlers: ((msg: unknown) => void)[] = [];
   const on = model.on;
   model.on = ((e: string, f: () => void) => (e === "msg:custom" ? handlers.push(f as never) : on(e, f))) as typeof model.on;
-  const el = document.createElement("div");
-  document.body.append(el);
-  cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
+  const { root } = renderView(model);
   const reply = (msg: unknown) => handlers.forEach((f) => f(msg));
-  return { root: el.querySelector<HTMLElement>(".headwidget")!, state, model, sent, reply };
+  return { root, state, model, sent, reply };
 }
 
 describe("the widget with role maps", () => {
@@ -225,15 +219,7 @@ describe("the widget with role maps", () => {
     const { root, model } = mount();
     model.set("role_filter", "induction");
     await tick();
-    let blob: Blob | null = null;
-    vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
-      blob = b as Blob;
-      return "blob:x";
-    });
-    vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
-    root.querySelector<HTMLSelectElement>("select.hw-export-format")!.value = "svg:1";
-    root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
-    const svg = new DOMParser().parseFromString(await blob!.text(), "image/svg+xml");
+    const svg = await exportSvg(root);
     const texts = Array.from(svg.querySelectorAll("text")).map((t) => t.textContent);
     expect(texts).toContain("previous token (2)");
     expect(texts).toContain("induction (1)");

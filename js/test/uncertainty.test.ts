@@ -4,12 +4,11 @@
 // and toggle, categories from reliable maps only, and the export (the category rule itself is
 // checked against the Python twin in categories.test.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
-import widget from "../src/index";
 import { wrapNote } from "../src/panels";
 import { cellPasses, countText, deriveThreshold, readData } from "../src/state";
 import { tooltipLines } from "../src/tooltip";
 import { countedTasks, intervalText, panelUnmarked, reliabilityNote, reliabilityTip, SIGNIFICANT, UNTESTED } from "../src/uncertainty";
-import { standInModel, traitState } from "./fake-model";
+import { exportSvg, renderView, standInModel, traitState, unmountViews } from "./fake-model";
 
 const f32 = (xs: number[]) => new DataView(Float32Array.from(xs).buffer);
 const u8 = (xs: number[]) => new DataView(Uint8Array.from(xs).buffer);
@@ -117,11 +116,8 @@ describe("notes and marks (pure)", () => {
   });
 });
 
-let cleanup: (() => void) | null = null;
 afterEach(() => {
-  cleanup?.();
-  cleanup = null;
-  document.body.replaceChildren();
+  unmountViews();
   vi.restoreAllMocks();
 });
 const tick = () => new Promise((r) => setTimeout(r, 40));
@@ -149,10 +145,7 @@ function mount(overrides: Record<string, unknown> = {}) {
     ...overrides,
   });
   const { model } = standInModel(state);
-  const el = document.createElement("div");
-  document.body.append(el);
-  cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
-  return { root: el.querySelector<HTMLElement>(".headwidget")!, state, model };
+  return { root: renderView(model).root, state, model };
 }
 
 describe("the view", () => {
@@ -214,15 +207,7 @@ describe("the view", () => {
 
   it("exports the titles' reliability and the key's marks", async () => {
     const { root } = mount({ mark_insignificant: true });
-    let blob: Blob | null = null;
-    vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
-      blob = b as Blob;
-      return "blob:x";
-    });
-    vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
-    root.querySelector<HTMLSelectElement>("select.hw-export-format")!.value = "svg:1";
-    root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
-    const svg = new DOMParser().parseFromString(await blob!.text(), "image/svg+xml");
+    const svg = await exportSvg(root);
     const texts = Array.from(svg.querySelectorAll("text")).map((t) => t.textContent ?? "");
     expect(texts).toContain("r = 0.91");
     expect(texts.join(" ")).toContain("noisy: add examples");

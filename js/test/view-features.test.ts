@@ -2,8 +2,7 @@
 // The view's marks and controls added for approximate cells, accuracy, provenance, zoom and
 // export, against a stand-in anywidget model (as render.test.ts).
 import { afterEach, describe, expect, it, vi } from "vitest";
-import widget from "../src/index";
-import { standInModel, traitState } from "./fake-model";
+import { exportSvg, renderView, standInModel, traitState, unmountViews } from "./fake-model";
 
 
 function mount(overrides: Record<string, unknown> = {}) {
@@ -21,18 +20,12 @@ function mount(overrides: Record<string, unknown> = {}) {
     ...overrides,
   });
   const { model } = standInModel(state);
-  const el = document.createElement("div");
-  document.body.append(el);
-  cleanup = (widget.render as (p: { model: unknown; el: HTMLElement }) => () => void)({ model, el });
-  return { root: el.querySelector<HTMLElement>(".headwidget")!, state, model };
+  return { root: renderView(model).root, state, model };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 40));
-let cleanup: (() => void) | null = null;
 afterEach(() => {
-  cleanup?.();
-  cleanup = null;
-  document.body.replaceChildren();
+  unmountViews();
   vi.restoreAllMocks();
 });
 
@@ -180,18 +173,7 @@ describe("keyboard, zoom and export", () => {
 
   it("exports an SVG that parses and holds every panel title and the provenance", async () => {
     const { root } = mount();
-    let blob: Blob | null = null;
-    vi.spyOn(URL, "createObjectURL").mockImplementation((b) => {
-      blob = b as Blob;
-      return "blob:x";
-    });
-    vi.spyOn(URL, "revokeObjectURL").mockImplementation(() => {});
-    const format = root.querySelector<HTMLSelectElement>("select.hw-export-format")!;
-    format.value = "svg:1";
-    root.querySelector<HTMLButtonElement>("button.hw-export")!.click();
-    expect(blob).not.toBeNull();
-    const text = await blob!.text();
-    const svg = new DOMParser().parseFromString(text, "image/svg+xml");
+    const svg = await exportSvg(root);
     const texts = Array.from(svg.querySelectorAll("text")).map((t) => t.textContent);
     expect(texts).toContain("copying");
     expect(texts).toContain("hard task");

@@ -102,56 +102,12 @@ def jupyter_server(
     server.stop()
 
 
-class DialogWatcher:
-    """Records every alert/confirm/prompt a page raises (an injected script would raise one)."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def __call__(self, dialog) -> None:
-        self.messages.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-
-def _open_notebook(browser, server, ui: str, path: str):
-    from notebook_page import NotebookPage
-
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    dialogs = DialogWatcher()
-    page.on("dialog", dialogs)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    nb = NotebookPage(page, ui)  # type: ignore[arg-type]
-    nb.open(server.url(path))
-    nb.dialogs = dialogs  # type: ignore[attr-defined]
-    nb.page_errors = errors  # type: ignore[attr-defined]
-    return context, nb
-
-
-@pytest.fixture(scope="module")
-def open_notebook(browser, jupyter_server):
-    """``open_notebook(ui, name)``: the server's notebook ``name`` open in JupyterLab
-    (``ui="lab"``) or the Notebook 7 UI (``"notebook"``) with its kernel idle; closed with the
-    module."""
-    contexts = []
-
-    def open_(ui: str, name: str):
-        path = f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}"
-        context, nb = _open_notebook(browser, jupyter_server, ui, path)
-        contexts.append(context)
-        return nb
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
 @pytest.fixture(scope="module")
 def lab(browser, jupyter_server):
     """lab.ipynb open in JupyterLab with its kernel idle (one kernel for the module)."""
-    context, nb = _open_notebook(browser, jupyter_server, "lab", "lab/tree/lab.ipynb?reset")
+    from notebook_page import open_notebook
+
+    context, nb = open_notebook(browser, jupyter_server.url("lab/tree/lab.ipynb?reset"), "lab")
     yield nb
     context.close()
 
@@ -159,7 +115,9 @@ def lab(browser, jupyter_server):
 @pytest.fixture(scope="module")
 def notebook7(browser, jupyter_server):
     """nb7.ipynb open in the Notebook 7 UI with its kernel idle."""
-    context, nb = _open_notebook(browser, jupyter_server, "notebook", "notebooks/nb7.ipynb")
+    from notebook_page import open_notebook
+
+    context, nb = open_notebook(browser, jupyter_server.url("notebooks/nb7.ipynb"), "notebook")
     yield nb
     context.close()
 

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lab_server import LAB_IDLE_TEXT
 from playwright.sync_api import Locator, Page, expect
@@ -213,3 +213,34 @@ def save_screenshot(target: Page | Locator, artifacts: Path, name: str) -> Path:
     path = artifacts / f"{name}.png"
     target.screenshot(path=str(path))
     return path
+
+
+class DialogWatcher:
+    """Records every alert/confirm/prompt a page raises (an injected script would raise one)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, dialog) -> None:
+        self.messages.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+
+def open_notebook(
+    browser: Any, url: str, ui: Literal["lab", "notebook"]
+) -> tuple[Any, NotebookPage]:
+    """A new browser context (1400 x 1000) and the notebook at ``url`` open in it in ``ui``,
+    kernel idle; the page's errors gather in ``nb.page_errors`` and its dialogs (dismissed) in
+    ``nb.dialogs``. Close the context when done."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    dialogs = DialogWatcher()
+    page.on("dialog", dialogs)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    nb = NotebookPage(page, ui)
+    nb.open(url)
+    nb.dialogs = dialogs  # type: ignore[attr-defined]
+    nb.page_errors = errors  # type: ignore[attr-defined]
+    return context, nb

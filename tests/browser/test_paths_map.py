@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from lab_server import write_notebook
-from notebook_page import NotebookPage, rgb_close, save_screenshot
+from notebook_page import NotebookPage, open_notebook, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -33,11 +33,14 @@ ORANGE, BLUE = (255, 159, 28), (46, 196, 255)
 
 
 @pytest.fixture(scope="module", params=["lab", "notebook"])
-def paths_page(request, jupyter_server, open_notebook):
+def paths_page(request, browser, jupyter_server):
     """The notebook in JupyterLab, then in Notebook 7."""
     name = f"paths-{request.param}.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SOURCE, "print('EDGES', grid.path_edges)"])
-    return open_notebook(request.param, name)
+    path = f"lab/tree/{name}?reset" if request.param == "lab" else f"notebooks/{name}"
+    context, nb = open_notebook(browser, jupyter_server.url(path), request.param)
+    yield nb
+    context.close()
 
 
 def along(info, a: tuple[int, int], b: tuple[int, int], n: int = 9):

@@ -14,7 +14,7 @@ import re
 import known_scores as k
 import pytest
 from lab_server import write_notebook
-from notebook_page import NotebookPage, rgb_close, save_screenshot
+from notebook_page import NotebookPage, open_notebook, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -59,14 +59,8 @@ def marks_page(request, browser, jupyter_server):
     ui = request.param
     name = f"uncertainty-{ui}.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SCORES_SOURCE + GRID_SOURCE])
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    nb = NotebookPage(page, ui)  # type: ignore[arg-type]
-    nb.open(jupyter_server.url(f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}"))
-    nb.page_errors = errors  # type: ignore[attr-defined]
+    url = jupyter_server.url(f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}")
+    context, nb = open_notebook(browser, url, ui)
     yield nb
     context.close()
 
