@@ -70,6 +70,21 @@ def held_out(scores: HeadScores, task: str) -> Task:
     return Task(task, [e for e in full.examples if e.prompt not in scored], category=full.category)
 
 
+def describe(name: str, scores: HeadScores) -> str:
+    """How a suite's maps were made and how sure they are: method, n, split-half reliability."""
+    refine = scores.meta.get("refine")
+    method = scores.method + (f" (refine={refine})" if scores.method == "attribution" else "")
+    n = sorted(set(scores.meta.get("examples", {}).values()) or {0})
+    reliability = [r for r in scores.reliability().values() if np.isfinite(r)]
+    spread = f"{min(reliability):.2f}-{max(reliability):.2f}" if reliability else "unknown"
+    examples = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    return (
+        f"{name}, {len(scores.tasks)} tasks, {method}, {scores.meta.get('ablation', '?')}"
+        f" ablation, {scores.meta.get('metric', '?')}, n = {examples} examples a task,"
+        f" split-half reliability {spread}"
+    )
+
+
 def heads_section(model, tokenizer, suites: dict[str, HeadScores], top: int) -> list[str]:
     induction, previous = attention_pattern_scores(model, tokenizer)
     lines = ["## Induction and previous-token heads", ""]
@@ -90,7 +105,7 @@ def heads_section(model, tokenizer, suites: dict[str, HeadScores], top: int) -> 
             ranks = " | ".join(str(rank_of(operations, t, layer, head)) for t in tasks)
             lines.append(f"| L{layer} H{head} | {kind} | {matrix[layer, head]:.2f} | {ranks} |")
     n = operations.n_layers * operations.n_heads
-    lines += ["", f"Ranks are out of {n} heads (1 = the head whose ablation costs most)."]
+    lines += ["", f"Ranks are out of {n} heads (1 = the map's most important head)."]
     return lines
 
 
@@ -191,7 +206,9 @@ def main() -> None:
     lines = ["# What the demo model's maps show", ""]
     lines.append(
         "Measured by `python scripts/analyze_demo_model.py` on SmolLM2-135M-Instruct and its"
-        " shipped maps (`headwidget.demo.load_demo_scores`: exact mean ablation, logprob)."
+        " shipped maps (`headwidget.demo.load_demo_scores`): "
+        + "; ".join(describe(name, scores) for name, scores in suites.items())
+        + "."
     )
     lines.append("")
     lines += ["## Clean accuracy per task (the scored examples)", ""]
@@ -209,11 +226,13 @@ def main() -> None:
     lines += maps_section(suites)
     lines.append(f"_Computed in {time.perf_counter() - started:.0f} s on {args.threads} threads._")
     text = "\n".join(lines) + "\n"
-    # keep the section scripts/role_importance.py wrote into the report, if there is one
+    # keep the sections other scripts wrote into the report between their markers
+    # (scripts/role_importance.py, scripts/demo_paths.py)
     old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    kept = re.search(r"<!-- role-importance:start -->.*?<!-- role-importance:end -->", old, re.S)
+    marked = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, re.S)
+    kept = [m.group(0) for m in marked]
     if kept:
-        text = text.replace("_Computed in", kept.group(0) + "\n\n_Computed in", 1)
+        text = text.replace("_Computed in", "\n\n".join(kept) + "\n\n_Computed in", 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)
