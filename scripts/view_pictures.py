@@ -3,11 +3,12 @@ shipped maps (``headwidget.demo.load_demo_scores``), in headless Chromium.
 
 Each picture is the self-contained page that ``HeadImportanceGrid.save("x.html")`` writes, opened
 in Debian's ``chromium`` through Playwright, used as a person would (tabs, box zoom, hover, a
-click) and screenshotted. ``compare.png`` sets the shipped ablation map of the cognitive suite
-against attribution scores of the same tasks computed here on the demo model (5.5 min on this
-project's busy 2-core machine; ``--attribution saved.npz`` reuses saved ones, ``--no-compare``
-skips the picture). This writes tracked files, so it is its own command
-(also ``bash scripts/demo.sh docs``):
+click) and screenshotted. ``compare.png`` sets exact ablation of the cognitive tasks, computed
+here on the demo model on ``--examples`` (12) examples each, against the shipped cognitive map
+(attribution, 42 examples, 20 cells refined exactly); ``--ablation exact.npz`` reuses the exact
+scores saved there (computing and saving them when the file is missing), ``--no-compare`` skips
+the picture. This writes tracked files, so it is its own
+command (also ``bash scripts/demo.sh docs``):
 
     python scripts/view_pictures.py                 # all pictures into docs/views/
     python scripts/view_pictures.py --only zoom dark
@@ -117,22 +118,25 @@ VIEWS: dict[str, tuple[str, dict[str, Any], int, str, Callable[[Any], None] | No
 }
 
 
-def compare_scores_for_picture(saved: Path | None) -> tuple[HeadScores, HeadScores]:
-    """The shipped cognitive ablation map and attribution scores of the same tasks (``saved``,
-    else computed on the demo model)."""
+def compare_scores_for_picture(saved: Path | None, examples: int) -> tuple[HeadScores, HeadScores]:
+    """Exact ablation of the cognitive tasks on ``examples`` examples each (``saved``, else
+    computed on the demo model) and the shipped cognitive map (attribution with exact
+    refinement) of the same tasks."""
     from headwidget import load_suite, score_heads
     from headwidget.demo import load_demo_model
 
-    ablation = load_demo_scores("cognitive")
-    if saved is not None:
-        return ablation, HeadScores.load(saved)
+    shipped = load_demo_scores("cognitive")
+    if saved is not None and saved.exists():
+        return HeadScores.load(saved), shipped
     model, tokenizer = load_demo_model()
-    tasks = load_suite(**ablation.meta["suite"])
-    metric = str(ablation.meta.get("metric", "logprob"))
-    attribution = score_heads(
-        model, tokenizer, tasks, method="attribution", metric=metric, progress=True
-    )
-    return ablation, attribution
+    tasks = load_suite(**{**shipped.meta["suite"], "max_examples": examples})
+    exact = score_heads(
+        model, tokenizer, tasks, method="ablation", metric=str(shipped.meta.get("metric")),
+        ablation=str(shipped.meta.get("ablation")), keep_examples=True, progress=True,
+    )  # fmt: skip
+    if saved is not None:
+        exact.save(saved)
+    return exact, shipped
 
 
 def shoot(browser: Any, grid: HeadImportanceGrid, out: Path, width: int, scheme: str,
@@ -151,8 +155,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help=f"some of: {', '.join([*VIEWS, 'compare'])}")
     parser.add_argument("--no-compare", action="store_true", help="skip compare.png")
     parser.add_argument(
-        "--attribution", type=Path, help="saved attribution scores of the cognitive tasks"
+        "--ablation", type=Path, help="exact scores of the cognitive tasks: reused, or saved there"
     )
+    parser.add_argument("--examples", type=int, default=12, help="compare: exact on K (12)")
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     wanted = set(args.only or [*VIEWS, "compare"])
@@ -166,7 +171,7 @@ def main() -> None:
                 grid = HeadImportanceGrid(load_demo_scores(suite), **options)
                 shoot(browser, grid, args.out / f"{name}.png", width, scheme, act, clip)
         if "compare" in wanted:
-            ablation, attribution = compare_scores_for_picture(args.attribution)
+            ablation, attribution = compare_scores_for_picture(args.ablation, args.examples)
             grid = HeadImportanceGrid(ablation, compare=attribution, grid_columns=4)
             shoot(browser, grid, args.out / "compare.png", 1100, "light", None, None)
 
