@@ -19,6 +19,7 @@ from headwidget.methods.options import SCORING_OPTIONS, ScoringOptions
 from headwidget.methods.roles import detect_heads
 from headwidget.methods.validation import evaluate_tasks, validate_scores
 from headwidget.modeling.inputs import MissingBosWarning, encode_task, needs_bos
+from headwidget.views.drill import handle_message
 
 TASK = Task("mixed", list(MIXED_EXAMPLES))
 
@@ -83,6 +84,23 @@ def test_add_bos_false_silences_and_leaves_it_out(dropping, adding):
     np.testing.assert_array_equal(stripped.values, quiet.values)
     with_bos, _ = _score(model, adding)
     assert not np.allclose(with_bos.values, quiet.values)
+
+
+def test_the_drill_down_attention_pattern_reads_the_text_as_it_was_scored(dropping, adding):
+    model = tiny_model("llama", vocab_size=len(dropping))
+
+    def first_token(tokenizer, **options) -> str:
+        scores, _ = _score(model, tokenizer, keep_examples=True, **options)
+        message = {"type": "hw:attention", "task": "mixed", "layer": 1, "head": 0, "example": 0}
+        reply, buffers = handle_message(scores, (model, tokenizer, None), message)
+        n = len(reply["tokens"])
+        assert np.frombuffer(buffers[0], "<f4").shape == (n * n,)
+        return reply["tokens"][0]
+
+    assert first_token(dropping, add_bos=True) == "<s>"
+    assert first_token(adding, add_bos=False) != "<s>"
+    assert first_token(dropping, add_bos=False) != "<s>"
+    assert first_token(adding) == "<s>"  # None: the tokenizer's own tokens
 
 
 def test_who_needs_a_bos(dropping, adding):

@@ -72,10 +72,11 @@ def attention_pattern(
     layer: int,
     head: int,
     head_layout: Any = None,
+    add_bos: bool | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Head ``(layer, head)``'s attention on ``example`` (prompt then answer, tokenised as
-    :func:`~headwidget.score_heads` does): the tokens and the float32 ``[T, T]`` weights
-    (row: query position, column: key position; rows sum to 1).
+    :func:`~headwidget.score_heads` does, ``add_bos`` as it was scored with): the tokens and
+    the float32 ``[T, T]`` weights (row: query position, column: key position; rows sum to 1).
 
     One forward pass with ``output_attentions=True``; the model is switched to eager attention
     for it and put back exactly as it was (attention setting, training flags). Raises
@@ -96,7 +97,9 @@ def attention_pattern(
             f"no head ({layer}, {head}): the model has {layout.n_layers} layers of"
             f" {layout.n_heads} heads"
         )
-    (encoded,) = encode_task(Task("example", [example]), tokenizer, "logprob", context_limit(model))
+    (encoded,) = encode_task(
+        Task("example", [example]), tokenizer, "logprob", context_limit(model), add_bos=add_bos
+    )
     ids = (encoded.prompt + encoded.answer)[:MAX_ATTENTION_TOKENS]
     with model_session(model, "attention_pattern"):
         attentions = attention_weights(
@@ -170,7 +173,11 @@ def attention_reply(
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(texts):
         raise ValueError(f"no example {str(index)[:20]} in task {task!r}")
     model, tokenizer, head_layout = held
-    tokens, weights = attention_pattern(model, tokenizer, texts[index], layer, head, head_layout)
+    add_bos = scores.meta.get("add_bos")  # the pattern of the text the map was scored on
+    tokens, weights = attention_pattern(
+        model, tokenizer, texts[index], layer, head, head_layout,
+        add_bos=add_bos if isinstance(add_bos, bool) else None,
+    )  # fmt: skip
     reply.update(
         task=task, layer=layer, head=head, example=index, tokens=[_clip(t) for t in tokens]
     )
