@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,11 @@ def main() -> None:
         return [reply, [base64.b64encode(b).decode() for b in buffers]]
 
     def route_send(html: str) -> str:
-        assert "  send() {}" in html
-        return html.replace("  send() {}", "  " + _SEND)
+        # the page's model (js/src/page.ts, bundled into the page) has an empty send()
+        routed, n = re.subn(r"  send\(\) \{\s*\}", lambda _: "  " + _SEND, html, count=1)
+        if n != 1:
+            raise RuntimeError("the saved page's model has no empty send() to route")
+        return routed
 
     def attention_on_the_top_example(page: Any) -> None:
         examples = page.locator(".hw-examples")
@@ -66,7 +70,11 @@ def main() -> None:
             before_open=lambda page: page.expose_function("hwSend", send),
             act=attention_on_the_top_example,
         )  # fmt: skip
-    print(f"saved {args.out}")
+    reliability = scores.reliability()
+    print(f"saved {args.out}: " + "; ".join(
+        f"{t}: n = {scores.meta['examples'][t]}, split-half reliability {reliability[t]:.2f}"
+        for t in scores.tasks
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":
