@@ -29,11 +29,11 @@ export function panelArrows(v: View, p: Panel): { edge: PathEdge; ends: ArrowEnd
   const edges = v.paths.byTask.get(p.task);
   if (!edges?.length) return [];
   const w = windowOf(v, p);
-  const nH = v.data.shape[2];
+  const [, nL, nH] = v.data.shape;
   const largest = Math.max(...edges.map((e) => Math.abs(e.effect)));
   const out = [];
   for (const edge of edges) {
-    const ends = arrowEnds(v.traits.orientation, p.box.plot, w, nH, edge);
+    const ends = arrowEnds(v.traits.orientation, p.box.plot, w, nH, edge, nL);
     if (ends) out.push({ edge, ends, width: edgeWidth(edge.effect, largest) });
   }
   return out;
@@ -76,7 +76,7 @@ export function drawArrows(v: View, p: Panel, ctx: CanvasRenderingContext2D): nu
       ctx.lineWidth = color === HALO ? 3 : 1.5;
       ctx.stroke();
     }
-    logits ||= edge.receiver === null;
+    logits ||= edge.receiver === null && ends.head; // the marker only where the view shows it
   }
   ctx.globalAlpha = 1;
   if (logits) {

@@ -98,9 +98,20 @@ export function cellCentre(orient: Orientation, plot: Rect, w: CellWindow, nHead
 }
 
 /** Where the logits' marker sits: the middle of the plot's edge past the last layer (below it
- * with layers down, right of it with layers along x). */
-export function logitsPoint(orient: Orientation, plot: Rect): { x: number; y: number } {
-  return orient === "layer_x" ? { x: plot.left + plot.width, y: plot.top + plot.height / 2 } : { x: plot.left + plot.width / 2, y: plot.top + plot.height };
+ * with layers down, right of it with layers along x). Given the window `w` and the number of
+ * layers, a window that ends before the last layer puts it one layer past the last, outside the
+ * plot, with `shown` false (no marker: the arrows leave the view towards it). */
+export function logitsPoint(orient: Orientation, plot: Rect, w?: CellWindow, nLayers?: number): { x: number; y: number; shown: boolean } {
+  const across = orient === "layer_x";
+  const first = across ? w?.c0 : w?.r0;
+  const count = across ? w?.cols : w?.rows;
+  const cut = w !== undefined && nLayers !== undefined && first! + count! < nLayers;
+  if (across) {
+    const x = cut ? plot.left + ((nLayers! - first!) * plot.width) / count! : plot.left + plot.width;
+    return { x, y: plot.top + plot.height / 2, shown: !cut };
+  }
+  const y = cut ? plot.top + ((nLayers! - first!) * plot.height) / count! : plot.top + plot.height;
+  return { x: plot.left + plot.width / 2, y, shown: !cut };
 }
 
 export interface ArrowEnds {
@@ -133,18 +144,21 @@ export function clipToPlot(x0: number, y0: number, x1: number, y1: number, plot:
   return [t0, t1];
 }
 
-/** An edge's arrow: from the sender's cell centre to the receiver's (or the logits' marker),
- * cut to the plot where a zoomed view shows only part of it; null when none of it shows. */
-export function arrowEnds(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, e: PathEdge): ArrowEnds | null {
+/** An edge's arrow: from the sender's cell centre to the receiver's (or the logits' marker;
+ * `nLayers` places it past a zoomed view that ends before the last layer), cut to the plot where
+ * a zoomed view shows only part of it; null when none of it shows. */
+export function arrowEnds(orient: Orientation, plot: Rect, w: CellWindow, nHeads: number, e: PathEdge, nLayers?: number): ArrowEnds | null {
   const a = cellCentre(orient, plot, w, nHeads, e.sender[0], e.sender[1]);
-  const b = e.receiver ? cellCentre(orient, plot, w, nHeads, e.receiver[0], e.receiver[1]) : logitsPoint(orient, plot);
+  const logits = e.receiver ? null : logitsPoint(orient, plot, w, nLayers);
+  const b = e.receiver ? cellCentre(orient, plot, w, nHeads, e.receiver[0], e.receiver[1]) : logits!;
   const cut = clipToPlot(a.x, a.y, b.x, b.y, plot);
   if (!cut) return null;
   const [t0, t1] = cut;
   const dx = b.x - a.x;
   const dy = b.y - a.y;
   if ((t1 - t0) * Math.hypot(dx, dy) < 1) return null; // a corner or a point of it: nothing to see
-  return { x0: a.x + t0 * dx, y0: a.y + t0 * dy, x1: a.x + t1 * dx, y1: a.y + t1 * dy, head: t1 >= 1 - 1e-9 };
+  const head = t1 >= 1 - 1e-9 && (logits?.shown ?? true);
+  return { x0: a.x + t0 * dx, y0: a.y + t0 * dy, x1: a.x + t1 * dx, y1: a.y + t1 * dy, head };
 }
 
 /** An edge's width (CSS px) from its |effect| over the largest drawn on its panel. */

@@ -42,8 +42,19 @@ describe("paths", () => {
     expect(ends.x1).toBeCloseTo(10 + 2.5 * (80 / 3));
     expect(ends.y1).toBeCloseTo(20 + 0.5 * 15); // head 3: row 0
     // the logits: below the last layer, or right of it
-    expect(logitsPoint("layer_y", plot)).toEqual({ x: 50, y: 80 });
-    expect(logitsPoint("layer_x", plot)).toEqual({ x: 90, y: 50 });
+    expect(logitsPoint("layer_y", plot)).toEqual({ x: 50, y: 80, shown: true });
+    expect(logitsPoint("layer_x", plot)).toEqual({ x: 90, y: 50, shown: true });
+    expect(logitsPoint("layer_y", plot, whole, 3)).toEqual({ x: 50, y: 80, shown: true });
+    // a view zoomed to layers 0-1 of 3: one layer past the last, outside the plot, no marker
+    expect(logitsPoint("layer_y", plot, { r0: 0, c0: 0, rows: 2, cols: 4 }, 3)).toEqual({ x: 50, y: 110, shown: false });
+    expect(logitsPoint("layer_x", plot, { r0: 0, c0: 0, rows: 4, cols: 2 }, 3)).toEqual({ x: 130, y: 50, shown: false });
+    // L0H1 -> logits in that view leaves it at the bottom, headless, towards the marker
+    const direct = { ...e, receiver: null, via: "logits" as const };
+    const leaving = arrowEnds("layer_y", plot, { r0: 0, c0: 0, rows: 2, cols: 4 }, 4, direct, 3)!;
+    expect(leaving.head).toBe(false);
+    expect(leaving.y1).toBeCloseTo(80);
+    expect(leaving.x1).toBeCloseTo(46);
+    expect(arrowEnds("layer_y", plot, whole, 4, direct, 3)).toMatchObject({ x1: 50, y1: 80, head: true });
     // zoomed to layers 1-2 (cells 20 x 30): the sender L0H1 is above the view, at (40, 5); the
     // arrow enters at the top, (50, 20), and keeps its head at the receiver
     expect(arrowEnds("layer_y", plot, { r0: 1, c0: 0, rows: 2, cols: 4 }, 4, e)).toEqual({ x0: 50, y0: 20, x1: 80, y1: 65, head: true });
