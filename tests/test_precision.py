@@ -2,7 +2,7 @@
 
 In bfloat16 most heads change the metric by less than the residual stream can hold, so when the
 layers after the ablated head run in bfloat16, rounding drowns the small effects (the demo model's
-bfloat16 maps ranked heads with Spearman 0.90-0.94 against float32). The replay now runs in
+bfloat16 maps ranked heads with Spearman 0.91-0.94 against float32). The replay now runs in
 float32 (``replay="float32"``, the default) with its clean copy on the same path; the reference
 here is the same bfloat16 weights computed in float32, so only the arithmetic differs.
 """

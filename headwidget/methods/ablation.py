@@ -13,7 +13,7 @@ rerun, which is where the speed comes from: about half a forward pass per head.
 16-bit models (``replay="float32"``, the default): most heads change the metric by less than a
 bfloat16 residual stream can hold, so layers ``l .. L-1`` replayed in bfloat16 round each copy
 differently and drown the small effects (the demo model's bfloat16 maps ranked heads with
-Spearman 0.90-0.94 against float32). The replay therefore runs in float32
+Spearman 0.91-0.94 against float32). The replay therefore runs in float32
 (:func:`~headwidget.modeling.precision.float32_compute`: the weights are widened where read, never
 copied or changed) and takes the clean metric from an un-ablated copy in the same replay, so the
 two sides of ``metric(clean) - metric(ablated)`` are computed alike; the recorded calls (layers

@@ -4,7 +4,7 @@ Exact ablation measures ``metric(clean) − metric(head ablated)``: most heads c
 less than a bfloat16 residual stream can hold (8 bits of mantissa: a hidden state of size 30 is
 rounded in steps of 0.125), so in the model's own precision every layer after the ablated head
 rounds the two runs differently and the small differences drown: on the demo model (SmolLM2-135M)
-the bfloat16 maps rank heads with Spearman 0.90-0.94 against float32, while the weights rounded
+the bfloat16 maps rank heads with Spearman 0.91-0.94 against float32, while the weights rounded
 to bfloat16 but computed in float32 give 0.9995+. :func:`float32_compute` runs the model's code
 in float32 inside a ``with`` block: every 16-bit floating tensor an operation is given (weights,
 recorded masks, rotary tables) is read as float32, conversions to a 16-bit dtype keep float32,
