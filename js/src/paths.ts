@@ -103,15 +103,12 @@ export function cellCentre(orient: Orientation, plot: Rect, w: CellWindow, nHead
  * plot, with `shown` false (no marker: the arrows leave the view towards it). */
 export function logitsPoint(orient: Orientation, plot: Rect, w?: CellWindow, nLayers?: number): { x: number; y: number; shown: boolean } {
   const across = orient === "layer_x";
-  const first = across ? w?.c0 : w?.r0;
-  const count = across ? w?.cols : w?.rows;
-  const cut = w !== undefined && nLayers !== undefined && first! + count! < nLayers;
-  if (across) {
-    const x = cut ? plot.left + ((nLayers! - first!) * plot.width) / count! : plot.left + plot.width;
-    return { x, y: plot.top + plot.height / 2, shown: !cut };
-  }
-  const y = cut ? plot.top + ((nLayers! - first!) * plot.height) / count! : plot.top + plot.height;
-  return { x: plot.left + plot.width / 2, y, shown: !cut };
+  // the window's layers: its columns with layers along x, its rows with layers down
+  const [first, count] = !w ? [0, 1] : across ? [w.c0, w.cols] : [w.r0, w.rows];
+  const cut = w !== undefined && nLayers !== undefined && first + count < nLayers;
+  const past = cut ? (nLayers - first) / count : 1; // along the layer axis, in plot lengths
+  if (across) return { x: plot.left + past * plot.width, y: plot.top + plot.height / 2, shown: !cut };
+  return { x: plot.left + plot.width / 2, y: plot.top + past * plot.height, shown: !cut };
 }
 
 export interface ArrowEnds {
