@@ -105,9 +105,11 @@ def jupyter_server(
 @pytest.fixture(scope="module")
 def lab(browser, jupyter_server):
     """lab.ipynb open in JupyterLab with its kernel idle (one kernel for the module)."""
-    from notebook_page import open_notebook
+    from notebook_page import notebook_path, open_notebook
 
-    context, nb = open_notebook(browser, jupyter_server.url("lab/tree/lab.ipynb?reset"), "lab")
+    context, nb = open_notebook(
+        browser, jupyter_server.url(notebook_path("lab", "lab.ipynb")), "lab"
+    )
     yield nb
     context.close()
 
@@ -115,9 +117,13 @@ def lab(browser, jupyter_server):
 @pytest.fixture(scope="module")
 def notebook7(browser, jupyter_server):
     """nb7.ipynb open in the Notebook 7 UI with its kernel idle."""
-    from notebook_page import open_notebook
+    from notebook_page import notebook_path, open_notebook
 
-    context, nb = open_notebook(browser, jupyter_server.url("notebooks/nb7.ipynb"), "notebook")
+    context, nb = open_notebook(
+        browser,
+        jupyter_server.url(notebook_path("notebook", "nb7.ipynb")),
+        "notebook",
+    )
     yield nb
     context.close()
 

@@ -226,6 +226,11 @@ class DialogWatcher:
         dialog.dismiss()
 
 
+def notebook_path(ui: Literal["lab", "notebook"], name: str) -> str:
+    """The server path of notebook ``name`` in JupyterLab (a fresh workspace) or Notebook 7."""
+    return f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}"
+
+
 def open_notebook(
     browser: Any, url: str, ui: Literal["lab", "notebook"]
 ) -> tuple[Any, NotebookPage]:

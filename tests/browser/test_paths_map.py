@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from lab_server import write_notebook
-from notebook_page import NotebookPage, open_notebook, rgb_close, save_screenshot
+from notebook_page import NotebookPage, notebook_path, open_notebook, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -37,8 +37,8 @@ def paths_page(request, browser, jupyter_server):
     """The notebook in JupyterLab, then in Notebook 7."""
     name = f"paths-{request.param}.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SOURCE, "print('EDGES', grid.path_edges)"])
-    path = f"lab/tree/{name}?reset" if request.param == "lab" else f"notebooks/{name}"
-    context, nb = open_notebook(browser, jupyter_server.url(path), request.param)
+    url = jupyter_server.url(notebook_path(request.param, name))
+    context, nb = open_notebook(browser, url, request.param)
     yield nb
     context.close()
 

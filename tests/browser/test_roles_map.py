@@ -14,7 +14,7 @@ import re
 
 import pytest
 from lab_server import REPO_ROOT, write_notebook
-from notebook_page import NotebookPage, open_notebook, rgb_close, save_screenshot
+from notebook_page import NotebookPage, notebook_path, open_notebook, rgb_close, save_screenshot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -53,8 +53,7 @@ def roles_page(request, browser, jupyter_server):
     ui = request.param
     name = f"roles-{ui}.ipynb"
     write_notebook(jupyter_server.root_dir / name, [SETUP_SOURCE + GRID_SOURCE, STATE_SOURCE])
-    url = jupyter_server.url(f"lab/tree/{name}?reset" if ui == "lab" else f"notebooks/{name}")
-    context, nb = open_notebook(browser, url, ui)
+    context, nb = open_notebook(browser, jupyter_server.url(notebook_path(ui, name)), ui)
     yield nb
     context.close()
 
